@@ -1,0 +1,47 @@
+"""nncompile's compiler: YAML spec -> IR -> analysis -> report, diagram, torch, ONNX.
+
+    from nncompile.compiler import build
+    net = build("specs/ccp.yaml", params={"num_classes": 5})
+    net.totals.params, net.nodes["fc"].type
+
+Nothing here imports torch; the torch and ONNX backends import it when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .diagnostics import Diagnostic, SpecError
+from .expand import UsageError, expand
+from .ir import Graph, Node, TensorType
+from .passes import infer
+
+
+def analyse(path: str | Path, params: dict | None = None, *, strict: bool = False, allow_paths=()) -> Graph:
+    """Expand and analyse a spec. Errors that leave a graph (shape mismatches, bad
+    references) are in graph.errors, so a caller can still show what was inferred; errors
+    that leave none (unreadable YAML) raise SpecError."""
+    overrides = {k: v if isinstance(v, str) else _yaml_text(v) for k, v in (params or {}).items()}
+    graph, sources = expand(path, overrides, allow_paths)
+    graph.sources = sources
+    graph.totals = infer(graph, strict=strict)
+    return graph
+
+
+def build(path: str | Path, params: dict | None = None, *, strict: bool = False, allow_paths=()) -> Graph:
+    """The analysed network; raises SpecError (all its diagnostics) if the spec has errors."""
+    graph = analyse(path, params, strict=strict, allow_paths=allow_paths)
+    if graph.errors:
+        error = SpecError(graph.errors)
+        error.sources, error.graph = graph.sources, graph
+        raise error
+    return graph
+
+
+def _yaml_text(value) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+__all__ = ["analyse", "build", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]

@@ -1,0 +1,148 @@
+"""The IR: a flat DAG of named nodes, blocks and repeats already expanded.
+
+Nodes are of two kinds, `input` and `op`; the graph's outputs name the nodes they read.
+Knowledge about particular ops lives only in the op registry. Passes annotate nodes in
+place (type, params, MACs, receptive field, arithmetic) and backends read those
+annotations; nothing downstream recomputes a shape.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+
+from .diagnostics import Diagnostic, Span
+
+Dim = int | str  # a size, or a symbol such as "N" (a symbolic dim is any size)
+
+
+@dataclass(frozen=True)
+class TensorType:
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def per_sample(self) -> int | None:
+        """Values per sample (all dims but the first), None if any is symbolic."""
+        dims = self.shape[1:]
+        return math.prod(dims) if all(isinstance(d, int) for d in dims) else None
+
+    def __str__(self) -> str:
+        return "×".join(str(d) for d in self.shape)
+
+    def as_json(self) -> list:
+        return list(self.shape)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One block instance a node sits in: `layer1.0` of block `lib.basic`, repeat 0 of 2."""
+
+    name: str
+    block: str
+    index: int | None = None
+    repeat: int | None = None
+    span: Span | None = None
+
+
+@dataclass
+class Node:
+    name: str  # qualified, dotted: "layer1.0.conv1"; also the torch/ONNX name
+    op: str  # a registry name, or "input"
+    inputs: list[str] = field(default_factory=list)
+    attrs: Any = None  # the op's validated attribute model
+    span: Span | None = None  # the layer's name in the YAML
+    source: Any = None  # the layer's YAML body (a YMap), for pointing at attributes
+    scope: tuple[Scope, ...] = ()
+    trainable: bool = True
+    share: str | None = None  # the node whose parameters this one uses
+    init: dict[str, Any] = field(default_factory=dict)  # parameter -> init scheme or values
+    doc: str | None = None
+    # written by passes.infer
+    type: TensorType | None = None
+    params: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    buffers: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    macs: int = 0
+    arithmetic: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    receptive_field: tuple[int, int] | str | None = None  # "global": sees the whole input
+    jump: tuple[float, float] | None = None
+    error: Diagnostic | None = None
+
+    @property
+    def local_name(self) -> str:
+        prefix = self.scope[-1].name + "." if self.scope else ""
+        return self.name[len(prefix):]
+
+    @property
+    def param_count(self) -> int:
+        """Parameters this node owns (a node that shares another's owns none)."""
+        return 0 if self.share else sum(math.prod(s) for s in self.params.values())
+
+
+@dataclass
+class Graph:
+    name: str
+    file: str
+    doc: str | None = None
+    nodes: dict[str, Node] = field(default_factory=dict)  # in spec order
+    inputs: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> node name
+    params: dict[str, Any] = field(default_factory=dict)  # resolved top-level params
+    source_hash: str = ""  # sha256 of every file read and the params
+    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    totals: Any = None  # passes.Totals, once analysed
+    sources: Any = None  # diagnostics.SourceCache of the files read
+
+    def add(self, node: Node) -> Node:
+        self.nodes[node.name] = node
+        return node
+
+    def to_networkx(self):
+        """The graph as a networkx.DiGraph (node attribute `node`), for graph algorithms."""
+        import networkx as nx  # off the `build` fast path: importing it costs more than a build
+
+        g = nx.DiGraph()
+        g.add_nodes_from((name, {"node": n}) for name, n in self.nodes.items())
+        g.add_edges_from((src, n.name) for n in self.nodes.values() for src in n.inputs if src in self.nodes)
+        return g
+
+    def topological(self) -> list[Node]:
+        """Nodes in data-flow order, the spec's order where data flow leaves a choice.
+        Raises ValueError naming a cycle if there is one."""
+        index = {name: i for i, name in enumerate(self.nodes)}
+        waiting = {name: len({i for i in n.inputs if i in index}) for name, n in self.nodes.items()}
+        consumers: dict[str, list[str]] = {}
+        for n in self.nodes.values():
+            for src in {i for i in n.inputs if i in index}:
+                consumers.setdefault(src, []).append(n.name)
+        ready = [index[name] for name, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        names, order = list(self.nodes), []
+        while ready:
+            name = names[heapq.heappop(ready)]
+            order.append(self.nodes[name])
+            for user in consumers.get(name, ()):
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    heapq.heappush(ready, index[user])
+        if len(order) < len(self.nodes):
+            raise ValueError(self.find_cycle())
+        return order
+
+    def find_cycle(self) -> list[str]:
+        import networkx as nx
+
+        return [edge[0] for edge in nx.find_cycle(self.to_networkx())]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

@@ -1,0 +1,190 @@
+"""The op contract and registry.
+
+An op is a class registered where it is defined (`@register`). It owns everything the
+compiler knows about it: its attribute model (typed, with defaults; the docstring is its
+documentation), its shape rule, its parameters and buffers, its MAC count, its
+receptive-field step, its diagram label, and its torch and ONNX lowerings. Passes and
+backends are generic walkers that ask the registry; nothing outside ops/ branches on an
+op's name.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ..ir import Dim, TensorType
+
+REGISTRY: dict[str, "Op"] = {}
+
+
+def register(cls: type["Op"]) -> type["Op"]:
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"op '{cls.name}' registered twice")
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+class ShapeError(Exception):
+    """An op's inputs or attributes do not fit; the pass adds the layer's location.
+
+    `attr` names the attribute to point at (else the layer's name is pointed at)."""
+
+    def __init__(self, message: str, *, attr: str | None = None, notes: list[str] | None = None):
+        super().__init__(message)
+        self.message, self.attr, self.notes = message, attr, notes or []
+
+
+class InferLog:
+    """What an op's shape rule explains while it runs: arithmetic lines and notes."""
+
+    def __init__(self, input_names: list[str], strict: bool = False, producer_shape: tuple | None = None):
+        self.input_names = input_names
+        self.strict = strict
+        self.producer_shape = producer_shape  # per-sample shape that fed the first input
+        self.arithmetic: list[str] = []
+        self.notes: list[str] = []
+
+
+# --- attribute types ---------------------------------------------------------------
+
+def _pair(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_pair)]
+NonNegativePair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_pair)]
+
+
+class Attrs(BaseModel):
+    """Base of every op's attributes: strict types, no unknown keys, immutable."""
+
+    # defer_build: a model's validator is built on first use, so `build` pays only for
+    # the ops a spec uses
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+class NoAttrs(Attrs):
+    pass
+
+
+# --- the contract ------------------------------------------------------------------
+
+class Op:
+    name: ClassVar[str]
+    family: ClassVar[str]  # groups ops for colours and docs: conv, pool, norm, activation, ...
+    Attrs: ClassVar[type[Attrs]] = NoAttrs
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) inputs; None: any number
+    params_are: ClassVar[tuple[str, ...]] = ()  # names of its parameters, in torch's order
+
+    @property
+    def doc(self) -> str:
+        return (self.__doc__ or "").strip()
+
+    def infer(self, a: Any, inputs: list[TensorType], log: InferLog) -> TensorType:
+        """The output type; raise ShapeError when the inputs do not fit."""
+        raise NotImplementedError
+
+    def param_shapes(self, a: Any, inputs: list[TensorType], out: TensorType) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def buffer_shapes(self, a: Any, inputs: list[TensorType], out: TensorType) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def macs(self, a: Any, inputs: list[TensorType], out: TensorType) -> int | None:
+        """Multiply-accumulates per sample of convolutions and matrix products (0 for other
+        ops, as torchvision counts); None when a symbolic size leaves it unknown."""
+        return 0
+
+    def receptive(self, a: Any, inputs: list[TensorType]) -> tuple[tuple[int, int], tuple[float, float]] | str | None:
+        """This op's step of the receptive-field recursion.
+
+        (kernel, stride) per spatial axis for a sliding window (an upsampling op's stride is
+        a fraction), "global" when every output sees the whole input, None when each output
+        sees exactly its input position (elementwise ops)."""
+        return None
+
+    def label(self, a: Any) -> str:
+        """Key attributes in a few characters, for diagrams: `conv 3×3/2, 64`."""
+        return self.name
+
+
+# --- shared arithmetic ---------------------------------------------------------------
+
+def dims_text(shape) -> str:
+    return " × ".join(str(d) for d in shape)
+
+
+def window_output(n: Dim, kernel: int, stride: int, pad: int, dilation: int, ceil: bool,
+                  log: InferLog, axis: str, what: str = "kernel", pad_right: int | None = None) -> Dim:
+    """(N − F + 2P)/S + 1 for one spatial axis, with dilation and floor/ceil, explained.
+
+    PyTorch's rule for ceil mode is followed: the last window must start inside the
+    input or its left padding. pad_right allows asymmetric ('same') padding."""
+    pad_right = pad if pad_right is None else pad_right
+    span = dilation * (kernel - 1) + 1  # the kernel's extent with dilation
+    f = f"{span}" if dilation == 1 else f"{span} [{kernel} dilated ×{dilation}]"
+    pads = f"2·{pad}" if pad == pad_right else f"{pad}+{pad_right}"
+    if isinstance(n, str):
+        if stride == 1 and span - 1 == pad + pad_right:
+            return n
+        shift = pad + pad_right - span
+        out = f"({n}{shift:+d})/{stride}+1" if stride > 1 else f"{n}{shift + 1:+d}"
+        log.arithmetic.append(f"{axis}: ({n} − {f} + {pads})/{stride} + 1 = {out}")
+        return out
+    padded = n + pad + pad_right
+    if span > padded:
+        raise ShapeError(f"{what} extent {span} is larger than the padded input {axis} "
+                         f"{padded} ({n} + {pads})", attr="kernel")
+    exact, rem = divmod(padded - span, stride)
+    out = exact + 1
+    text = f"({n} − {f} + {pads})/{stride} + 1 = "
+    if rem == 0:
+        log.arithmetic.append(f"{axis}: {text}{out}")
+        return out
+    if ceil:
+        out += 1
+        if (out - 1) * stride >= n + pad:
+            out -= 1
+    rounded = f"{(padded - span) / stride + 1:.4g} → {out} ({'ceil' if ceil else 'floor'})"
+    log.arithmetic.append(f"{axis}: {text}{rounded}")
+    message = (f"the {what} does not fit the {axis} axis exactly: {text}{(padded - span) / stride + 1:.4g}; "
+               f"{rem} input row(s) are {'padded in' if ceil else 'dropped'}")
+    if log.strict:
+        raise ShapeError(message + " (--strict)", attr="stride")
+    log.notes.append(message)
+    return out
+
+
+def spatial_axes(rank: int) -> tuple[str, ...]:
+    return ("H", "W")[-(rank - 2):] if rank > 2 else ()
+
+
+def expect_rank(inputs: list[TensorType], rank: int, layout: str) -> TensorType:
+    x = inputs[0]
+    if x.rank != rank:
+        raise ShapeError(f"expects a rank-{rank} input ({layout}), got {x} (rank {x.rank})")
+    return x
+
+
+def check_declared(a: Any, attr: str, actual: Dim, source_text: str) -> int:
+    """An optional in_channels/in_features: inferred when omitted, an error when wrong."""
+    if not isinstance(actual, int):
+        raise ShapeError(f"{attr} cannot be inferred: the input's size there is symbolic ({actual})")
+    declared = getattr(a, attr)
+    if declared is not None and declared != actual:
+        raise ShapeError(f"{attr} is {declared:,} but the input {source_text}", attr=attr,
+                         notes=[f"{declared:,} ≠ {actual:,}; omit {attr} to have it inferred"])
+    return actual
+
+
+def numel(shape) -> int:
+    return math.prod(shape)

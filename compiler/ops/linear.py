@@ -1,0 +1,89 @@
+"""Fully connected layers: linear and maxout."""
+
+from __future__ import annotations
+
+from .base import Attrs, Op, PositiveInt, ShapeError, TensorType, check_declared, dims_text, register
+
+
+class LinearAttrs(Attrs):
+    out_features: PositiveInt
+    bias: bool = True
+    in_features: PositiveInt | None = None  # inferred from the input when omitted
+
+
+def _in_features(a, inputs, log) -> int:
+    x = inputs[0]
+    if x.rank < 2:
+        raise ShapeError(f"expects an N×…×F input, got {x}")
+    f = x.shape[-1]
+    carried = f"'{log.input_names[0]}' carries {f:,} values per sample" if isinstance(f, int) else ""
+    if x.rank > 2 and isinstance(f, int):
+        carried += f" in its last axis ({x}; flatten first to use them all)"
+    elif x.rank == 2 and log.producer_shape is not None and len(log.producer_shape) > 1:
+        carried += f" ({dims_text(log.producer_shape)})"
+    return check_declared(a, "in_features", f, carried)
+
+
+@register
+class Linear(Op):
+    """y = W·x + b over the last axis (a fully connected layer)."""
+
+    name = "linear"
+    family = "linear"
+    Attrs = LinearAttrs
+    arity = (1, 1)
+    params_are = ("weight", "bias")
+
+    def infer(self, a: LinearAttrs, inputs, log):
+        _in_features(a, inputs, log)
+        return TensorType((*inputs[0].shape[:-1], a.out_features))
+
+    def param_shapes(self, a, inputs, out):
+        shapes = {"weight": (a.out_features, inputs[0].shape[-1])}
+        if a.bias:
+            shapes["bias"] = (a.out_features,)
+        return shapes
+
+    def macs(self, a, inputs, out):
+        rows = out.per_sample()
+        return None if rows is None else rows * inputs[0].shape[-1]
+
+    def receptive(self, a, inputs):
+        return "global"
+
+    def label(self, a):
+        return f"fc {a.out_features}"
+
+
+class MaxoutAttrs(LinearAttrs):
+    pieces: PositiveInt = 2
+
+
+@register
+class Maxout(Op):
+    """max(W1·x + b1, …, Wk·x + bk): k linear pieces, the elementwise maximum kept."""
+
+    name = "maxout"
+    family = "linear"
+    Attrs = MaxoutAttrs
+    params_are = ("weight", "bias")
+
+    def infer(self, a: MaxoutAttrs, inputs, log):
+        _in_features(a, inputs, log)
+        return TensorType((*inputs[0].shape[:-1], a.out_features))
+
+    def param_shapes(self, a, inputs, out):
+        shapes = {"weight": (a.pieces * a.out_features, inputs[0].shape[-1])}
+        if a.bias:
+            shapes["bias"] = (a.pieces * a.out_features,)
+        return shapes
+
+    def macs(self, a, inputs, out):
+        rows = out.per_sample()
+        return None if rows is None else rows * a.pieces * inputs[0].shape[-1]
+
+    def receptive(self, a, inputs):
+        return "global"
+
+    def label(self, a):
+        return f"maxout {a.out_features}×{a.pieces}"

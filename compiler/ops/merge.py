@@ -1,0 +1,79 @@
+"""Ops that join several tensors: add, multiply (with broadcasting) and concat."""
+
+from __future__ import annotations
+
+from .base import Attrs, NoAttrs, Op, ShapeError, TensorType, register
+
+
+def broadcast(inputs: list[TensorType], names: list[str]) -> TensorType:
+    """NumPy broadcasting, with an error that lists every input's shape."""
+    rank = max(t.rank for t in inputs)
+    out = []
+    for axis in range(rank):
+        sizes = {t.shape[axis - rank + t.rank] for t in inputs if axis - rank + t.rank >= 0} - {1}
+        if len(sizes) > 1:
+            listed = ", ".join(f"'{n}' {t}" for n, t in zip(names, inputs))
+            raise ShapeError(f"input shapes do not match (axis {axis}: {' vs '.join(map(str, sorted(sizes, key=str)))}): {listed}")
+        out.append(sizes.pop() if sizes else 1)
+    return TensorType(tuple(out))
+
+
+class _Elementwise(Op):
+    family = "merge"
+    Attrs = NoAttrs
+    arity = (2, None)
+
+    def infer(self, a, inputs, log):
+        return broadcast(inputs, log.input_names)
+
+
+@register
+class Add(_Elementwise):
+    """Elementwise sum of two or more inputs (a residual connection's join)."""
+
+    name = "add"
+
+    def label(self, a):
+        return "+"
+
+
+@register
+class Multiply(_Elementwise):
+    """Elementwise product of two or more inputs (gating, attention weights)."""
+
+    name = "multiply"
+
+    def label(self, a):
+        return "×"
+
+
+class ConcatAttrs(Attrs):
+    axis: int = 1  # channels
+
+
+@register
+class Concat(Op):
+    """Joins inputs along `axis` (channels by default: Inception's four branches)."""
+
+    name = "concat"
+    family = "merge"
+    Attrs = ConcatAttrs
+    arity = (1, None)
+
+    def infer(self, a, inputs, log):
+        rank = inputs[0].rank
+        if not -rank <= a.axis < rank or a.axis % rank == 0:
+            raise ShapeError(f"axis {a.axis} is out of range (rank {rank}; axis 0 is the batch)", attr="axis")
+        axis = a.axis % rank
+        for name, t in zip(log.input_names, inputs):
+            if t.rank != rank or t.shape[:axis] + t.shape[axis + 1:] != inputs[0].shape[:axis] + inputs[0].shape[axis + 1:]:
+                listed = ", ".join(f"'{n}' {t}" for n, t in zip(log.input_names, inputs))
+                raise ShapeError(f"inputs must match in every axis but {axis}: {listed}")
+        sizes = [t.shape[axis] for t in inputs]
+        total = sum(sizes) if all(isinstance(s, int) for s in sizes) else "+".join(map(str, sizes))
+        if len(sizes) > 1:
+            log.arithmetic.append(" + ".join(map(str, sizes)) + f" = {total}")
+        return TensorType((*inputs[0].shape[:axis], total, *inputs[0].shape[axis + 1:]))
+
+    def label(self, a):
+        return "concat"

@@ -1,0 +1,142 @@
+"""Pooling: max, average, power-average (L2) and adaptive/global average pooling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import (Attrs, NonNegativePair, Op, Pair, ShapeError, TensorType, expect_rank, register,
+                   window_output)
+
+
+class WindowAttrs(Attrs):
+    kernel: Pair
+    stride: Pair | None = None  # defaults to the kernel (non-overlapping windows)
+    padding: NonNegativePair = (0, 0)
+    ceil_mode: bool = False  # Caffe rounds up, PyTorch and ONNX down
+
+
+class _Window(Op):
+    family = "pool"
+    what = "pooling window"
+    short = "pool"
+
+    def stride(self, a):
+        return a.stride or a.kernel
+
+    def infer(self, a, inputs, log):
+        x = expect_rank(inputs, 4, "N×C×H×W")
+        for k, p in zip(a.kernel, a.padding):
+            if p > k // 2:
+                raise ShapeError(f"padding {p} is more than half the window {k} (PyTorch refuses it)",
+                                 attr="padding")
+        spatial = [window_output(n, k, s, p, 1, a.ceil_mode, log, axis, self.what)
+                   for n, k, s, p, axis in zip(x.shape[2:], a.kernel, self.stride(a), a.padding, ("H", "W"))]
+        return TensorType((*x.shape[:2], *spatial))
+
+    def receptive(self, a, inputs):
+        return a.kernel, self.stride(a)
+
+    def label(self, a):
+        k, s = a.kernel, self.stride(a)
+        size = f"{k[0]}×{k[1]}/{s[0]}"
+        return f"{self.short} {size}" + (" ceil" if a.ceil_mode else "")
+
+
+@register
+class MaxPool2d(_Window):
+    """Max over each window; `ceil_mode: true` rounds the output size up (Caffe, GoogLeNet)."""
+
+    name = "maxpool2d"
+    Attrs = WindowAttrs
+    short = "maxpool"
+
+
+class AvgPoolAttrs(WindowAttrs):
+    count_include_pad: bool = True
+
+
+@register
+class AvgPool2d(_Window):
+    """Mean over each window."""
+
+    name = "avgpool2d"
+    Attrs = AvgPoolAttrs
+    short = "avgpool"
+
+
+class LPPoolAttrs(Attrs):
+    norm_type: Annotated[float, Field(gt=0)] = 2.0
+    kernel: Pair
+    stride: Pair | None = None
+    ceil_mode: bool = False
+
+    @property
+    def padding(self):
+        return (0, 0)
+
+
+@register
+class LPPool2d(_Window):
+    """Power-average pooling (sum x^p)^(1/p); p = 2 is the slides' L2 pooling."""
+
+    name = "lppool2d"
+    Attrs = LPPoolAttrs
+    short = "L2pool"
+
+    def label(self, a):
+        return super().label(a).replace("L2", f"L{a.norm_type:g}")
+
+
+class AdaptiveAttrs(Attrs):
+    output_size: Pair
+
+
+@register
+class AdaptiveAvgPool2d(Op):
+    """Average pooling to a fixed output size, whatever the input size (torchvision's 6×6
+    before AlexNet's classifier, 1×1 before ResNet's)."""
+
+    name = "adaptive_avgpool2d"
+    family = "pool"
+    Attrs = AdaptiveAttrs
+
+    def infer(self, a, inputs, log):
+        x = expect_rank(inputs, 4, "N×C×H×W")
+        log.arithmetic.append(f"adaptive: {x.shape[2]}×{x.shape[3]} → {a.output_size[0]}×{a.output_size[1]}")
+        return TensorType((*x.shape[:2], *a.output_size))
+
+    def receptive(self, a, inputs):
+        sizes = inputs[0].shape[2:]
+        if not all(isinstance(n, int) for n in sizes):
+            return "global"
+        # the largest of PyTorch's adaptive windows: ceil((i+1)·n/o) − floor(i·n/o)
+        return (tuple(-(-n // o) + (n % o != 0) for n, o in zip(sizes, a.output_size)),
+                tuple(max(1, n // o) for n, o in zip(sizes, a.output_size)))
+
+    def label(self, a):
+        return f"adaptive avgpool → {a.output_size[0]}×{a.output_size[1]}"
+
+
+class GlobalAttrs(Attrs):
+    keepdim: bool = False  # N×C×1×1 instead of N×C
+
+
+@register
+class GlobalAvgPool(Op):
+    """Mean over all spatial positions: N×C×H×W → N×C (or N×C×1×1 with keepdim)."""
+
+    name = "global_avgpool"
+    family = "pool"
+    Attrs = GlobalAttrs
+
+    def infer(self, a, inputs, log):
+        x = expect_rank(inputs, 4, "N×C×H×W")
+        return TensorType((*x.shape[:2], 1, 1) if a.keepdim else x.shape[:2])
+
+    def receptive(self, a, inputs):
+        return "global"
+
+    def label(self, a):
+        return "global avgpool"

@@ -1,0 +1,75 @@
+"""Resizing: upsample (nearest or bilinear) by a factor, to a size, or to another tensor's size."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from .base import Attrs, Op, Pair, ShapeError, TensorType, expect_rank, register
+
+Scale = Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]],
+                  BeforeValidator(lambda v: (v, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else
+                                  tuple(v) if isinstance(v, list) else v)]
+
+
+class UpsampleAttrs(Attrs):
+    scale_factor: Scale | None = None
+    size: Pair | None = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: bool = False  # bilinear only
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if self.scale_factor is not None and self.size is not None:
+            raise ValueError("give scale_factor or size, not both")
+        return self
+
+
+@register
+class Upsample(Op):
+    """Resizes H×W by `scale_factor`, to `size`, or (with a second input) to the second
+    input's H×W, as FCN does to return to the image's size."""
+
+    name = "upsample"
+    family = "resize"
+    Attrs = UpsampleAttrs
+    arity = (1, 2)
+
+    def infer(self, a, inputs, log):
+        x = expect_rank(inputs, 4, "N×C×H×W")
+        targets = (a.scale_factor is not None) + (a.size is not None) + (len(inputs) == 2)
+        if targets != 1:
+            raise ShapeError("upsample needs exactly one of scale_factor, size, or a second input "
+                             "whose size to take")
+        if len(inputs) == 2:
+            like = inputs[1]
+            if like.rank != 4:
+                raise ShapeError(f"the size reference '{log.input_names[1]}' must be N×C×H×W, got {like}")
+            spatial = like.shape[2:]
+        elif a.size is not None:
+            spatial = a.size
+        else:
+            spatial = tuple(int(n * s) if isinstance(n, int) else (n if s == 1 else f"{n}*{s:g}")
+                            for n, s in zip(x.shape[2:], a.scale_factor))
+            if any(isinstance(n, int) and n < 1 for n in spatial):
+                raise ShapeError(f"scale_factor {a.scale_factor} shrinks {x} to nothing", attr="scale_factor")
+        log.arithmetic.append(f"{x.shape[2]}×{x.shape[3]} → {spatial[0]}×{spatial[1]}")
+        return TensorType((*x.shape[:2], *spatial))
+
+    def receptive(self, a, inputs):
+        x, out = inputs[0].shape[2:], None
+        if a.scale_factor is not None:
+            out = a.scale_factor
+        else:
+            size = a.size if a.size is not None else inputs[-1].shape[2:]
+            if all(isinstance(n, int) for n in (*x, *size)):
+                out = tuple(s / n for s, n in zip(size, x))
+        if out is None:
+            return "global"  # a symbolic factor: stay conservative
+        k = 2 if a.mode == "bilinear" else 1
+        return (k, k), tuple(1 / s for s in out)
+
+    def label(self, a):
+        how = f"×{a.scale_factor[0]:g}" if a.scale_factor else (f"→ {a.size[0]}×{a.size[1]}" if a.size else "")
+        return f"upsample {a.mode} {how}".strip()

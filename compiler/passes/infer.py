@@ -1,0 +1,217 @@
+"""The analysis pass: one walk in data-flow order that writes onto every node its output
+type, the arithmetic that produced it, its parameters and buffers, MACs and receptive
+field. Errors are wrapped here, once, with the layer's location (ops never format
+locations); a node downstream of a failed one is skipped silently, so one mistake gives
+one diagnostic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from ..ir import Graph, Node
+from ..ops import REGISTRY, InferLog, ShapeError
+from ..source import span_of
+
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    trainable_params: int = 0
+    buffers: int = 0
+    macs: int | None = 0  # None: a symbolic size leaves some layer's count unknown
+    activation_bytes: int | None = 0  # per sample
+
+    @property
+    def flops(self) -> int | None:
+        return None if self.macs is None else 2 * self.macs
+
+    def as_json(self) -> dict[str, Any]:
+        return {"params": self.params, "trainable_params": self.trainable_params,
+                "frozen_params": self.params - self.trainable_params, "buffers": self.buffers,
+                "macs": self.macs, "flops": self.flops, "activation_bytes": self.activation_bytes}
+
+
+def infer(graph: Graph, strict: bool = False) -> Totals:
+    try:
+        order = graph.topological()
+    except ValueError as e:
+        cycle = e.args[0]
+        first = graph.nodes[cycle[0]]
+        graph.errors.append(Diagnostic(f"the layers form a cycle: {' → '.join(cycle + cycle[:1])}",
+                                       span_of(first.source, "in") or first.span, code="cycle",
+                                       notes=["data must flow one way: break the cycle by changing one `in:`"]))
+        return Totals()
+    for node in order:
+        if node.op == "input":
+            spatial = node.type.rank == 4
+            node.receptive_field, node.jump = ((1, 1), (1, 1)) if spatial else (None, None)
+            continue
+        if node.error or node.attrs is None or any(graph.nodes[i].type is None for i in node.inputs):
+            continue
+        try:
+            _infer_node(graph, node, strict)
+        except ShapeError as e:
+            _fail(graph, node, e)
+    _check_shares(graph)
+    _check_init(graph)
+    _warn_unused(graph)
+    return totals(graph)
+
+
+def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
+    op = REGISTRY[node.op]
+    inputs = [graph.nodes[i] for i in node.inputs]
+    low, high = op.arity
+    if not low <= len(inputs) <= (high or len(inputs)):
+        wanted = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
+        raise ShapeError(f"takes {wanted} input(s), given {len(inputs)}", attr="in")
+    types = [i.type for i in inputs]
+    feeder = graph.nodes[inputs[0].inputs[0]] if inputs[0].inputs else None
+    log = InferLog([i.name for i in inputs], strict, feeder.type.shape[1:] if feeder and feeder.type else None)
+    node.type = op.infer(node.attrs, types, log)
+    node.arithmetic, node.notes = _square(log.arithmetic), log.notes
+    node.params = op.param_shapes(node.attrs, types, node.type)
+    node.buffers = op.buffer_shapes(node.attrs, types, node.type)
+    node.macs = op.macs(node.attrs, types, node.type)
+    _receptive(node, op.receptive(node.attrs, types), inputs)
+
+
+def _square(lines: list[str]) -> list[str]:
+    """'H: x' and 'W: x' with the same x say it once."""
+    if len(lines) == 2 and lines[0].startswith("H: ") and lines[1].startswith("W: ") and lines[0][3:] == lines[1][3:]:
+        return [lines[0][3:]]
+    return lines
+
+
+def _receptive(node: Node, step, inputs: list[Node]) -> None:
+    fields = [i.receptive_field for i in inputs]
+    if "global" in fields or (step == "global" and any(fields)):
+        node.receptive_field, node.jump = "global", None
+        return
+    known = [i for i in inputs if isinstance(i.receptive_field, tuple)]
+    if not known or node.type.rank != 4 and step is not None:
+        node.receptive_field = node.jump = None
+        return
+    rf = tuple(max(i.receptive_field[a] for i in known) for a in (0, 1))
+    jump = tuple(max(i.jump[a] for i in known) for a in (0, 1))
+    if step is not None:
+        kernel, stride = step
+        rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, kernel, jump))
+        jump = tuple(j * s for j, s in zip(jump, stride))
+    node.receptive_field = tuple(int(round(r)) for r in rf)
+    node.jump = tuple(int(j) if float(j).is_integer() else j for j in jump)
+
+
+def _fail(graph: Graph, node: Node, e: ShapeError) -> None:
+    span = (span_of(node.source, e.attr) if e.attr and node.source is not None and e.attr in node.source
+            else node.span)
+    notes = list(e.notes)
+    # where the input's shape came from: the nearest layers upstream that did arithmetic
+    upstream = graph.nodes[node.inputs[0]] if node.inputs else None
+    shown = 0
+    while upstream is not None and shown < 2:
+        if upstream.arithmetic:
+            notes.append(f"{upstream.name}: {'; '.join(upstream.arithmetic)}")
+            shown += 1
+        upstream = graph.nodes[upstream.inputs[0]] if upstream.inputs else None
+    node.error = Diagnostic(f"layer '{node.name}' ({node.op}): {e.message}", span, notes=notes,
+                            code=_code_of(e))
+    graph.errors.append(node.error)
+
+
+def _code_of(e: ShapeError) -> str:
+    return {"in_features": "in-features", "in_channels": "in-channels", "num_features": "in-channels",
+            "kernel": "kernel-too-large", "stride": "inexact-division"}.get(e.attr or "", "shape-mismatch")
+
+
+def _check_shares(graph: Graph) -> None:
+    for node in graph.nodes.values():
+        if not node.share or node.type is None:
+            continue
+        owner = graph.nodes.get(node.share)
+        seen = {node.name}
+        while owner is not None and owner.share and owner.name not in seen:
+            seen.add(owner.name)
+            owner = graph.nodes.get(owner.share)
+        span = span_of(node.source, "share") if node.source is not None and "share" in node.source else node.span
+        problem = None
+        if owner is None or owner.name in seen and owner.share:
+            problem = f"shares with '{node.share}', which is not a layer with parameters of its own"
+        elif owner.op != node.op or owner.params != node.params:
+            problem = (f"cannot share parameters with '{owner.name}': its parameters are "
+                       f"{_shapes(owner.params) or 'none'} ({owner.op}), this layer's are "
+                       f"{_shapes(node.params) or 'none'} ({node.op})")
+        if problem:
+            node.error = Diagnostic(f"layer '{node.name}' ({node.op}) {problem}", span, code="bad-share")
+            graph.errors.append(node.error)
+        else:
+            node.share = owner.name
+
+
+def _shapes(params: dict) -> str:
+    return ", ".join(f"{k} {'×'.join(map(str, v))}" for k, v in params.items())
+
+
+def _check_init(graph: Graph) -> None:
+    for node in graph.nodes.values():
+        if not node.init or node.type is None:
+            continue
+        span = span_of(node.source, "init")
+        for name, value in node.init.items():
+            if name not in node.params:
+                graph.errors.append(Diagnostic(
+                    f"layer '{node.name}' ({node.op}) has no parameter '{name}' to initialise",
+                    span, notes=[f"its parameters: {', '.join(node.params) or 'none'}"], code="bad-init"))
+                continue
+            if isinstance(value, list):
+                shape = _nested_shape(value)
+                if shape != node.params[name]:
+                    got = "ragged or non-numeric" if shape is None else "×".join(map(str, shape))
+                    graph.errors.append(Diagnostic(
+                        f"layer '{node.name}' ({node.op}): the inline {name} is {got} but the parameter is "
+                        f"{'×'.join(map(str, node.params[name]))}", span, code="bad-init"))
+
+
+def _nested_shape(value) -> tuple[int, ...] | None:
+    if not isinstance(value, list):
+        return () if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    shapes = {_nested_shape(v) for v in value}
+    if len(shapes) != 1 or None in shapes:
+        return None if value else (0,)
+    return (len(value), *shapes.pop())
+
+
+def _warn_unused(graph: Graph) -> None:
+    used, stack = set(), list(graph.outputs.values())
+    while stack:
+        name = stack.pop()
+        if name not in used and name in graph.nodes:
+            used.add(name)
+            stack += graph.nodes[name].inputs
+    for node in graph.nodes.values():
+        if node.name not in used:
+            what = "input" if node.op == "input" else "layer"
+            graph.warnings.append(Diagnostic(f"{what} '{node.name}' is never used: no output depends on it",
+                                             node.span, severity="warning", code="unused"))
+
+
+def totals(graph: Graph) -> Totals:
+    t = Totals()
+    for node in graph.nodes.values():
+        if node.op == "input":
+            continue
+        count = node.param_count
+        t.params += count
+        t.trainable_params += count if node.trainable else 0
+        t.buffers += sum(math.prod(s) for s in node.buffers.values())
+        t.macs = None if t.macs is None or node.macs is None else t.macs + node.macs
+        per_sample = node.type.per_sample() if node.type else None
+        t.activation_bytes = (None if t.activation_bytes is None or per_sample is None
+                              else t.activation_bytes + per_sample * BYTES_PER_VALUE)
+    return t

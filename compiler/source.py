@@ -1,0 +1,176 @@
+"""YAML text -> plain data that remembers where every key and value came from.
+
+Loading is safe by construction: only YAML's core types (maps, lists, strings, numbers,
+booleans, null) are built, any other tag is a diagnostic, duplicate keys are errors (PyYAML
+would silently keep the last), and aliases are expanded under a node budget so an alias
+bomb ("billion laughs") is refused instead of filling memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostic, SpecError, Span
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE = "tag:yaml.org,2002:"
+_SCALARS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
+_TIMESTAMP = _CORE + "timestamp"  # an unquoted date: kept as the text the author wrote
+
+MAX_NODES = 2_000_000  # values built, aliases expanded: bounds memory and time
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+class YMap(dict):
+    """A mapping that knows the span of itself, of each key and of each value."""
+
+    span: Span
+    key_spans: dict
+    value_spans: dict
+
+
+class YList(list):
+    """A list that knows the span of itself and of each item."""
+
+    span: Span
+    value_spans: list
+
+
+def node_span(file: str, node: yaml.Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    width = end.column - start.column if end.line == start.line else len(str(getattr(node, "value", ""))) or 1
+    return Span(file, start.line + 1, start.column + 1, max(1, width))
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.count = 0
+        self.active: set[int] = set()  # nodes being built: a recursive alias is a cycle
+        self.scalar = yaml.constructor.SafeConstructor()
+
+    def fail(self, node, message, code, notes=()):
+        raise SpecError(Diagnostic(message, node_span(self.file, node), notes=list(notes), code=code))
+
+    def build(self, node: yaml.Node) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            self.fail(node, f"the document expands to more than {MAX_NODES:,} values "
+                      "(an alias bomb?)", "yaml-too-large")
+        if isinstance(node, yaml.ScalarNode):
+            return self.build_scalar(node)
+        if id(node) in self.active:
+            self.fail(node, "a YAML alias refers to the node that contains it (a cycle)", "yaml-recursive-alias")
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode) and node.tag == _CORE + "map":
+                return self.build_map(node)
+            if isinstance(node, yaml.SequenceNode) and node.tag == _CORE + "seq":
+                return self.build_list(node)
+            self.bad_tag(node)
+        finally:
+            self.active.discard(id(node))
+
+    def bad_tag(self, node):
+        self.fail(node, f"unsupported YAML tag '{node.tag.replace(_CORE, '!!')}'", "yaml-tag",
+                  ["specs hold plain data: maps, lists, strings, numbers, booleans and null"])
+
+    def build_scalar(self, node: yaml.ScalarNode):
+        if node.tag == _TIMESTAMP:
+            return node.value
+        if node.tag not in _SCALARS:
+            self.bad_tag(node)
+        value = self.scalar.construct_object(node)
+        if isinstance(value, float) and value != value:
+            self.fail(node, "NaN is not a valid value here", "bad-number")
+        return value
+
+    def build_map(self, node: yaml.MappingNode) -> YMap:
+        out = YMap()
+        out.span, out.key_spans, out.value_spans = node_span(self.file, node), {}, {}
+        self.scalar.flatten_mapping(node)  # resolves YAML merge keys (<<: *base)
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, "a mapping key must be a plain scalar", "yaml-key")
+            key = self.build_scalar(key_node)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                self.fail(key_node, f"a mapping key must be a name, not {key!r}", "yaml-key")
+            if key in out:
+                self.fail(key_node, f"duplicate key '{key}'", "duplicate-key",
+                          [f"first given at {out.key_spans[key]}"])
+            out.key_spans[key] = node_span(self.file, key_node)
+            out.value_spans[key] = node_span(self.file, value_node)
+            out[key] = self.build(value_node)
+        return out
+
+    def build_list(self, node: yaml.SequenceNode) -> YList:
+        out = YList()
+        out.span, out.value_spans = node_span(self.file, node), []
+        for item in node.value:
+            out.value_spans.append(node_span(self.file, item))
+            out.append(self.build(item))
+        return out
+
+
+def load_text(text: str, file: str) -> Any:
+    """Parse YAML text into YMap/YList/scalars; raises SpecError with a location."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        span = Span(file, mark.line + 1, mark.column + 1) if mark else None
+        problem = e.problem or e.context or "malformed YAML"
+        raise SpecError(Diagnostic(f"YAML syntax: {problem}", span, code="yaml-syntax")) from None
+    except yaml.YAMLError as e:
+        raise SpecError(Diagnostic(f"YAML syntax: {e}", Span(file, 1, 1), code="yaml-syntax")) from None
+    except RecursionError:
+        raise SpecError(Diagnostic("the YAML is nested too deeply", Span(file, 1, 1), code="yaml-too-large")) from None
+    if root is None:
+        return YMap()
+    try:
+        return _Builder(file).build(root)
+    except RecursionError:
+        raise SpecError(Diagnostic("the YAML is nested too deeply", Span(file, 1, 1), code="yaml-too-large")) from None
+
+
+def load_file(path: Path, display: str) -> tuple[Any, str]:
+    """Read and parse a spec file; returns (data, text)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(Diagnostic(f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                                       code="yaml-too-large"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(Diagnostic(f"{display} is not UTF-8 text ({e.reason} at byte {e.start})",
+                                   code="not-utf8")) from None
+    except OSError as e:
+        raise SpecError(Diagnostic(f"cannot read {display}: {e.strerror or e}", code="no-file")) from None
+    return load_text(text, display), text
+
+
+def span_of(container: Any, key: Any, *, of_key: bool = False) -> Span | None:
+    """The span of container[key] (or of the key itself), if it was read from YAML."""
+    if isinstance(container, YMap):
+        spans = container.key_spans if of_key else container.value_spans
+        return spans.get(key) or container.span
+    if isinstance(container, YList) and isinstance(key, int) and 0 <= key < len(container):
+        return container.value_spans[key]
+    return getattr(container, "span", None)
+
+
+def span_at(root: Any, path: tuple, *, of_key: bool = False) -> Span | None:
+    """The span of the deepest value along path that exists in the YAML."""
+    node, best = root, getattr(root, "span", None)
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        try:
+            child = node[key]
+        except (KeyError, IndexError, TypeError):
+            return best
+        best = span_of(node, key, of_key=of_key and last) or best
+        node = child
+    return best

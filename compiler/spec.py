@@ -1,0 +1,251 @@
+"""The spec document's models (pydantic v2) and the mapping of their errors to YAML lines.
+
+A layer is a one-key mapping `- name: body`. The body is an op's name, a mapping with `op:`
+(validated by that op's attribute model: a discriminated union built from the registry),
+or a mapping with `block:` (a call of a reusable block). Any attribute may be written as a
+`$param` / `${expression}` string: those are checked after expansion, when their value is
+known, against the same attribute model.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, WrapValidator,
+                      create_model)
+
+from .diagnostics import Diagnostic, did_you_mean
+from .ops import REGISTRY
+from .source import span_of
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
+Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$|\$", max_length=1024)]
+Expr = Annotated[str, Field(pattern=r"\$", description="a $param or ${expression}")]
+Symbol = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64, description="a symbolic dim such as N")]
+COMMON_KEYS = ("op", "block", "in", "when", "repeat", "trainable", "share", "init", "doc")
+
+
+def contains_expression(value: Any) -> bool:
+    if isinstance(value, str):
+        return "$" in value
+    if isinstance(value, list):
+        return any(contains_expression(v) for v in value)
+    if isinstance(value, dict):
+        return any(contains_expression(v) for v in value.values())
+    return False
+
+
+def _later_if_expression(value: Any, handler):
+    """Values that hold an expression are checked after expansion, once evaluated."""
+    return value if contains_expression(value) else handler(value)
+
+
+def _deferred(annotation: Any) -> Any:
+    return Annotated[Union[annotation, Expr], WrapValidator(_later_if_expression)]
+
+
+Scheme = Literal["default", "kaiming", "kaiming_uniform", "xavier", "xavier_normal", "normal", "uniform",
+                 "zeros", "ones"]
+
+
+class InitScheme(BaseModel):
+    """An init scheme with arguments: {scheme: normal, std: 0.01}."""
+
+    model_config = ConfigDict(extra="forbid")
+    scheme: Scheme
+    mean: float = 0.0
+    std: float = 1.0
+    low: float = -1.0
+    high: float = 1.0
+    gain: float = 1.0
+
+
+# a scheme's name, a constant, literal values (nested lists), or a scheme with arguments
+InitValue = Union[Scheme, float, list, InitScheme]
+Init = Union[InitValue, dict[Name, InitValue]]
+
+
+class LayerCommon(BaseModel):
+    """Keys every layer may carry, whatever its op."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    in_: Union[Ref, list[Ref], None] = Field(None, alias="in", description="input layer(s); default: the previous layer")
+    when: _deferred(bool) = Field(True, description="false: the layer passes its input through")
+    repeat: _deferred(Annotated[int, Field(ge=1, le=10_000)]) | None = Field(None, description="stack n copies")
+    trainable: _deferred(bool) = True
+    share: Ref | None = Field(None, description="use the parameters of this other layer")
+    init: _deferred(Init) | None = None
+    doc: str | None = None
+
+
+class BlockCall(LayerCommon):
+    """A call of a block: its parameters are the other keys."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    block: Ref
+
+
+@functools.cache
+def layer_model(op_name: str) -> type[BaseModel]:
+    """The model of a layer whose body has `op: op_name`: the common keys plus the op's
+    attributes, each of which may also be an expression. Built on first use."""
+    op = REGISTRY[op_name]
+    fields = {field: (_deferred(info.annotation), info) for field, info in op.Attrs.model_fields.items()}
+    return create_model(f"{type(op).__name__}Layer", __base__=LayerCommon, __doc__=op.doc,
+                        op=(Literal[op_name], ...), **fields)
+
+
+def _shape_tag(body: Any) -> str | None:
+    return "name" if isinstance(body, str) else "mapping" if isinstance(body, dict) else None
+
+
+# Structure only: a mapping body is validated by its op's model (validate_layer) once
+# expansion reaches it, so a build pays only for the ops it uses. The JSON Schema has the
+# full discriminated union (json_schema).
+LayerBody = Annotated[Union[Annotated[Name, Tag("name")], Annotated[dict[str, Any], Tag("mapping")]],
+                      Discriminator(_shape_tag)]
+Layer = Annotated[dict[Name, LayerBody], Field(min_length=1, max_length=1)]
+Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol]], Field(min_length=1, max_length=8)]
+Outputs = Union[Ref, list[Ref], None]
+
+
+class BlockDef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    doc: str | None = None
+    params: dict[Name, Any] = Field({}, description="name: default value, or a type (int, float, bool, str) if required")
+    inputs: list[Name] = Field(["input"], min_length=1)
+    layers: list[Layer] = Field(min_length=1)
+    outputs: Outputs = Field(None, description="default: the last layer")
+
+
+class Document(BaseModel):
+    """An nncompile spec: a network, a library of blocks, or both."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              json_schema_extra={"title": "nncompile spec"})
+    name: Name | None = None
+    doc: str | None = None
+    import_: dict[Name, str] = Field({}, alias="import", description="namespace: relative path of a block library")
+    params: dict[Name, Any] = {}
+    inputs: dict[Name, Shape] = {}
+    layers: list[Layer] = []
+    outputs: Outputs = None
+    blocks: dict[Name, BlockDef] = {}
+
+
+# --- pydantic errors -> located diagnostics -------------------------------------------
+
+_HINTS = [
+    (re.compile(r"^[\d\s.*/+()-]+$"), "write arithmetic as an expression: ${{{v}}}"),
+]
+
+
+def _walk(root: Any, loc: tuple) -> tuple[Any, Any, list]:
+    """Follow a pydantic loc through the YAML data, skipping union tags; returns the
+    container and key of the deepest value found, and the path of names walked."""
+    container, key, node, path = None, None, root, []
+    for part in loc:
+        if isinstance(node, (dict, list)) and not isinstance(node, str):
+            try:
+                child = node[part]
+            except (KeyError, IndexError, TypeError):
+                continue  # a union tag or a model name, not a key in the YAML
+            container, key, node = node, part, child
+            path.append(part)
+    return container, key, path
+
+
+def _layer_of(path: list) -> str | None:
+    for i, part in enumerate(path[:-1]):
+        if part == "layers" and i + 2 < len(path) + 1 and isinstance(path[i + 1], int) and i + 2 < len(path):
+            return path[i + 2]
+    return None
+
+
+def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None) -> list[Diagnostic]:
+    """Located diagnostics for a pydantic error; root is the YAML the model validated,
+    layer the name of the layer whose body that is (if it is one)."""
+    out = []
+    for e in error.errors(include_url=False):
+        container, key, path = _walk(root, e["loc"])
+        kind, value = e["type"], e.get("input")
+        field = str(path[-1]) if path else "document"
+        layer = layer or _layer_of(path)
+        where = f"layer '{layer}': " if layer and layer != field else ""
+        span = span_of(container, key, of_key=kind == "extra_forbidden") if container is not None else getattr(root, "span", None)
+        notes, code = [], "bad-attribute"
+        if kind == "extra_forbidden":
+            model_fields = _fields_near(root, path)
+            message = f"{where}unknown key '{field}'{did_you_mean(field, model_fields)}"
+            code = "unknown-key"
+        elif kind == "missing":
+            message = f"{where}missing required key '{e['loc'][-1]}'"
+            code = "missing-key"
+        elif kind in ("too_long", "too_short") and len(path) >= 2 and path[-2] == "layers":
+            message = "each item of `layers` is one layer, written `- name: body`"
+            code = "layer-entry"
+        elif kind == "string_pattern_mismatch" and "A-Za-z_" in str(e.get("ctx", {}).get("pattern", "")):
+            message = f"{where}'{value}' is not a valid name: use letters, digits and _, not starting with a digit"
+            code = "bad-name"
+        else:
+            shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+            message = f"{where}{field}: {e['msg'][0].lower()}{e['msg'][1:]}, got {shown}"
+            for pattern, hint in _HINTS:
+                if isinstance(value, str) and pattern.match(value) and any(c in value for c in "*/+-"):
+                    notes.append(hint.format(v=value))
+        out.append(Diagnostic(message, span, notes=notes, code=code))
+    return out
+
+
+def _fields_near(root: Any, path: list) -> list[str]:
+    """The keys allowed where an unknown key was found (for 'did you mean')."""
+    container, _, _ = _walk(root, tuple(path[:-1]))
+    body = container[path[-2]] if container is not None and len(path) >= 2 else root
+    if isinstance(body, dict):
+        if isinstance(body.get("op"), str) and body["op"] in REGISTRY:
+            return list(REGISTRY[body["op"]].Attrs.model_fields) + list(COMMON_KEYS)
+        if "layers" in body or body is root:
+            return list(Document.model_fields) + ["import"]
+    return list(COMMON_KEYS)
+
+
+def _op_tag(body: Any) -> str | None:
+    if isinstance(body, str):
+        return "name"
+    if isinstance(body, dict):
+        return "block" if "block" in body else body.get("op") if isinstance(body.get("op"), str) else None
+    return None
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the spec format, with every op's attributes (for editors)."""
+    body = Annotated[Union[tuple(Annotated[layer_model(n), Tag(n)] for n in sorted(REGISTRY))
+                           + (Annotated[BlockCall, Tag("block")], Annotated[Name, Tag("name")])],
+                     Discriminator(_op_tag)]
+    layers = (list[Annotated[dict[Name, body], Field(min_length=1, max_length=1)]], [])
+    block = create_model("BlockDef", __base__=BlockDef, layers=layers)
+    document = create_model("Document", __base__=Document, layers=layers, blocks=(dict[Name, block], {}))
+    return document.model_json_schema(by_alias=True)
+
+
+def validate_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diagnostic]]:
+    """Validate a layer's mapping body with its op's model, or as a block call."""
+    op = body.get("op")
+    if "block" in body:
+        model = BlockCall
+    elif op is None:
+        return None, [Diagnostic(f"layer '{name}' needs `op:` (an op's name) or `block:` (a block's name)",
+                                 getattr(body, "span", None), code="no-op")]
+    elif not isinstance(op, str) or op not in REGISTRY:
+        return None, [Diagnostic(f"layer '{name}': unknown op '{op}'{did_you_mean(op, REGISTRY)}",
+                                 span_of(body, "op"), notes=["the ops are listed by `nncompile ops`"],
+                                 code="unknown-op")]
+    else:
+        model = layer_model(op)
+    try:
+        return model.model_validate(body), []
+    except ValidationError as e:
+        return None, diagnostics_from(e, body, layer=name)

@@ -1,0 +1,1 @@
+"""nncompile's runtime: training, checkpoints, distributed launch and ONNX inference."""
