@@ -79,10 +79,12 @@ class _Scope:
 
 
 def display_path(path: Path) -> str:
+    """Relative to the working directory when below it, like a compiler's messages."""
     try:
-        return os.path.relpath(path)
+        relative = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 class Expander:

@@ -170,6 +170,8 @@ def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None
     layer the name of the layer whose body that is (if it is one)."""
     out = []
     for e in error.errors(include_url=False):
+        if e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == r"\$":
+            continue  # the expression alternative of a deferred field: the other branch's error says more
         container, key, path = _walk(root, e["loc"])
         kind, value = e["type"], e.get("input")
         field = str(path[-1]) if path else "document"

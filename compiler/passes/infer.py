@@ -194,11 +194,18 @@ def _warn_unused(graph: Graph) -> None:
         if name not in used and name in graph.nodes:
             used.add(name)
             stack += graph.nodes[name].inputs
+    warned = set()
     for node in graph.nodes.values():
-        if node.name not in used:
-            what = "input" if node.op == "input" else "layer"
-            graph.warnings.append(Diagnostic(f"{what} '{node.name}' is never used: no output depends on it",
-                                             node.span, severity="warning", code="unused"))
+        if node.name in used:
+            continue
+        # one warning per top-level layer or block instance, however many nodes it holds
+        unit, span = (node.scope[0].name, node.scope[0].span) if node.scope else (node.name, node.span)
+        if unit in warned:
+            continue
+        warned.add(unit)
+        what = "input" if node.op == "input" else "layer"
+        graph.warnings.append(Diagnostic(f"{what} '{unit}' is never used: no output depends on it",
+                                         span, severity="warning", code="unused"))
 
 
 def totals(graph: Graph) -> Totals:
