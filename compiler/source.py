@@ -41,7 +41,7 @@ class YList(list):
 
 def node_span(file: str, node: yaml.Node) -> Span:
     start, end = node.start_mark, node.end_mark
-    width = end.column - start.column if end.line == start.line else len(str(getattr(node, "value", ""))) or 1
+    width = end.column - start.column if end.line == start.line else 1
     return Span(file, start.line + 1, start.column + 1, max(1, width))
 
 
@@ -91,7 +91,8 @@ class _Builder:
     def build_map(self, node: yaml.MappingNode) -> YMap:
         out = YMap()
         out.span, out.key_spans, out.value_spans = node_span(self.file, node), {}, {}
-        self.scalar.flatten_mapping(node)  # resolves YAML merge keys (<<: *base)
+        if any(k.tag == _CORE + "merge" for k, _ in node.value):
+            self.scalar.flatten_mapping(node)  # resolves YAML merge keys (<<: *base)
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.fail(key_node, "a mapping key must be a plain scalar", "yaml-key")
