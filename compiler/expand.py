@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from .diagnostics import Diagnostic, SourceCache, SpecError, Span, did_you_mean
 from .ir import Graph, Node, Scope, TensorType
 from .ops import REGISTRY
 from .source import YList, YMap, load_file, span_of
-from .spec import COMMON_KEYS, BlockCall, BlockDef, Document, diagnostics_from, validate_layer
+from .spec import COMMON_KEYS, NAME_PATTERN, BlockCall, BlockDef, Document, diagnostics_from, validate_layer
 
 MAX_NODES = 250_000  # repeats of repeats can multiply: bound the graph
 TYPE_NAMES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list}
@@ -213,10 +214,19 @@ class Expander:
         if not doc.inputs:
             self.error("the spec has no inputs: add `inputs: {x: [N, 3, 224, 224]}`", raw.span, "no-inputs")
             raise SpecError(self.errors)
+        bad_shape = False
         for name, shape in doc.inputs.items():
+            shape, ok = self.evaluate(shape, graph.params, raw["inputs"], name)  # [N, 3, $height, $width]
+            if ok and not all(_is_dim(d) for d in shape):
+                self.error(f"input '{name}': every dim must be a positive integer or a symbol, got {shape}",
+                           span_of(raw["inputs"], name), "bad-shape")
+                ok = False
+            bad_shape |= not ok
             graph.add(Node(name, "input", span=span_of(raw["inputs"], name, of_key=True),
-                           type=TensorType(tuple(shape))))
+                           type=TensorType(tuple(shape)) if ok else None))
             graph.inputs.append(name)
+        if bad_shape:
+            raise SpecError(self.errors)
         scope = _Scope("", graph.params, ns, {n: n for n in doc.inputs}, set())
         last = self.layers(raw["layers"], scope)
         self.outputs(doc, raw, scope, last)
@@ -530,6 +540,12 @@ def _same_kind(value: Any, default: Any) -> bool:
     if isinstance(default, (int, float)):
         return isinstance(value, (int, float)) and (isinstance(value, int) or not isinstance(default, int))
     return True
+
+
+def _is_dim(value: Any) -> bool:
+    if isinstance(value, str):
+        return re.fullmatch(NAME_PATTERN, value) is not None
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _is_type(value: Any, type_name: str) -> bool:

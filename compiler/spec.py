@@ -108,7 +108,7 @@ def _shape_tag(body: Any) -> str | None:
 LayerBody = Annotated[Union[Annotated[Name, Tag("name")], Annotated[dict[str, Any], Tag("mapping")]],
                       Discriminator(_shape_tag)]
 Layer = Annotated[dict[Name, LayerBody], Field(min_length=1, max_length=1)]
-Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol]], Field(min_length=1, max_length=8)]
+Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol, Expr]], Field(min_length=1, max_length=8)]
 Outputs = Union[Ref, list[Ref], None]
 
 
