@@ -11,10 +11,12 @@ op's name.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .. import symbolic
 from ..ir import Dim, TensorType
 
 REGISTRY: dict[str, "Op"] = {}
@@ -76,6 +78,34 @@ class NoAttrs(Attrs):
     pass
 
 
+# --- torch lowering, as data ------------------------------------------------------
+
+@dataclass(frozen=True)
+class TorchModule:
+    """Lowered to a submodule, `nn.Conv2d(3, 64, kernel_size=(3, 3))`: its class and its
+    arguments as plain Python values. A class without `nn.` is a helper of
+    backends/torch_helpers.py (emitted into standalone source with the model);
+    `named` passes the layer's qualified name as `layer=` (for its error messages)."""
+
+    cls: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    named: bool = False
+
+
+@dataclass(frozen=True)
+class TorchExpr:
+    """Lowered to an expression over the inputs' variables: `torch.cat([{0}, {1}], dim=1)`
+    (`{i}` is input i; `torch`, `nn` and `F` = torch.nn.functional are in scope)."""
+
+    template: str
+
+
+def inputs_joined(inputs: list, separator: str) -> str:
+    """'{0} + {1} + {2}' for three inputs and separator ' + '."""
+    return separator.join(f"{{{i}}}" for i in range(len(inputs)))
+
+
 # --- the contract ------------------------------------------------------------------
 
 class Op:
@@ -116,6 +146,10 @@ class Op:
         """Key attributes in a few characters, for diagrams: `conv 3×3/2, 64`."""
         return self.name
 
+    def torch(self, a: Any, inputs: list[TensorType], out: TensorType) -> TorchModule | TorchExpr:
+        """The PyTorch lowering. A module's parameters must be named as in param_shapes."""
+        raise NotImplementedError(f"op '{self.name}' has no torch lowering")
+
 
 # --- shared arithmetic ---------------------------------------------------------------
 
@@ -136,8 +170,10 @@ def window_output(n: Dim, kernel: int, stride: int, pad: int, dilation: int, cei
     if isinstance(n, str):
         if stride == 1 and span - 1 == pad + pad_right:
             return n
-        shift = pad + pad_right - span
-        out = f"({n}{shift:+d})/{stride}+1" if stride > 1 else f"{n}{shift + 1:+d}"
+        out = symbolic.window(n, span, stride, pad + pad_right)
+        if out is None:
+            raise ShapeError(f"the {axis} size {n} is symbolic in a form this window cannot follow; "
+                             "give the input a concrete size", attr="kernel")
         log.arithmetic.append(f"{axis}: ({n} − {f} + {pads})/{stride} + 1 = {out}")
         return out
     padded = n + pad + pad_right

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from .. import symbolic
 from .base import (Attrs, InferLog, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType,
                    check_declared, expect_rank, register, window_output)
 
@@ -123,7 +124,9 @@ class ConvTranspose2d(Op):
                 if out < 1:
                     raise ShapeError(f"{axis}: {expr} = {out}, not a valid size", attr="padding")
             else:
-                out = f"({n}-1)*{s}{d * (k - 1) + op + 1 - 2 * p:+d}"
+                out = symbolic.scale(n, s, d * (k - 1) + op + 1 - 2 * p - s)
+                if out is None:
+                    raise ShapeError(f"the {axis} size {n} is symbolic in a form this op cannot follow")
             log.arithmetic.append(f"{axis}: {expr} = {out}")
             spatial.append(out)
         return TensorType((x.shape[0], a.out_channels, *spatial))

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from .. import symbolic
 from .base import Attrs, Op, Pair, ShapeError, TensorType, expect_rank, register
 
 Scale = Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]],
@@ -50,7 +51,7 @@ class Upsample(Op):
         elif a.size is not None:
             spatial = a.size
         else:
-            spatial = tuple(int(n * s) if isinstance(n, int) else (n if s == 1 else f"{n}*{s:g}")
+            spatial = tuple(int(n * s) if isinstance(n, int) else _scaled(n, s, log)
                             for n, s in zip(x.shape[2:], a.scale_factor))
             if any(isinstance(n, int) and n < 1 for n in spatial):
                 raise ShapeError(f"scale_factor {a.scale_factor} shrinks {x} to nothing", attr="scale_factor")
@@ -73,3 +74,10 @@ class Upsample(Op):
     def label(self, a):
         how = f"×{a.scale_factor[0]:g}" if a.scale_factor else (f"→ {a.size[0]}×{a.size[1]}" if a.size else "")
         return f"upsample {a.mode} {how}".strip()
+
+
+def _scaled(n: str, factor: float, log) -> str:
+    if not float(factor).is_integer() or symbolic.scale(n, int(factor)) is None:
+        raise ShapeError(f"cannot scale the symbolic size {n} by {factor:g}: give an integer factor or a concrete size",
+                         attr="scale_factor")
+    return symbolic.scale(n, int(factor))
