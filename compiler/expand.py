@@ -50,12 +50,21 @@ class Namespace:
     file: str
     blocks: dict[str, BlockEntry] = field(default_factory=dict)
     imports: dict[str, "Namespace"] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)  # imports that failed (already reported)
 
     def resolve(self, name: str) -> BlockEntry | None:
         if name in self.blocks:
             return self.blocks[name]
         head, _, rest = name.partition(".")
         return self.imports[head].resolve(rest) if rest and head in self.imports else None
+
+    def import_failed(self, name: str) -> bool:
+        """Whether a dotted block name reaches into a failed import: calls into it are not
+        reported again, so one bad import gives one diagnostic."""
+        head, _, rest = name.partition(".")
+        if not rest:
+            return False
+        return head in self.broken or head in self.imports and self.imports[head].import_failed(rest)
 
     def all_names(self, prefix: str = "") -> list[str]:
         names = [prefix + n for n in self.blocks]
@@ -151,6 +160,7 @@ class Expander:
             self.loading.append(target)
             ns.imports[alias] = self.namespace(target, *loaded)
             self.loading.pop()
+        ns.broken = set(doc.import_) - set(ns.imports)
         for name, definition in doc.blocks.items():
             ns.blocks[name] = BlockEntry(f"{ns.file}:{name}", definition, raw["blocks"][name], ns)
         return ns
@@ -275,7 +285,8 @@ class Expander:
             body_map = YMap(op=body) if body in REGISTRY else YMap(block=body)
             body_map.span, body_map.key_spans, body_map.value_spans = span, {}, {"op": entry.value_spans[name],
                                                                                "block": entry.value_spans[name]}
-            if body not in REGISTRY and scope.namespace.resolve(body) is None:
+            if body not in REGISTRY and scope.namespace.resolve(body) is None \
+                    and not scope.namespace.import_failed(body):
                 self.error(f"layer '{name}': unknown op or block '{body}'"
                            f"{did_you_mean(body, list(REGISTRY) + scope.namespace.all_names())}",
                            entry.value_spans[name], "unknown-op", ["the ops are listed by `nncompile ops`"])
@@ -386,6 +397,9 @@ class Expander:
     def block(self, qualified: str, name: str, call: BlockCall, body: YMap, span: Span, inputs: list[str],
               scope: _Scope, env: dict, repeat: tuple[int, int] | None, trainable: bool, share: str | None) -> None:
         entry = scope.namespace.resolve(call.block)
+        if entry is None and scope.namespace.import_failed(call.block):
+            self.aliases[qualified] = inputs[0]
+            return
         if entry is None:
             self.error(f"layer '{name}': unknown block '{call.block}'"
                        f"{did_you_mean(call.block, scope.namespace.all_names())}", span_of(body, "block"),

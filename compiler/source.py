@@ -124,7 +124,10 @@ def load_text(text: str, file: str) -> Any:
         mark = e.problem_mark or e.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark else None
         problem = e.problem or e.context or "malformed YAML"
-        raise SpecError(Diagnostic(f"YAML syntax: {problem}", span, code="yaml-syntax")) from None
+        # where the unfinished construct began: often the line to fix
+        began = e.context_mark if e.problem and e.context and e.context_mark is not None else None
+        notes = [f"{e.context} at {file}:{began.line + 1}:{began.column + 1}"] if began else []
+        raise SpecError(Diagnostic(f"YAML syntax: {problem}", span, notes=notes, code="yaml-syntax")) from None
     except yaml.YAMLError as e:
         raise SpecError(Diagnostic(f"YAML syntax: {e}", Span(file, 1, 1), code="yaml-syntax")) from None
     except RecursionError:

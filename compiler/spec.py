@@ -44,7 +44,10 @@ def _later_if_expression(value: Any, handler):
 
 
 def _deferred(annotation: Any) -> Any:
-    return Annotated[Union[annotation, Expr], WrapValidator(_later_if_expression)]
+    # the schema offers both forms; validation sees only the annotation, so a wrong value
+    # gets the annotation's error and none about the expression alternative
+    return Annotated[annotation, WrapValidator(_later_if_expression,
+                                               json_schema_input_type=Union[annotation, Expr])]
 
 
 Scheme = Literal["default", "kaiming", "kaiming_uniform", "xavier", "xavier_normal", "normal", "uniform",
