@@ -5,8 +5,8 @@ state_dict and the ONNX graph will use. Layers that name no input take the previ
 `in:` may name any layer of the same scope, earlier or later (a later one makes a DAG that
 is checked for cycles), the scope's inputs, or a layer inside a block instance
 (`stage4.pool`). A block instance's own name stands for its output; a layer whose `when`
-is false stands for its input. Errors are collected, so one run reports every independent
-mistake.
+is false stands for its input, and is left out of the spec's outputs (an optional head).
+Errors are collected, so one run reports every independent mistake.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class Expander:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self.aliases: dict[str, str] = {}
+        self.switched_off: set[str] = set()  # layers whose `when` is false
         self.ref_spans: dict[str, Span] = {}
         self.hash = hashlib.sha256()
         self.loaded: dict[Path, Namespace] = {}
@@ -360,6 +361,7 @@ class Expander:
                 return
         if not when:
             self.aliases[qualified] = inputs[0]  # the layer is switched off: it passes its input through
+            self.switched_off.add(qualified)
             return
         share = None
         if model.share is not None:
@@ -481,7 +483,7 @@ class Expander:
         for i, ref in enumerate(names):
             span = span_of(raw_outputs, i) if isinstance(raw_outputs, YList) else span_of(raw, "outputs")
             target = self.reference(ref, scope, span, "outputs")
-            if target:
+            if target and target not in self.switched_off:  # an optional output (FCN's aux head) is left out
                 self.graph.outputs[ref] = target
 
     def resolve(self) -> None:
