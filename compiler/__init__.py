@@ -38,10 +38,18 @@ def build(path: str | Path, params: dict | None = None, *, strict: bool = False,
     return graph
 
 
+def to_torch(network, params: dict | None = None, **options):
+    """The spec (a path, or a network from `build`) as a torch.nn.Module; see
+    backends/torch.py for the options (seed, max_param_bytes). Imports torch."""
+    from .backends.torch import to_torch as lower
+
+    return lower(network, params, **options)
+
+
 def _yaml_text(value) -> str:
     import json
 
     return json.dumps(value)
 
 
-__all__ = ["analyse", "build", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]
+__all__ = ["analyse", "build", "to_torch", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]

@@ -94,6 +94,18 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
+def cmd_emit_torch(args) -> int:
+    from .atomic import write_text
+    from .backends.torch_source import generate
+
+    graph = _analyse(args, args.spec)
+    if graph.errors:
+        return EXIT_SPEC
+    write_text(args.output, generate(graph))
+    print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_ops(args) -> int:
     from .ops import REGISTRY
 
@@ -128,6 +140,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     b.add_argument("-o", "--output", metavar="DIR", help="write report.json and report.md into DIR")
     spec_command("check", "validate specs only (for editors and pre-commit hooks)", cmd_check, many=True)
+    t = spec_command("emit-torch", "write the network as standalone PyTorch source", cmd_emit_torch)
+    t.add_argument("-o", "--output", metavar="FILE", required=True, help="the .py file to write")
 
     s = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     s.add_argument("-o", "--output", metavar="FILE")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Attrs, NoAttrs, Op, ShapeError, register
+from .base import Attrs, NoAttrs, Op, ShapeError, TorchModule, register
 
 
 class _Elementwise(Op):
     family = "activation"
     Attrs = NoAttrs
+    torch_class: str  # the torch.nn module; its arguments are the op's attributes, same names
 
     def infer(self, a, inputs, log):
         return inputs[0]
@@ -17,12 +18,16 @@ class _Elementwise(Op):
     def label(self, a):
         return self.name
 
+    def torch(self, a, inputs, out):
+        return TorchModule(self.torch_class, kwargs=a.model_dump())
+
 
 @register
 class ReLU(_Elementwise):
     """max(0, x)."""
 
     name = "relu"
+    torch_class = "nn.ReLU"
 
 
 @register
@@ -30,6 +35,7 @@ class Sigmoid(_Elementwise):
     """σ(x) = 1 / (1 + e^−x)."""
 
     name = "sigmoid"
+    torch_class = "nn.Sigmoid"
 
 
 @register
@@ -37,6 +43,7 @@ class Tanh(_Elementwise):
     """tanh(x)."""
 
     name = "tanh"
+    torch_class = "nn.Tanh"
 
 
 class LeakyAttrs(Attrs):
@@ -48,6 +55,7 @@ class LeakyReLU(_Elementwise):
     """x for x > 0, else slope·x."""
 
     name = "leaky_relu"
+    torch_class = "nn.LeakyReLU"
     Attrs = LeakyAttrs
 
     def label(self, a):
@@ -63,6 +71,7 @@ class ELU(_Elementwise):
     """x for x > 0, else α·(e^x − 1)."""
 
     name = "elu"
+    torch_class = "nn.ELU"
     Attrs = EluAttrs
 
 
@@ -75,6 +84,7 @@ class GELU(_Elementwise):
     """x·Φ(x), Φ the standard normal CDF."""
 
     name = "gelu"
+    torch_class = "nn.GELU"
     Attrs = GeluAttrs
 
 
@@ -90,6 +100,9 @@ class Step(_Elementwise):
 
     name = "step"
     Attrs = StepAttrs
+
+    def torch(self, a, inputs, out):
+        return TorchModule("Step", kwargs={"threshold": a.threshold}, named=True)
 
 
 class AxisAttrs(Attrs):
@@ -111,6 +124,7 @@ class Softmax(_Softmax):
     """e^x / Σ e^x along `dim` (default the last axis)."""
 
     name = "softmax"
+    torch_class = "nn.Softmax"
 
 
 @register
@@ -118,3 +132,4 @@ class LogSoftmax(_Softmax):
     """log softmax along `dim`; pairs with the negative log-likelihood loss."""
 
     name = "log_softmax"
+    torch_class = "nn.LogSoftmax"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from .. import symbolic
 from .base import (Attrs, InferLog, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType,
-                   check_declared, expect_rank, register, window_output)
+                   TorchModule, check_declared, expect_rank, register, window_output)
 
 
 def _k(pair) -> str:
@@ -85,6 +85,11 @@ class Conv2d(Op):
                          f" g{a.groups}" if a.groups > 1 else ""])
         return f"conv {_k(a.kernel)}/{a.stride[0]}{extra}, {a.out_channels}"
 
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.Conv2d", (inputs[0].shape[1], a.out_channels, a.kernel),
+                           dict(stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups,
+                                bias=a.bias))
+
 
 class ConvTransposeAttrs(Attrs):
     out_channels: PositiveInt
@@ -148,6 +153,11 @@ class ConvTranspose2d(Op):
 
     def label(self, a):
         return f"deconv {_k(a.kernel)}/{a.stride[0]}, {a.out_channels}"
+
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.ConvTranspose2d", (inputs[0].shape[1], a.out_channels, a.kernel),
+                           dict(stride=a.stride, padding=a.padding, output_padding=a.output_padding,
+                                groups=a.groups, bias=a.bias, dilation=a.dilation))
 
 
 def _spatial_count(t: TensorType) -> int | None:

@@ -20,6 +20,7 @@ class Dropout(_Elementwise):
     the identity at inference."""
 
     name = "dropout"
+    torch_class = "nn.Dropout"
     family = "regularization"
     Attrs = DropoutAttrs
 

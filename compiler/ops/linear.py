@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Attrs, Op, PositiveInt, ShapeError, TensorType, check_declared, dims_text, register
+from .base import (Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, dims_text,
+                   register)
 
 
 class LinearAttrs(Attrs):
@@ -54,6 +55,9 @@ class Linear(Op):
     def label(self, a):
         return f"fc {a.out_features}"
 
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.Linear", (inputs[0].shape[-1], a.out_features), dict(bias=a.bias))
+
 
 class MaxoutAttrs(LinearAttrs):
     pieces: PositiveInt = 2
@@ -87,3 +91,7 @@ class Maxout(Op):
 
     def label(self, a):
         return f"maxout {a.out_features}×{a.pieces}"
+
+    def torch(self, a, inputs, out):
+        # rows k·out … (k+1)·out − 1 of the weight are piece k
+        return TorchModule("Maxout", (inputs[0].shape[-1], a.out_features, a.pieces), dict(bias=a.bias))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Attrs, NoAttrs, Op, ShapeError, TensorType, register
+from .base import Attrs, NoAttrs, Op, ShapeError, TensorType, TorchExpr, inputs_joined, register
 
 
 def broadcast(inputs: list[TensorType], names: list[str]) -> TensorType:
@@ -22,9 +22,13 @@ class _Elementwise(Op):
     family = "merge"
     Attrs = NoAttrs
     arity = (2, None)
+    operator: str  # the Python operator that joins the inputs
 
     def infer(self, a, inputs, log):
         return broadcast(inputs, log.input_names)
+
+    def torch(self, a, inputs, out):
+        return TorchExpr(inputs_joined(inputs, f" {self.operator} "))
 
 
 @register
@@ -32,6 +36,7 @@ class Add(_Elementwise):
     """Elementwise sum of two or more inputs (a residual connection's join)."""
 
     name = "add"
+    operator = "+"
 
     def label(self, a):
         return "+"
@@ -42,6 +47,7 @@ class Multiply(_Elementwise):
     """Elementwise product of two or more inputs (gating, attention weights)."""
 
     name = "multiply"
+    operator = "*"
 
     def label(self, a):
         return "×"
@@ -77,3 +83,6 @@ class Concat(Op):
 
     def label(self, a):
         return "concat"
+
+    def torch(self, a, inputs, out):
+        return TorchExpr(f"torch.cat([{inputs_joined(inputs, ', ')}], dim={a.axis})")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .base import Attrs, Op, PositiveInt, ShapeError, TensorType, check_declared, register
+from .base import Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, register
 
 
 class BatchNormAttrs(Attrs):
@@ -21,6 +21,7 @@ class _BatchNorm(Op):
     Attrs = BatchNormAttrs
     ranks: tuple[int, ...]
     layout: str
+    torch_class: str
     params_are = ("weight", "bias")
 
     def infer(self, a, inputs, log):
@@ -41,6 +42,10 @@ class _BatchNorm(Op):
     def label(self, a):
         return "batchnorm"
 
+    def torch(self, a, inputs, out):
+        return TorchModule(self.torch_class, (inputs[0].shape[1],),
+                           dict(eps=a.eps, momentum=a.momentum, affine=a.affine))
+
 
 @register
 class BatchNorm2d(_BatchNorm):
@@ -48,6 +53,7 @@ class BatchNorm2d(_BatchNorm):
     (γ, β); keeps running mean and variance for inference."""
 
     name = "batchnorm2d"
+    torch_class = "nn.BatchNorm2d"
     ranks = (4,)
     layout = "N×C×H×W"
 
@@ -57,6 +63,7 @@ class BatchNorm1d(_BatchNorm):
     """Batch norm over features (N×C) or channels of sequences (N×C×L)."""
 
     name = "batchnorm1d"
+    torch_class = "nn.BatchNorm1d"
     ranks = (2, 3)
     layout = "N×C or N×C×L"
 
@@ -96,6 +103,10 @@ class LayerNorm(Op):
     def label(self, a):
         return "layernorm"
 
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.LayerNorm", (self.normalized(a, inputs[0]),),
+                           dict(eps=a.eps, elementwise_affine=a.elementwise_affine))
+
 
 class LRNAttrs(Attrs):
     size: PositiveInt = 5
@@ -121,3 +132,6 @@ class LocalResponseNorm(Op):
 
     def label(self, a):
         return f"LRN {a.size}"
+
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.LocalResponseNorm", (a.size,), dict(alpha=a.alpha, beta=a.beta, k=a.k))

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .base import (Attrs, NonNegativePair, Op, Pair, ShapeError, TensorType, expect_rank, register,
-                   window_output)
+from .base import (Attrs, NonNegativePair, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule,
+                   expect_rank, register, window_output)
 
 
 class WindowAttrs(Attrs):
@@ -52,6 +52,10 @@ class MaxPool2d(_Window):
     Attrs = WindowAttrs
     short = "maxpool"
 
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.MaxPool2d", (a.kernel,), dict(stride=self.stride(a), padding=a.padding,
+                                                            ceil_mode=a.ceil_mode))
+
 
 class AvgPoolAttrs(WindowAttrs):
     count_include_pad: bool = True
@@ -64,6 +68,11 @@ class AvgPool2d(_Window):
     name = "avgpool2d"
     Attrs = AvgPoolAttrs
     short = "avgpool"
+
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.AvgPool2d", (a.kernel,), dict(stride=self.stride(a), padding=a.padding,
+                                                            ceil_mode=a.ceil_mode,
+                                                            count_include_pad=a.count_include_pad))
 
 
 class LPPoolAttrs(Attrs):
@@ -87,6 +96,10 @@ class LPPool2d(_Window):
 
     def label(self, a):
         return super().label(a).replace("L2", f"L{a.norm_type:g}")
+
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.LPPool2d", (a.norm_type, a.kernel), dict(stride=self.stride(a),
+                                                                       ceil_mode=a.ceil_mode))
 
 
 class AdaptiveAttrs(Attrs):
@@ -118,6 +131,9 @@ class AdaptiveAvgPool2d(Op):
     def label(self, a):
         return f"adaptive avgpool → {a.output_size[0]}×{a.output_size[1]}"
 
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.AdaptiveAvgPool2d", (a.output_size,))
+
 
 class GlobalAttrs(Attrs):
     keepdim: bool = False  # N×C×1×1 instead of N×C
@@ -140,3 +156,6 @@ class GlobalAvgPool(Op):
 
     def label(self, a):
         return "global avgpool"
+
+    def torch(self, a, inputs, out):
+        return TorchExpr(f"{{0}}.mean((2, 3), keepdim={a.keepdim})")

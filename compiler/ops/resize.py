@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from .. import symbolic
-from .base import Attrs, Op, Pair, ShapeError, TensorType, expect_rank, register
+from .base import Attrs, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule, expect_rank, register
 
 Scale = Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]],
                   BeforeValidator(lambda v: (v, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else
@@ -74,6 +74,15 @@ class Upsample(Op):
     def label(self, a):
         how = f"×{a.scale_factor[0]:g}" if a.scale_factor else (f"→ {a.size[0]}×{a.size[1]}" if a.size else "")
         return f"upsample {a.mode} {how}".strip()
+
+    def torch(self, a, inputs, out):
+        # align_corners is only accepted by the interpolating modes
+        corners = dict(align_corners=a.align_corners) if a.mode == "bilinear" else {}
+        if len(inputs) == 2:
+            extra = "".join(f", {k}={v!r}" for k, v in corners.items())
+            return TorchExpr(f"F.interpolate({{0}}, size={{1}}.shape[-2:], mode={a.mode!r}{extra})")
+        return TorchModule("nn.Upsample", kwargs=dict(size=a.size, scale_factor=a.scale_factor, mode=a.mode,
+                                                       **corners))
 
 
 def _scaled(n: str, factor: float, log) -> str:

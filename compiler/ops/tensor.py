@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Attrs, NoAttrs, Op, ShapeError, TensorType, dims_text, register
+from .base import Attrs, NoAttrs, Op, ShapeError, TensorType, TorchExpr, dims_text, register
 
 
 class FlattenAttrs(Attrs):
@@ -41,6 +41,9 @@ class Flatten(Op):
     def label(self, a):
         return "flatten"
 
+    def torch(self, a, inputs, out):
+        return TorchExpr(f"torch.flatten({{0}}, {a.start_dim}, {a.end_dim})")
+
 
 class ReshapeAttrs(Attrs):
     shape: list[int]  # per-sample shape (the batch dim is kept); one entry may be -1
@@ -75,6 +78,10 @@ class Reshape(Op):
     def label(self, a):
         return f"reshape {dims_text(a.shape)}"
 
+    def torch(self, a, inputs, out):
+        # the batch dim is kept as it comes; the rest is the inferred per-sample shape
+        return TorchExpr(f"{{0}}.reshape({{0}}.shape[0], {', '.join(map(str, out.shape[1:]))})")
+
 
 @register
 class Identity(Op):
@@ -86,3 +93,6 @@ class Identity(Op):
 
     def infer(self, a, inputs, log):
         return inputs[0]
+
+    def torch(self, a, inputs, out):
+        return TorchExpr("{0}")

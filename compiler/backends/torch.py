@@ -1,0 +1,119 @@
+"""Lowering to PyTorch: `to_torch(spec)` -> an nn.Module that trains on CPU or GPU.
+
+The module's class is the source `torch_source.generate` writes (what `emit-torch`
+saves), compiled once, so forward is straight-line code with no per-call dispatch and
+`torch.compile(fullgraph=True)` sees plain tensor code. Then the spec's `init:` is applied.
+"""
+
+from __future__ import annotations
+
+import linecache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..diagnostics import Diagnostic, SpecError
+from ..ir import Graph
+from ..passes.infer import BYTES_PER_VALUE
+from ..source import span_of
+from ..spec import InitScheme
+from .torch_source import class_name, generate
+
+DEFAULT_MAX_PARAM_BYTES = 8 * 2**30
+
+
+def to_torch(network: Graph | str | Path, params: dict | None = None, *, seed: int | None = None,
+             max_param_bytes: int = DEFAULT_MAX_PARAM_BYTES) -> nn.Module:
+    """The spec (a path, or a network from `build`) as a torch.nn.Module.
+
+    forward takes the spec's inputs in order and returns one tensor for one output, else a
+    tuple in the spec's output order. `seed` makes initialisation deterministic without
+    touching the global RNG; a network whose parameters and buffers would take more than
+    `max_param_bytes` is refused (SpecError) before anything is allocated."""
+    if isinstance(network, Graph):
+        graph = network
+    else:
+        from .. import build
+
+        graph = build(network, params)
+    _check_budget(graph, max_param_bytes)
+    cls = load_class(generate(graph), graph)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = cls()
+        _initialise(model, graph)
+    return model
+
+
+def load_class(source: str, graph: Graph) -> type[nn.Module]:
+    """Compiles the generated source once; linecache keeps it visible to tracebacks,
+    inspect and torch.compile (as torch.fx does for GraphModules)."""
+    filename = f"<nncompile {graph.name} {graph.source_hash[:12]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    namespace = {"__name__": f"nncompile_generated_{class_name(graph)}"}
+    exec(compile(source, filename, "exec"), namespace)  # our own generated code, never spec text
+    return namespace[class_name(graph)]
+
+
+def _check_budget(graph: Graph, max_param_bytes: int) -> None:
+    size = (graph.totals.params + graph.totals.buffers) * BYTES_PER_VALUE
+    if size <= max_param_bytes:
+        return
+    owners = sorted((n for n in graph.nodes.values() if n.param_count), key=lambda n: -n.param_count)
+    largest = owners[0] if owners else None
+    raise SpecError(Diagnostic(
+        f"network '{graph.name}' needs {_bytes(size)} for {graph.totals.params:,} parameters and "
+        f"{graph.totals.buffers:,} buffer values (float32), over the budget of {_bytes(max_param_bytes)}",
+        largest.span if largest else None, code="too-large",
+        notes=[f"largest: {n.name} ({n.param_count:,} parameters)" for n in owners[:3]]
+        + ["raise max_param_bytes to allow it"]))
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB" if n >= 2**30 else f"{n / 2**20:.3g} MiB"
+
+
+# --- initialisation ------------------------------------------------------------------
+
+SCHEMES = {
+    "default": lambda t, s: None,  # PyTorch's own, already applied by the constructor
+    "kaiming": lambda t, s: nn.init.kaiming_normal_(t, nonlinearity="relu"),
+    "kaiming_uniform": lambda t, s: nn.init.kaiming_uniform_(t, nonlinearity="relu"),
+    "xavier": lambda t, s: nn.init.xavier_uniform_(t, gain=s.gain),
+    "xavier_normal": lambda t, s: nn.init.xavier_normal_(t, gain=s.gain),
+    "normal": lambda t, s: nn.init.normal_(t, s.mean, s.std),
+    "uniform": lambda t, s: nn.init.uniform_(t, s.low, s.high),
+    "zeros": lambda t, s: nn.init.zeros_(t),
+    "ones": lambda t, s: nn.init.ones_(t),
+}
+
+
+def _initialise(model: nn.Module, graph: Graph) -> None:
+    errors = []
+    for node in graph.nodes.values():
+        for name, value in node.init.items():
+            tensor = getattr(model.get_submodule(node.name), name)
+            try:
+                with torch.no_grad():
+                    _apply(tensor, value)
+            except ValueError as e:  # e.g. a fan-in scheme on a 1-D bias
+                errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
+                                         f"{tuple(tensor.shape)} this way: {e}",
+                                         span_of(node.source, "init") or node.span, code="bad-init"))
+    if errors:
+        error = SpecError(errors)
+        error.sources = graph.sources
+        raise error
+
+
+def _apply(tensor: torch.Tensor, value) -> None:
+    if isinstance(value, list):
+        tensor.copy_(torch.tensor(value, dtype=tensor.dtype))
+    elif isinstance(value, (int, float)):
+        nn.init.constant_(tensor, value)
+    else:
+        scheme = value if isinstance(value, InitScheme) else InitScheme(scheme=value)
+        SCHEMES[scheme.scheme](tensor, scheme)
+

@@ -1,0 +1,51 @@
+"""Modules torch lacks, used by ops' torch lowerings (`TorchModule("Step", …)`).
+
+Each class here is self-contained (it uses only `torch`, `nn` and `F`): the source
+generator copies the classes a model needs into its standalone file.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Step(nn.Module):
+    """1 where x ≥ threshold, else 0. Its gradient is zero almost everywhere, so a backward
+    pass through it is refused, naming the layer, rather than silently training nothing."""
+
+    class _Threshold(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, threshold, layer):
+            ctx.layer = layer
+            return (x >= threshold).to(x.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError(f"layer '{ctx.layer}' uses step, whose gradient is zero almost everywhere: "
+                               "it cannot be trained by backpropagation (freeze the layers before it, "
+                               "or use sigmoid to train and step to predict)")
+
+    def __init__(self, threshold: float = 0.0, layer: str = "step"):
+        super().__init__()
+        self.threshold, self.layer = threshold, layer
+
+    def forward(self, x):
+        return self._Threshold.apply(x, self.threshold, self.layer)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}"
+
+
+class Maxout(nn.Linear):
+    """max over `pieces` linear maps: one Linear of pieces·out features, whose rows
+    k·out … (k+1)·out − 1 are piece k."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int, bias: bool = True):
+        super().__init__(in_features, pieces * out_features, bias)
+        self.pieces = pieces
+
+    def forward(self, x):
+        y = F.linear(x, self.weight, self.bias)
+        return y.unflatten(-1, (self.pieces, -1)).amax(-2)
