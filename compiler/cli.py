@@ -35,7 +35,8 @@ def _spec_path(text: str) -> Path:
     return path
 
 
-def _print_diagnostics(diagnostics, sources: SourceCache | None, stream=sys.stderr) -> None:
+def _print_diagnostics(diagnostics, sources: SourceCache | None, stream=None) -> None:
+    stream = stream or sys.stderr  # looked up now: tests and callers may redirect it
     for d in diagnostics:
         print(d.render(sources), file=stream)
     errors = sum(d.severity == "error" for d in diagnostics)

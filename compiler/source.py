@@ -147,10 +147,13 @@ def load_file(path: Path, display: str) -> tuple[Any, str]:
         if size > MAX_FILE_BYTES:
             raise SpecError(Diagnostic(f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
                                        code="yaml-too-large"))
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        span = Span(display, data.count(b"\n", 0, e.start) + 1, e.start - line_start + 1)
         raise SpecError(Diagnostic(f"{display} is not UTF-8 text ({e.reason} at byte {e.start})",
-                                   code="not-utf8")) from None
+                                   span, code="not-utf8")) from None
     except OSError as e:
         raise SpecError(Diagnostic(f"cannot read {display}: {e.strerror or e}", code="no-file")) from None
     return load_text(text, display), text

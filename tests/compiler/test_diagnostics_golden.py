@@ -1,0 +1,116 @@
+"""Golden diagnostics: `nncompile build` on every examples/errors/<code>.yaml prints exactly
+examples/errors/<code>.expected on stderr. NNCOMPILE_UPDATE_GOLDEN=1 rewrites the goldens
+(review the diff before committing). docs/errors.md is generated from the same files and
+must be up to date.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+UPDATE = os.environ.get("NNCOMPILE_UPDATE_GOLDEN") == "1"
+WARNING_CODES = {"unused"}  # examples of warnings: the spec still builds (exit 0)
+LOCATED = re.compile(r"^examples/errors/[\w./-]+\.yaml:\d+:\d+: (error|warning): .+ \[([a-z0-9-]+)\]$")
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("gen_errors_doc", ROOT / "scripts" / "gen_errors_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load_generator()
+EXAMPLES = gen.examples()
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.code for e in EXAMPLES])
+def test_golden(example, cli, in_repo):
+    result = cli(*example.command)
+    assert "Traceback" not in result.err
+    first = result.err.splitlines()[0]
+    match = LOCATED.match(first)
+    assert match, f"not a located diagnostic: {first!r}"
+    severity, code = match.groups()
+    assert code == example.code, "the example is named after the code it triggers"
+    if example.code in WARNING_CODES:
+        assert (result.code, severity) == (0, "warning")
+    else:
+        assert (result.code, severity, result.out) == (1, "error", "")  # a failed build prints no report
+    if UPDATE or not example.expected.exists():
+        example.expected.write_text(result.err, encoding="utf-8")
+        if not UPDATE:
+            pytest.fail(f"wrote the missing golden {example.expected.name}: review and commit it")
+    assert result.err == example.expected.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["in-features", "yaml-tag"])
+def test_golden_through_a_process(name):
+    """The installed entry point behaves as in-process: same stderr, exit 1."""
+    example = next(e for e in EXAMPLES if e.code == name)
+    done = subprocess.run([sys.executable, "-m", "nncompile.compiler.cli", *example.command], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == example.expected.read_text(encoding="utf-8")
+
+
+def test_slides_ccp_variant_shows_288_and_6272(in_repo, cli):
+    """The classic: in_features written for a 6×6 map at 224×224 input."""
+    result = cli("build", "examples/errors/in-features.yaml")
+    spec_lines = (ROOT / "examples/errors/in-features.yaml").read_text().splitlines()
+    line = int(result.err.split(":")[1])
+    assert "in_features" in spec_lines[line - 1]
+    assert "288" in result.err and "6,272" in result.err and "8 × 28 × 28" in result.err
+
+
+def _codes_in_compiler() -> set[str]:
+    """Every diagnostic code the compiler's source can emit: `code="…"` arguments and
+    assignments, `self.error(message, span, "code")` / `self.fail(node, message, "code")`
+    calls, and the dict that maps attributes to codes."""
+    codes = set()
+    for path in (ROOT / "compiler").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "code" and isinstance(node.value, ast.Constant):
+                codes.add(node.value.value)
+            elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                  and any(isinstance(t, ast.Name) and t.id == "code" for t in node.targets)):
+                codes.add(node.value.value)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in ("error", "fail") and len(node.args) >= 3
+                  and isinstance(node.args[2], ast.Constant)):
+                codes.add(node.args[2].value)
+            elif isinstance(node, ast.FunctionDef) and node.name == "_code_of":
+                codes |= {v.value for d in ast.walk(node) if isinstance(d, ast.Dict)
+                          for v in d.values if isinstance(v, ast.Constant)}
+    return codes - {""}
+
+
+def test_every_code_is_catalogued():
+    codes = _codes_in_compiler()
+    assert {"unknown-op", "cycle", "in-features", "yaml-tag", "unknown-key"} <= codes  # the scan finds them
+    missing = codes - {e.code for e in EXAMPLES} - set(gen.WITHOUT_EXAMPLE)
+    assert not missing, f"add examples/errors/<code>.yaml for: {sorted(missing)}"
+
+
+def test_every_example_explains_itself():
+    for example in EXAMPLES:
+        assert len(example.what) > 20, f"{example.path.name}: its leading comment says what is wrong"
+        assert example.fix, f"{example.path.name}: its leading comment needs a `Fix:` line"
+
+
+def test_errors_doc_is_up_to_date():
+    doc = ROOT / "docs" / "errors.md"
+    assert doc.read_text(encoding="utf-8") == gen.render(EXAMPLES), \
+        "docs/errors.md is stale: run python scripts/gen_errors_doc.py"

@@ -1,0 +1,56 @@
+"""Fixtures shared by the whole suite: the repository root, specs written on the fly, and
+the CLI run in-process."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def in_repo(monkeypatch) -> Path:
+    """Run from the repository root, so paths in diagnostics read `specs/ccp.yaml`."""
+    monkeypatch.chdir(ROOT)
+    return ROOT
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """write_spec(yaml_text, name="spec.yaml") -> the path of a dedented spec in tmp_path."""
+
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli("build", "spec.yaml", ...) -> CliResult: `nncompile` run in this process."""
+    from nncompile.compiler.cli import main
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()  # drop anything printed before
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's own usage errors
+            code = e.code
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
