@@ -168,9 +168,11 @@ def _layer_of(path: list) -> str | None:
     return None
 
 
-def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None) -> list[Diagnostic]:
+def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None,
+                     fields_near=None) -> list[Diagnostic]:
     """Located diagnostics for a pydantic error; root is the YAML the model validated,
-    layer the name of the layer whose body that is (if it is one)."""
+    layer the name of the layer whose body that is (if it is one). fields_near(root, path)
+    names the keys allowed beside an unknown key (default: a spec's), for 'did you mean'."""
     out = []
     for e in error.errors(include_url=False):
         if e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == r"\$":
@@ -183,7 +185,7 @@ def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None
         span = span_of(container, key, of_key=kind == "extra_forbidden") if container is not None else getattr(root, "span", None)
         notes, code = [], "bad-attribute"
         if kind == "extra_forbidden":
-            model_fields = _fields_near(root, path)
+            model_fields = (fields_near or _fields_near)(root, path)
             message = f"{where}unknown key '{field}'{did_you_mean(field, model_fields)}"
             code = "unknown-key"
         elif kind == "missing":
