@@ -1,0 +1,38 @@
+"""add, multiply and concat against torch's +, * and torch.cat (with broadcasting)."""
+
+import pytest
+import torch
+
+from op_cases import Case, Fn, Refusal, check, check_refusal
+
+CASES = [
+    Case("add", {}, [("N", 64, 56, 56), ("N", 64, 56, 56)], lambda: Fn(lambda a, b: a + b), id="residual"),
+    Case("add", {}, [("N", 8, 4, 4), ("N", 8, 1, 1), ("N", 8, 4, 4)], lambda: Fn(lambda a, b, c: a + b + c),
+         id="three-broadcast"),
+    Case("multiply", {}, [("N", 16, 7, 7), ("N", 16, 1, 1)], lambda: Fn(lambda a, b: a * b), id="se-gating"),
+    Case("concat", {}, [("N", 64, 28, 28), ("N", 128, 28, 28), ("N", 32, 28, 28), ("N", 32, 28, 28)],
+         lambda: Fn(lambda *xs: torch.cat(xs, dim=1)), id="inception-branches"),
+    Case("concat", {"axis": -1}, [("N", 3, 5), ("N", 3, 2)], lambda: Fn(lambda a, b: torch.cat((a, b), dim=-1)),
+         id="last-axis"),
+]
+
+REFUSALS = [
+    Refusal("add", {}, [("N", 32, 8, 8), ("N", 16, 8, 8)], "shape-mismatch", lambda: (lambda a, b: a + b),
+            id="add-channel-mismatch", fragments=["16", "32"]),
+    Refusal("multiply", {}, [("N", 4, 3), ("N", 4, 2)], "shape-mismatch", lambda: (lambda a, b: a * b),
+            id="multiply-mismatch"),
+    Refusal("concat", {}, [("N", 4, 8, 8), ("N", 4, 7, 8)], "shape-mismatch",
+            lambda: (lambda a, b: torch.cat((a, b), dim=1)), id="concat-spatial-mismatch"),
+    Refusal("concat", {"axis": 0}, [("N", 4), ("N", 4)], "shape-mismatch", id="concat-batch-axis"),
+    Refusal("add", {}, [("N", 4)], "shape-mismatch", id="add-one-input"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_matches_torch(case, tmp_path):
+    check(case, tmp_path)
+
+
+@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
+def test_refuses_what_torch_refuses(refusal, tmp_path):
+    check_refusal(refusal, tmp_path)
