@@ -1,0 +1,65 @@
+"""Shared checks of a lowered network against its static analysis (the truth is torch's
+own shapes and parameter counts)."""
+
+from __future__ import annotations
+
+import torch
+
+from nncompile.compiler import to_torch
+from nncompile.compiler.ir import Graph
+from nncompile.compiler.symbolic import as_sym
+
+BATCH, SIDE = 2, 32  # what symbolic dims become: N, and any other (H, W)
+
+
+def concrete(dim, sizes: dict[str, int]):
+    """A dim's value once its symbol has a size; None where the form is not affine."""
+    if isinstance(dim, int):
+        return dim
+    s = as_sym(dim)
+    return None if s is None else s.m * ((sizes[s.symbol] + s.c) // s.d) + s.e
+
+
+def example_inputs(graph: Graph, seed: int = 0) -> tuple[dict[str, int], list[torch.Tensor]]:
+    sizes = {"N": BATCH}
+    for name in graph.inputs:
+        for dim in graph.nodes[name].type.shape:
+            if isinstance(dim, str):
+                sizes.setdefault(dim, SIDE)
+    generator = torch.Generator().manual_seed(seed)
+    tensors = [torch.randn([concrete(d, sizes) for d in graph.nodes[name].type.shape], generator=generator)
+               for name in graph.inputs]
+    return sizes, tensors
+
+
+def every_layer(graph: Graph, **options) -> torch.nn.Module:
+    """The network lowered with every node as an output, in node order (same weights as
+    to_torch's with the same seed: outputs change no parameter)."""
+    graph.outputs = {name: name for name, n in graph.nodes.items() if n.op != "input"}
+    return to_torch(graph, **options)
+
+
+def check_static_counts(graph: Graph, model: torch.nn.Module) -> None:
+    params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    buffers = sum(b.numel() for name, b in model.named_buffers() if not name.endswith("num_batches_tracked"))
+    assert (params, trainable, buffers) == (graph.totals.params, graph.totals.trainable_params, graph.totals.buffers)
+    state = model.state_dict()
+    for node in graph.nodes.values():
+        for name, shape in node.params.items():
+            key = f"{node.name}.{name}"
+            assert tuple(state[key].shape) == shape, key
+            owner = graph.nodes[node.share] if node.share else node
+            assert model.get_parameter(key).requires_grad == owner.trainable, key
+
+
+def check_layer_shapes(graph: Graph, outputs, sizes: dict[str, int]) -> None:
+    """Every layer's actual output shape equals its static type."""
+    nodes = [n for n in graph.nodes.values() if n.op != "input"]
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    assert len(outputs) == len(nodes)
+    for node, tensor in zip(nodes, outputs):
+        expected = [concrete(d, sizes) for d in node.type.shape]
+        actual = list(tensor.shape)
+        assert len(actual) == len(expected), node.name
+        assert all(e is None or e == a for e, a in zip(expected, actual)), (node.name, node.type, actual)
