@@ -22,7 +22,7 @@ def _tested_ops() -> set[str]:
 def test_op_is_complete(name):
     op = REGISTRY[name]
     assert isinstance(op, Op) and op.name == name
-    assert len(op.doc) > 10, "its docstring is its documentation (nncompile ops)"
+    assert op.doc, "its docstring is its documentation (nncompile ops)"
     assert isinstance(op.Attrs, type) and issubclass(op.Attrs, Attrs)
     assert op.family and op.family.isidentifier()
     family_module = type(op).__module__.rsplit(".", 1)[-1]
