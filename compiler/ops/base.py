@@ -177,7 +177,8 @@ def window_output(n: Dim, kernel: int, stride: int, pad: int, dilation: int, cei
         log.arithmetic.append(f"{axis}: ({n} − {f} + {pads})/{stride} + 1 = {out}")
         return out
     padded = n + pad + pad_right
-    if span > padded:
+    overhang = stride - 1 if ceil else 0  # in ceil mode the last window may hang over the end
+    if span > padded + overhang:
         raise ShapeError(f"{what} extent {span} is larger than the padded input {axis} "
                          f"{padded} ({n} + {pads})", attr="kernel")
     exact, rem = divmod(padded - span, stride)
