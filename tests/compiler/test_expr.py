@@ -1,0 +1,75 @@
+"""Safe `$param` / `${expression}` evaluation: what it computes, and what it refuses."""
+
+import pytest
+
+from nncompile.compiler.expr import ExprError, evaluate, names_in
+
+ENV = {"k": 3, "c": 64, "i": 1, "ratio": 0.5, "name": "conv", "deep": True}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("$k", 3),
+    ("${k}", 3),
+    ("${2 * c + 1}", 129),
+    ("${c // 3}", 21),
+    ("${c / 4}", 16.0),
+    ("${c % 5}", 4),
+    ("${2 ** 10}", 1024),
+    ("${-k}", -3),
+    ("${2 if i == 0 else 1}", 1),
+    ("${i == 1 and deep}", True),
+    ("${not deep or k > 2}", True),
+    ("${1 < k <= 3}", True),
+    ("${min(c, 32) + max(1, k)}", 35),
+    ("${abs(-k) + int(ratio * 10) + round(2.6)}", 11),
+    ("${float(k)}", 3.0),
+    ("${[k, k]}", [3, 3]),
+    ("$name${i + 1}", "conv2"),
+    ("layer_$i", "layer_1"),
+    ("flag_${deep}", "flag_true"),
+    ("no dollar", "no dollar"),
+    (7, 7),
+])
+def test_evaluates(text, expected):
+    assert evaluate(text, ENV) == expected
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("$widht", "unknown parameter 'widht'"),
+    ("${__import__('os')}", "not allowed"),
+    ("${open('/etc/passwd')}", "not allowed"),
+    ("${print(k)}", "not allowed"),
+    ("${min(k, key=abs)}", "not allowed"),  # keywords: no way to pass a function in
+    ("${k.real}", "not allowed"),  # attribute access
+    ("${name[0]}", "not allowed"),  # indexing
+    ("${[x for x in name]}", "not allowed"),  # comprehensions
+    ("${lambda: 1}", "not allowed"),
+    ("${(k := 5)}", "not allowed"),
+    ("${k << 3}", "not allowed"),
+    ("${2 ** 1000}", "power too large"),
+    ("${(2 ** 60) ** 60}", "too large"),
+    ("${10 ** 18 * 10}", "too large"),
+    ("${k / 0}", "division by zero"),
+    ("${1e308 * 10}", "out of range"),
+    ("${name + 1}", "arithmetic needs numbers"),
+    ("${}", "empty expression"),
+    ("${k +}", "invalid expression"),
+    ("${" + "1 + " * 200 + "1}", "longer than"),
+])
+def test_refuses(text, fragment):
+    with pytest.raises(ExprError) as caught:
+        evaluate(text, ENV)
+    assert fragment in str(caught.value)
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(ExprError) as caught:
+        evaluate("${2 * widht}", {"width": 1, "depth": 2})
+    assert "did you mean 'width'" in str(caught.value) and "known: depth, width" in str(caught.value)
+
+
+def test_names_in():
+    """The parameters an expression reads (for unused-parameter checks)."""
+    assert {"a", "b", "c", "d"} <= names_in("${a * b + min(c, 2)} and $d")
+    assert "e" not in names_in("${a * b + min(c, 2)} and $d")
+    assert names_in("plain") == set() and names_in(3) == set()
