@@ -1,0 +1,385 @@
+"""Diagrams: the analysed IR as Graphviz DOT text, and that text rendered by Graphviz's `dot`.
+
+The DOT is written here from the passes' annotations (no graphviz package, no torch); only
+rendering to SVG, PNG or PDF needs the `dot` binary. Each layer is a box with its name, its
+op's label (Op.label), its output shape and its parameter count, coloured by Op.family;
+blocks are clusters. Shapes are per sample: the batch dim (the first, usually N) is left
+out everywhere except on the inputs and outputs, which show the whole shape.
+
+Runs of identical repeated block instances can be collapsed into one cluster marked "× n"
+(by default above AUTO_COLLAPSE layers), and `depth` draws blocks nested deeper than that
+as single boxes. A spec with errors still draws: failing layers in red with the
+diagnostic's message, layers downstream of them grey with "?".
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+import textwrap
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..atomic import atomic_path, write_text
+from ..diagnostics import fmt_int
+from ..ir import Graph, Node, Scope, TensorType
+from ..ops import REGISTRY
+from .report import human
+
+AUTO_COLLAPSE = 60  # layers above which a full drawing stops being readable
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None}
+PNG_DPI = 144  # sharp on a projector, and the text stays readable when a slide scales it
+FONT = "Helvetica,Arial,sans-serif"
+INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` "
+                "(macOS), or see https://graphviz.org/download/")
+
+# (fill, border) per op family: light fills keep black text readable; the borders carry the hue
+PALETTE = {
+    "conv": ("#dbe9f7", "#3b6ea8"),
+    "pool": ("#ddf1e3", "#2e7d4f"),
+    "norm": ("#ece3f5", "#6f4a9e"),
+    "activation": ("#fff4d6", "#b7860b"),
+    "linear": ("#fde4d3", "#c0561c"),
+    "merge": ("#e8eaed", "#5f6368"),
+    "shape": ("#f4f4f4", "#8d8d8d"),
+    "resize": ("#d9f2f2", "#1f7f7f"),
+    "regularization": ("#f8e1ea", "#a8466b"),
+}
+DEFAULT_STYLE = ("#ffffff", "#5f6368")
+TEXT, FAINT = "#1f2328", "#57606a"
+TERMINAL = ("#36414d", "#ffffff")  # inputs and outputs: dark fill, white text
+BLOCK = ("#ffffff", "#36414d")  # a block drawn as one box
+ERROR = ("#fde2e1", "#c62828", "#b71c1c")  # fill, border, text
+UNKNOWN = ("#f3f3f3", "#b4b4b4", "#8c8c8c")
+CLUSTER_FILLS = ("#f5f7fa", "#e8ecf1")  # alternating by nesting level
+CLUSTER_BORDER = "#9aa6b2"
+
+
+class DotNotFound(Exception):
+    """Graphviz's `dot` is not installed: the DOT was written, the picture was not."""
+
+
+class RenderError(Exception):
+    """`dot` ran and failed."""
+
+
+@dataclass
+class Drawing:
+    dot: str
+    boxes: int  # boxes drawn (layers, blocks shown as one box, inputs and outputs)
+    collapsed: bool  # whether repeated block instances were collapsed
+
+
+@dataclass
+class _Box:
+    """One drawn box: a layer, or a block beyond the depth limit standing for its layers."""
+
+    key: str
+    clusters: tuple[str, ...]  # the (representative) scope names it sits in, outermost first
+    nodes: list[Node] = field(default_factory=list)
+    block: Scope | None = None  # set when the box stands for a whole block
+
+
+@dataclass
+class _Cluster:
+    scope: Scope
+    title: str
+    children: list = field(default_factory=list)  # _Box and _Cluster, in spec order
+
+
+def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collapse: bool | None = None) -> Drawing:
+    """The graph as DOT. collapse None: collapse when the graph has more than AUTO_COLLAPSE layers."""
+    if collapse is None:
+        collapse = sum(n.op != "input" for n in graph.nodes.values()) > AUTO_COLLAPSE
+    scopes = {s.name: s for n in graph.nodes.values() for s in n.scope}
+    alias, runs = _runs(graph, scopes) if collapse else ({}, {})
+
+    boxes: dict[str, _Box] = {}
+    box_of: dict[str, str] = {}  # every node -> the key of the box that draws it
+    representative: dict[str, str] = {}  # every node -> the node drawn in its place
+    hidden: set[str] = set()
+    for node in graph.nodes.values():
+        name, names = node.name, [s.name for s in node.scope]
+        for level in range(len(names)):  # outermost first: an instance inside a collapsed one moves with it
+            rep = alias.get(names[level])
+            if rep:
+                old = names[level]
+                name = rep + name[len(old):]
+                names[level:] = [rep + n[len(old):] for n in names[level:]]
+                hidden.add(node.name)
+        representative[node.name] = name
+        cut = depth is not None and len(names) > depth
+        key = names[depth] if cut else name
+        box_of[node.name] = key
+        if node.name not in hidden and node.op != "input":  # inputs are drawn as terminals
+            box = boxes.setdefault(key, _Box(key, tuple(names[:depth] if cut else names),
+                                             block=scopes[key] if cut else None))
+            box.nodes.append(node)
+
+    edges: dict[tuple[str, str], str] = {}
+    leaving: set[str] = set()  # nodes whose output leaves their box
+    for node in graph.nodes.values():
+        if node.name in hidden:  # its edges repeat the representative's, or join two hidden instances
+            continue
+        for src in node.inputs:
+            if src not in box_of or box_of[src] == box_of[node.name]:
+                continue
+            leaving.add(representative[src])
+            edges.setdefault((box_of[src], box_of[node.name]), _shape(graph.nodes[src].type))
+    for node_name in graph.outputs.values():
+        if node_name in box_of:
+            leaving.add(representative[node_name])
+
+    # A cluster's title is a node beside the first box that data enters the cluster by (a
+    # native cluster label sits where entering edges cross it)
+    entry: dict[str, str] = {}
+    for a, b in edges:
+        for cluster in set(boxes[b].clusters) - set(boxes[a].clusters if a in boxes else ()):
+            entry.setdefault(cluster, b)
+
+    lines = [f'digraph "{_esc(graph.name)}" {{', *_header(graph, rankdir)]
+    clusters = _cluster_tree(boxes.values(), scopes, runs)
+    _emit(clusters, graph, leaving, entry, lines, level=0, indent="  ")
+    for name in graph.inputs:
+        lines.append(f"  {_id(name)} [{_terminal(name, 'input', graph.nodes[name].type)}];")
+    for out, node_name in graph.outputs.items():
+        lines.append(f"  {_id('output:' + out)} [{_terminal(out, 'output', graph.nodes[node_name].type)}];")
+    lines += [f"  {_id(a)} -> {_id(b)} [label=<{_html(label)}>];" for (a, b), label in edges.items()]
+    lines += [f"  {_id(box_of[n])} -> {_id('output:' + out)};" for out, n in graph.outputs.items() if n in box_of]
+    lines += _share_edges(graph, boxes, box_of)
+    lines.append("}")
+    return Drawing("\n".join(lines) + "\n", len(boxes) + len(graph.inputs) + len(graph.outputs), collapse)
+
+
+# --- collapsing repeated instances -------------------------------------------------------
+
+def _runs(graph: Graph, scopes: dict[str, Scope]) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """Runs of consecutive identical instances of a repeated block.
+
+    Returns the instances drawn by another (instance -> the run's first) and, for each
+    run's first instance, the indices (first, last) the run covers."""
+    members: dict[str, list[Node]] = defaultdict(list)
+    for node in graph.nodes.values():
+        for s in node.scope:
+            members[s.name].append(node)
+    calls: dict[str, list[Scope]] = defaultdict(list)
+    for s in scopes.values():
+        if s.index is not None:
+            calls[s.name.rsplit(".", 1)[0]].append(s)
+    alias, runs = {}, {}
+    for instances in calls.values():
+        instances.sort(key=lambda s: s.index)
+        first, signature = instances[0], _signature(instances[0], members)
+        for s in instances[1:]:
+            mine = _signature(s, members)
+            if mine == signature:
+                alias[s.name] = first.name
+                runs[first.name] = (first.index, s.index)
+            else:
+                first, signature = s, mine
+    return alias, runs
+
+
+def _signature(instance: Scope, members: dict[str, list[Node]]) -> tuple:
+    """What a drawing of the instance shows, with names relative to it."""
+    prefix = instance.name + "."
+
+    def rel(name: str | None) -> str | None:
+        return name[len(prefix):] if name and name.startswith(prefix) else name and "^"
+
+    return tuple((rel(n.name), n.op, n.attrs, n.type and n.type.shape[1:], n.param_count, n.trainable,
+                  rel(n.share), tuple(rel(i) for i in n.inputs), n.error and n.error.message)
+                 for n in members[instance.name])
+
+
+# --- clusters ------------------------------------------------------------------------------
+
+def _cluster_tree(boxes, scopes: dict[str, Scope], runs) -> _Cluster:
+    root = _Cluster(Scope("", ""), "")
+    made = {"": root}
+    for box in boxes:
+        parent = root
+        for name in box.clusters:
+            if name not in made:
+                made[name] = _Cluster(scopes[name], _title(scopes[name], parent.scope.name, runs))
+                parent.children.append(made[name])
+            parent = made[name]
+        parent.children.append(box)
+    return root
+
+
+def _title(scope: Scope, parent: str, runs) -> str:
+    """`layer1 : lib.ccp`; a collapsed run `layer3.1–35 : lib.bottleneck × 35`."""
+    local = scope.name[len(parent) + 1:] if parent else scope.name
+    first, last = runs.get(scope.name, (scope.index, scope.index))
+    if first == last:
+        return f"<b>{_html(local)}</b> : {_html(scope.block)}"
+    call = local.rsplit(".", 1)[0]
+    indices = "" if (first, last) == (0, scope.repeat - 1) else f".{first}–{last}"
+    return f"<b>{_html(call + indices)}</b> : {_html(scope.block)} × {last - first + 1}"
+
+
+def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, str], lines: list[str],
+          level: int, indent: str) -> None:
+    for child in cluster.children:
+        if isinstance(child, _Box):
+            lines.append(f"{indent}{_id(child.key)} [{_box(child, cluster, graph, leaving)}];")
+            continue
+        name = child.scope.name
+        title, first = _id("title:" + name), _id(entry.get(name) or _first_box(child).key)
+        lines += [f"{indent}subgraph {_id('cluster_' + name)} {{",
+                  f'{indent}  label=""; style="rounded,filled"; fillcolor="{CLUSTER_FILLS[level % 2]}"; '
+                  f'color="{CLUSTER_BORDER}";',
+                  f"{indent}  {title} [shape=plain, style=solid, group=title, fontsize=16, label=<{child.title}>];",
+                  f"{indent}  {{rank=same; {title} -> {first} [style=invis]}}"]  # the title first, then the box
+        _emit(child, graph, leaving, entry, lines, level + 1, indent + "  ")
+        lines.append(f"{indent}}}")
+
+
+def _first_box(cluster: _Cluster) -> _Box:
+    first = cluster.children[0]
+    return first if isinstance(first, _Box) else _first_box(first)
+
+
+# --- boxes ---------------------------------------------------------------------------------
+
+def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str]) -> str:
+    if box.block is not None:
+        return _block_box(box, cluster, leaving)
+    node = box.nodes[0]
+    local = node.name[len(cluster.scope.name) + 1:] if cluster.scope.name else node.name
+    label = REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op
+    rows = [f"<b>{_html(local)}</b>"] + ([_html(label)] if label != local else [])
+    if node.error:
+        return _failed(rows, node.error.message)
+    if node.type is None:
+        return _unknown(rows)
+    rows.append(_faint(_shape(node.type)))
+    if node.share:
+        rows.append(_faint(f"shares {node.share}"))
+    elif node.param_count:
+        rows.append(_faint(_params(node.param_count) + ("" if node.trainable else ", frozen")))
+    fill, line = PALETTE.get(REGISTRY[node.op].family, DEFAULT_STYLE)
+    style = "rounded,filled" + ("" if node.trainable or not node.params else ",dashed")
+    return _attrs(rows, fill, line, style=style)
+
+
+def _block_box(box: _Box, cluster: _Cluster, leaving: set[str]) -> str:
+    scope = box.block
+    rows = [_title(scope, cluster.scope.name, {})]
+    failed = next((n for n in box.nodes if n.error), None)
+    layers = f"{len(box.nodes)} layer{'s' * (len(box.nodes) != 1)}"
+    if failed:
+        return _failed(rows + [_html(layers)], failed.error.message)
+    out = next((n for n in reversed(box.nodes) if n.name in leaving), box.nodes[-1]).type
+    if out is None:
+        return _unknown(rows + [_html(layers)])
+    params = sum(n.param_count for n in box.nodes)
+    rows += [_html(layers), _faint(_shape(out))] + ([_faint(_params(params))] if params else [])
+    return _attrs(rows, *BLOCK, style="rounded,filled", penwidth=2)
+
+
+def _failed(rows: list[str], message: str) -> str:
+    text = message.split("): ", 1)[-1]  # the layer's name and op are in the box already
+    rows += [f'<font color="{ERROR[2]}">{_html(line)}</font>' for line in textwrap.wrap(text, 42)]
+    return _attrs(rows, ERROR[0], ERROR[1], style="rounded,filled", penwidth=2.5)
+
+
+def _unknown(rows: list[str]) -> str:
+    rows.append("?")
+    return _attrs(rows, UNKNOWN[0], UNKNOWN[1], style="rounded,filled", fontcolor=UNKNOWN[2])
+
+
+def _terminal(name: str, kind: str, type: TensorType | None) -> str:
+    rows = [f"<b>{_html(name)}</b>", _html(kind), _html(str(type) if type else "?")]
+    fill, text = TERMINAL
+    return _attrs(rows, fill, fill, style="rounded,filled", fontcolor=text)
+
+
+def _attrs(rows: list[str], fill: str, line: str, **extra) -> str:
+    pairs = {"label": f"<{'<br/>'.join(rows)}>", "fillcolor": f'"{fill}"', "color": f'"{line}"',
+             **{k: f'"{v}"' for k, v in extra.items()}}
+    return ", ".join(f"{k}={v}" for k, v in pairs.items())
+
+
+def _share_edges(graph: Graph, boxes: dict[str, _Box], box_of: dict[str, str]) -> list[str]:
+    """Dashed lines from a layer's parameters' owner to the layers that reuse them."""
+    pairs = {(box_of[n.share], key) for key, box in boxes.items() for n in box.nodes
+             if n.share in box_of and box_of[n.share] != key}
+    return [f'  {_id(a)} -> {_id(b)} [style=dashed, color="{PALETTE["norm"][1]}", arrowhead=none, '
+            f"constraint=false];" for a, b in sorted(pairs)]
+
+
+def _header(graph: Graph, rankdir: str) -> list[str]:
+    params = graph.totals.params if graph.totals else 0
+    subtitle = f"{fmt_int(params)} params · shapes per sample (batch dim left out)"
+    errors = len(graph.errors)
+    if errors:
+        subtitle += f' · <font color="{ERROR[2]}">{errors} error{"s" * (errors != 1)}</font>'
+    title = f'<<b>{_html(graph.name)}</b><br/><font point-size="14" color="{FAINT}">{subtitle}</font>>'
+    return [
+        f'  graph [label={title}, labelloc=t, fontname="{FONT}", fontsize=20, fontcolor="{TEXT}", '
+        f'rankdir={rankdir}, newrank=true, nodesep=0.35, ranksep=0.4, pad=0.3, bgcolor=white];',
+        f'  node [shape=box, style="rounded,filled", fontname="{FONT}", fontsize=14, fontcolor="{TEXT}", '
+        f'margin="0.16,0.07", penwidth=1.3, group=flow];',
+        f'  edge [fontname="{FONT}", fontsize=12, fontcolor="{FAINT}", color="{FAINT}", arrowsize=0.7, '
+        f"penwidth=1.2, weight=8];",
+    ]
+
+
+# --- text --------------------------------------------------------------------------------
+
+def _shape(type: TensorType | None) -> str:
+    if type is None:
+        return "?"
+    return "×".join(str(d) for d in type.shape[1:]) if type.rank > 1 else str(type)
+
+
+def _params(count: int) -> str:
+    return f"{fmt_int(count) if count < 10**6 else human(count)} params"
+
+
+def _faint(text: str) -> str:
+    return f'<font color="{FAINT}">{_html(text)}</font>'
+
+
+def _html(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _id(name: str) -> str:
+    return f'"{_esc(name)}"'
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+def write(dot: str, path: str | Path) -> float | None:
+    """Writes the DOT (a .dot path) or the picture (.svg, .png, .pdf) atomically; returns the
+    seconds `dot` spent on layout and rendering (None for a .dot path). Without `dot`, writes
+    the DOT beside `path` and raises DotNotFound."""
+    path = Path(path)
+    fmt = FORMATS[path.suffix.lower()]
+    if fmt is None:
+        write_text(path, dot)
+        return None
+    executable = shutil.which("dot")
+    if executable is None:
+        source = path.with_suffix(".dot")
+        write_text(source, dot)
+        raise DotNotFound(f"Graphviz's `dot` is not on PATH, so {path} was not drawn; wrote {source}. To "
+                          f"render it, {INSTALL_HINT}, then run `dot -T{fmt} {source} -o {path}`")
+    command = [executable, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
+    with atomic_path(path) as tmp:
+        start = time.perf_counter()
+        done = subprocess.run(command + ["-o", str(tmp)], input=dot.encode(), capture_output=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RenderError(f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}")
+    return seconds
