@@ -1,0 +1,216 @@
+"""Expansion of a spec into the flat IR: params, blocks, repeats, imports, references."""
+
+import importlib
+
+import pytest
+
+from nncompile.compiler import SpecError, UsageError, analyse, build
+
+expand_module = importlib.import_module("nncompile.compiler.expand")  # the package's `expand` is the function
+
+RESIDUAL_LIB = """
+    blocks:
+      basic:
+        params: {channels: int, stride: 1, project: false}
+        layers:
+          - conv1: {op: conv2d, out_channels: $channels, kernel: 3, stride: $stride, padding: 1, bias: false}
+          - relu1: relu
+          - conv2: {op: conv2d, out_channels: $channels, kernel: 3, padding: 1, bias: false}
+          - shortcut: {op: conv2d, in: input, out_channels: $channels, kernel: 1, stride: $stride,
+                       bias: false, when: $project}
+          - add: {op: add, in: [conv2, shortcut]}
+    """
+
+
+def codes(graph):
+    return [d.code for d in graph.errors]
+
+
+def test_params_defaults_and_set(write_spec):
+    path = write_spec("""
+        params: {width: 8, classes: 10}
+        inputs: {x: [N, 4]}
+        layers:
+          - hidden: {op: linear, out_features: "${2 * width}"}
+          - out: {op: linear, out_features: $classes}
+        """)
+    graph = build(path)
+    assert graph.nodes["hidden"].type.shape == ("N", 16) and graph.nodes["out"].type.shape == ("N", 10)
+    graph = build(path, {"width": "3", "classes": "5"})  # --set width=3 --set classes=5
+    assert graph.nodes["hidden"].type.shape == ("N", 6) and graph.nodes["out"].type.shape == ("N", 5)
+    assert graph.params == {"width": 3, "classes": 5}
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"widht": "3"}, "no parameter 'widht' (did you mean 'width'?)"),
+    ({"width": "wide"}, "expected int"),
+])
+def test_bad_set_is_a_usage_error(write_spec, overrides, fragment):
+    path = write_spec("""
+        params: {width: 8}
+        inputs: {x: [N, 4]}
+        layers:
+          - fc: {op: linear, out_features: $width}
+        """)
+    with pytest.raises(UsageError) as caught:
+        build(path, overrides)
+    assert fragment in str(caught.value)
+
+
+def test_blocks_repeat_and_index(write_spec):
+    write_spec(RESIDUAL_LIB, "lib/resnet.yaml")
+    path = write_spec("""
+        import: {res: lib/resnet.yaml}
+        inputs: {image: [N, 16, 32, 32]}
+        layers:
+          - stage: {block: res.basic, repeat: 3, channels: 32, stride: "${2 if i == 0 else 1}", project: "${i == 0}"}
+        """)
+    graph = build(path)
+    names = list(graph.nodes)
+    assert "stage.0.shortcut" in names and "stage.1.shortcut" not in names  # when: false elsewhere
+    assert graph.nodes["stage.0.conv1"].type.shape == ("N", 32, 16, 16)
+    assert graph.nodes["stage.2.conv1"].inputs == ["stage.1.add"]
+    assert graph.nodes["stage.1.add"].inputs == ["stage.1.conv2", "stage.0.add"]  # passthrough of input
+    assert graph.nodes["stage.0.conv1"].scope[0].block == "res.basic"
+    # 3×3 32←16 + 3×3 32←32 + 1×1 32←16 for the first; two 3×3 32←32 for each other
+    assert graph.totals.params == (9 * 32 * 16 + 9 * 32 * 32 + 32 * 16) + 2 * (2 * 9 * 32 * 32)
+
+
+def test_dotted_reference_into_a_block_and_forward_reference(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 4]}
+        blocks:
+          mlp:
+            layers:
+              - fc1: {op: linear, out_features: 8}
+              - act: relu
+              - fc2: {op: linear, out_features: 8}
+        layers:
+          - body: {block: mlp}
+          - join: {op: concat, in: [body.act, tail]}   # `tail` is defined below
+          - tail: {op: linear, out_features: 3, in: body}
+        outputs: [join]
+        """)
+    graph = build(path)
+    assert graph.nodes["join"].inputs == ["body.act", "tail"]
+    assert graph.nodes["tail"].inputs == ["body.fc2"]  # a block instance stands for its output
+    assert graph.nodes["join"].type.shape == ("N", 11)
+
+
+def test_cycle_is_named(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 4]}
+        layers:
+          - a: {op: add, in: [x, c]}
+          - b: relu
+          - c: relu
+        outputs: [c]
+        """)
+    graph = analyse(path)
+    assert codes(graph) == ["cycle"]
+    assert "a → b → c → a" in graph.errors[0].message
+
+
+def test_share_counts_once(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 4]}
+        layers:
+          - fc1: {op: linear, out_features: 4}
+          - fc2: {op: linear, out_features: 4, share: fc1}
+        """)
+    graph = build(path)
+    assert graph.nodes["fc2"].share == "fc1"
+    assert graph.totals.params == 4 * 4 + 4
+
+
+def test_inline_fixed_weights(write_spec):
+    """The slides' hand-set XOR: NAND and OR hidden units, AND output."""
+    path = write_spec("""
+        inputs: {x: [N, 2]}
+        layers:
+          - hidden: {op: linear, out_features: 2, trainable: false,
+                     init: {weight: [[-20, -20], [20, 20]], bias: [30, -10]}}
+          - h: sigmoid
+          - out: {op: linear, out_features: 1, trainable: false, init: {weight: [[20, 20]], bias: [-30]}}
+          - y: sigmoid
+        """)
+    graph = build(path)
+    assert graph.nodes["hidden"].init["weight"] == [[-20, -20], [20, 20]]
+    assert (graph.totals.params, graph.totals.trainable_params) == (9, 0)
+
+
+def test_imports_are_relative_and_confined(write_spec, tmp_path):
+    write_spec(RESIDUAL_LIB, "outside/resnet.yaml")
+    path = write_spec("""
+        import: {res: ../outside/resnet.yaml}
+        inputs: {image: [N, 16, 8, 8]}
+        layers:
+          - b: {block: res.basic, channels: 16}
+        """, "net/spec.yaml")
+    graph = analyse(path)
+    assert codes(graph) == ["import-outside"]
+    allowed = analyse(path, allow_paths=[tmp_path / "outside"])
+    assert not allowed.errors and "b.conv1" in allowed.nodes
+
+
+def test_unused_layer_is_a_warning(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 4], unused_input: [N, 2]}
+        layers:
+          - a: {op: linear, out_features: 4}
+          - side: {op: linear, out_features: 2, in: x}
+          - b: {op: linear, out_features: 3, in: a}
+        outputs: [b]
+        """)
+    graph = build(path)
+    warned = sorted(d.message.split("'")[1] for d in graph.warnings if d.code == "unused")
+    assert warned == ["side", "unused_input"]
+
+
+def test_independent_errors_are_all_reported(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 3, 8, 8]}
+        layers:
+          - a: {op: conv3d, out_channels: 4, kernel: 3}
+          - b: {op: conv2d, out_channels: 4, kernel: 3, strides: 2}
+          - c: {op: add, in: [b, nowhere]}
+        """)
+    with pytest.raises(SpecError) as caught:
+        build(path)
+    assert [d.code for d in caught.value.diagnostics] == ["unknown-op", "unknown-key", "unknown-input"]
+
+
+def test_graph_size_is_bounded(write_spec, monkeypatch):
+    monkeypatch.setattr(expand_module, "MAX_NODES", 50)
+    path = write_spec("""
+        inputs: {x: [N, 4]}
+        blocks:
+          pair:
+            layers:
+              - a: relu
+              - b: relu
+        layers:
+          - deep: {block: pair, repeat: 100}
+        """)
+    with pytest.raises(SpecError) as caught:
+        analyse(path)
+    assert caught.value.diagnostics[-1].code == "too-large"
+
+
+def test_ccp_spec(in_repo):
+    graph = build("specs/ccp.yaml")
+    assert graph.nodes["layer1.conv1"].param_count == 1_792
+    assert graph.nodes["fc"].params["weight"] == (10, 6_272)
+    assert graph.nodes["fc"].attrs.in_features is None  # inferred, not written
+
+
+def test_three_stacked_3x3_convs_see_7x7(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 1, 32, 32]}
+        layers:
+          - c1: {op: conv2d, out_channels: 1, kernel: 3}
+          - c2: {op: conv2d, out_channels: 1, kernel: 3}
+          - c3: {op: conv2d, out_channels: 1, kernel: 3}
+        """)
+    graph = build(path)
+    assert [graph.nodes[n].receptive_field for n in ("c1", "c2", "c3")] == [(3, 3), (5, 5), (7, 7)]
