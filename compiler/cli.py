@@ -28,6 +28,12 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _depth(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expects a block depth 0, 1, 2, …, got '{text}'")
+    return int(text)
+
+
 def _spec_path(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -70,7 +76,53 @@ def cmd_build(args) -> int:
         write_text(out / "report.json", json.dumps(report.report_json(graph), indent=2) + "\n")
         write_text(out / "report.md", report.render_markdown(graph))
         print(f"wrote {out / 'report.json'}, {out / 'report.md'}", file=sys.stderr)
+        _build_diagram(graph, out)
     return EXIT_OK
+
+
+def _build_diagram(graph, out: Path) -> None:
+    """diagram.dot and diagram.svg beside the reports; a missing `dot` is a warning here,
+    since the reports are the build's job."""
+    from .backends import diagram
+
+    drawing = diagram.draw(graph)
+    diagram.write(drawing.dot, out / "diagram.dot")
+    try:
+        diagram.write(drawing.dot, out / "diagram.svg")
+    except diagram.DotNotFound:
+        print(f"warning: diagram.svg not drawn: Graphviz's `dot` is not on PATH; {diagram.INSTALL_HINT}",
+              file=sys.stderr)
+        return
+    print(f"wrote {out / 'diagram.dot'}, {out / 'diagram.svg'}", file=sys.stderr)
+
+
+def cmd_draw(args) -> int:
+    import time
+
+    from .backends import diagram
+
+    if args.output and Path(args.output).suffix.lower() not in diagram.FORMATS:
+        raise UsageError(f"cannot draw to '{args.output}': the suffix picks the format, one of "
+                         f"{', '.join(diagram.FORMATS)}")
+    graph = _analyse(args, args.spec)
+    start = time.perf_counter()
+    drawing = diagram.draw(graph, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
+    ours = time.perf_counter() - start
+    if args.collapse is None and drawing.collapsed:
+        print(f"note: repeated blocks collapsed (more than {diagram.AUTO_COLLAPSE} layers); "
+              f"--no-collapse draws every instance", file=sys.stderr)
+    if not args.output:
+        sys.stdout.write(drawing.dot)
+        layout = None
+    else:
+        try:
+            layout = diagram.write(drawing.dot, args.output)
+        except (diagram.DotNotFound, diagram.RenderError) as e:
+            print(f"nncompile: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    timing = f"drew {drawing.boxes} nodes in {ours * 1000:.1f} ms"
+    print(timing + (f"; dot layout {layout * 1000:.0f} ms" if layout is not None else ""), file=sys.stderr)
+    return EXIT_SPEC if graph.errors else EXIT_OK
 
 
 def cmd_check(args) -> int:
@@ -141,6 +193,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     b.add_argument("-o", "--output", metavar="DIR", help="write report.json and report.md into DIR")
     spec_command("check", "validate specs only (for editors and pre-commit hooks)", cmd_check, many=True)
+    d = spec_command("draw", "draw the network: layers, shapes on the edges, blocks as clusters", cmd_draw)
+    d.add_argument("-o", "--output", metavar="FILE",
+                   help="FILE.svg, .png or .pdf (rendered by Graphviz's dot) or .dot; default: DOT on stdout")
+    d.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
+    d.add_argument("--depth", type=_depth, metavar="K",
+                   help="expand blocks K levels deep; deeper blocks become one box (0: every block is a box)")
+    d.add_argument("--collapse", action=argparse.BooleanOptionalAction,
+                   help="draw runs of identical repeated block instances as one cluster marked × n "
+                        "(default: when the network has more than 60 layers)")
     t = spec_command("emit-torch", "write the network as standalone PyTorch source", cmd_emit_torch)
     t.add_argument("-o", "--output", metavar="FILE", required=True, help="the .py file to write")
 

@@ -81,6 +81,7 @@ class _Box:
     clusters: tuple[str, ...]  # the (representative) scope names it sits in, outermost first
     nodes: list[Node] = field(default_factory=list)
     block: Scope | None = None  # set when the box stands for a whole block
+    instances: int = 1  # of the block, when it stands for a collapsed run of them
 
 
 @dataclass
@@ -116,7 +117,8 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
         box_of[node.name] = key
         if node.name not in hidden and node.op != "input":  # inputs are drawn as terminals
             box = boxes.setdefault(key, _Box(key, tuple(names[:depth] if cut else names),
-                                             block=scopes[key] if cut else None))
+                                             block=scopes[key] if cut else None,
+                                             instances=runs.get(key, 1)))
             box.nodes.append(node)
 
     edges: dict[tuple[str, str], str] = {}
@@ -142,25 +144,24 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
 
     lines = [f'digraph "{_esc(graph.name)}" {{', *_header(graph, rankdir)]
     clusters = _cluster_tree(boxes.values(), scopes, runs)
-    _emit(clusters, graph, leaving, entry, lines, level=0, indent="  ")
     for name in graph.inputs:
         lines.append(f"  {_id(name)} [{_terminal(name, 'input', graph.nodes[name].type)}];")
+    _emit(clusters, graph, leaving, entry, lines, level=0, indent="  ")
     for out, node_name in graph.outputs.items():
         lines.append(f"  {_id('output:' + out)} [{_terminal(out, 'output', graph.nodes[node_name].type)}];")
     lines += [f"  {_id(a)} -> {_id(b)} [label=<{_html(label)}>];" for (a, b), label in edges.items()]
     lines += [f"  {_id(box_of[n])} -> {_id('output:' + out)};" for out, n in graph.outputs.items() if n in box_of]
-    lines += _share_edges(graph, boxes, box_of)
     lines.append("}")
     return Drawing("\n".join(lines) + "\n", len(boxes) + len(graph.inputs) + len(graph.outputs), collapse)
 
 
 # --- collapsing repeated instances -------------------------------------------------------
 
-def _runs(graph: Graph, scopes: dict[str, Scope]) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+def _runs(graph: Graph, scopes: dict[str, Scope]) -> tuple[dict[str, str], dict[str, int]]:
     """Runs of consecutive identical instances of a repeated block.
 
     Returns the instances drawn by another (instance -> the run's first) and, for each
-    run's first instance, the indices (first, last) the run covers."""
+    run's first instance, the number of instances the run covers."""
     members: dict[str, list[Node]] = defaultdict(list)
     for node in graph.nodes.values():
         for s in node.scope:
@@ -177,7 +178,7 @@ def _runs(graph: Graph, scopes: dict[str, Scope]) -> tuple[dict[str, str], dict[
             mine = _signature(s, members)
             if mine == signature:
                 alias[s.name] = first.name
-                runs[first.name] = (first.index, s.index)
+                runs[first.name] = s.index - first.index + 1
             else:
                 first, signature = s, mine
     return alias, runs
@@ -204,22 +205,22 @@ def _cluster_tree(boxes, scopes: dict[str, Scope], runs) -> _Cluster:
         parent = root
         for name in box.clusters:
             if name not in made:
-                made[name] = _Cluster(scopes[name], _title(scopes[name], parent.scope.name, runs))
+                made[name] = _Cluster(scopes[name], _title(scopes[name], parent.scope.name, runs.get(name, 1)))
                 parent.children.append(made[name])
             parent = made[name]
         parent.children.append(box)
     return root
 
 
-def _title(scope: Scope, parent: str, runs) -> str:
-    """`layer1 : lib.ccp`; a collapsed run `layer3.1–35 : lib.bottleneck × 35`."""
+def _title(scope: Scope, parent: str, instances: int) -> str:
+    """`layer1 : lib.ccp`; a run of instances `layer3.1–35 : lib.bottleneck × 35`, or
+    `layer1 : lib.basic × 2` when the run is every instance."""
     local = scope.name[len(parent) + 1:] if parent else scope.name
-    first, last = runs.get(scope.name, (scope.index, scope.index))
-    if first == last:
-        return f"<b>{_html(local)}</b> : {_html(scope.block)}"
-    call = local.rsplit(".", 1)[0]
-    indices = "" if (first, last) == (0, scope.repeat - 1) else f".{first}–{last}"
-    return f"<b>{_html(call + indices)}</b> : {_html(scope.block)} × {last - first + 1}"
+    if instances > 1:
+        first, last = scope.index, scope.index + instances - 1
+        call = local.rsplit(".", 1)[0]
+        local = call if instances == scope.repeat else f"{call}.{first}–{last}"
+    return f"<b>{_html(local)}</b> : {_html(scope.block)}" + (f" × {instances}" if instances > 1 else "")
 
 
 def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, str], lines: list[str],
@@ -258,7 +259,7 @@ def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str]) -> str:
     if node.type is None:
         return _unknown(rows)
     rows.append(_faint(_shape(node.type)))
-    if node.share:
+    if node.share and node.params:
         rows.append(_faint(f"shares {node.share}"))
     elif node.param_count:
         rows.append(_faint(_params(node.param_count) + ("" if node.trainable else ", frozen")))
@@ -268,8 +269,7 @@ def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str]) -> str:
 
 
 def _block_box(box: _Box, cluster: _Cluster, leaving: set[str]) -> str:
-    scope = box.block
-    rows = [_title(scope, cluster.scope.name, {})]
+    rows = [_title(box.block, cluster.scope.name, box.instances)]
     failed = next((n for n in box.nodes if n.error), None)
     layers = f"{len(box.nodes)} layer{'s' * (len(box.nodes) != 1)}"
     if failed:
@@ -278,12 +278,13 @@ def _block_box(box: _Box, cluster: _Cluster, leaving: set[str]) -> str:
     if out is None:
         return _unknown(rows + [_html(layers)])
     params = sum(n.param_count for n in box.nodes)
-    rows += [_html(layers), _faint(_shape(out))] + ([_faint(_params(params))] if params else [])
+    rows += [_html(layers), _faint(_shape(out))] + ([_faint(_params(params) + " each" * (box.instances > 1))] if params else [])
     return _attrs(rows, *BLOCK, style="rounded,filled", penwidth=2)
 
 
 def _failed(rows: list[str], message: str) -> str:
     text = message.split("): ", 1)[-1]  # the layer's name and op are in the box already
+    text = text.replace(" × ", "\u00a0×\u00a0")  # keep products such as 8 × 16 × 16 on one line
     rows += [f'<font color="{ERROR[2]}">{_html(line)}</font>' for line in textwrap.wrap(text, 42)]
     return _attrs(rows, ERROR[0], ERROR[1], style="rounded,filled", penwidth=2.5)
 
@@ -305,17 +306,11 @@ def _attrs(rows: list[str], fill: str, line: str, **extra) -> str:
     return ", ".join(f"{k}={v}" for k, v in pairs.items())
 
 
-def _share_edges(graph: Graph, boxes: dict[str, _Box], box_of: dict[str, str]) -> list[str]:
-    """Dashed lines from a layer's parameters' owner to the layers that reuse them."""
-    pairs = {(box_of[n.share], key) for key, box in boxes.items() for n in box.nodes
-             if n.share in box_of and box_of[n.share] != key}
-    return [f'  {_id(a)} -> {_id(b)} [style=dashed, color="{PALETTE["norm"][1]}", arrowhead=none, '
-            f"constraint=false];" for a, b in sorted(pairs)]
-
-
 def _header(graph: Graph, rankdir: str) -> list[str]:
     params = graph.totals.params if graph.totals else 0
-    subtitle = f"{fmt_int(params)} params · shapes per sample (batch dim left out)"
+    frozen = params - graph.totals.trainable_params if graph.totals else 0
+    subtitle = (f"{fmt_int(params)} params" + (f" ({fmt_int(frozen)} frozen)" if frozen else "")
+                + " · shapes per sample (batch dim left out)")
     errors = len(graph.errors)
     if errors:
         subtitle += f' · <font color="{ERROR[2]}">{errors} error{"s" * (errors != 1)}</font>'
