@@ -32,6 +32,8 @@ def to_torch(network: Graph | str | Path, params: dict | None = None, *, seed: i
     touching the global RNG; a network whose parameters and buffers would take more than
     `max_param_bytes` is refused (SpecError) before anything is allocated."""
     if isinstance(network, Graph):
+        if params:
+            raise TypeError("params apply to a spec path; pass them to build() for a built network")
         graph = network
     else:
         from .. import build
@@ -63,12 +65,14 @@ def _check_budget(graph: Graph, max_param_bytes: int) -> None:
         return
     owners = sorted((n for n in graph.nodes.values() if n.param_count), key=lambda n: -n.param_count)
     largest = owners[0] if owners else None
-    raise SpecError(Diagnostic(
-        f"network '{graph.name}' needs {_bytes(size)} for {graph.totals.params:,} parameters and "
-        f"{graph.totals.buffers:,} buffer values (float32), over the budget of {_bytes(max_param_bytes)}",
-        largest.span if largest else None, code="too-large",
-        notes=[f"largest: {n.name} ({n.param_count:,} parameters)" for n in owners[:3]]
-        + ["raise max_param_bytes to allow it"]))
+    error = SpecError(Diagnostic(
+        f"network '{graph.name}' needs {_bytes(size)} for its parameters and buffers "
+        f"({graph.totals.params + graph.totals.buffers:,} float32 values), over the budget of "
+        f"{_bytes(max_param_bytes)}", largest.span if largest else None, code="too-large",
+        notes=["largest layers: " + ", ".join(f"{n.name} ({n.param_count:,})" for n in owners[:3]),
+               "raise max_param_bytes to allow it"]))
+    error.sources = graph.sources
+    raise error
 
 
 def _bytes(n: int) -> str:

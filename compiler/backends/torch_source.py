@@ -137,6 +137,12 @@ def _is_module_attribute(name: str) -> bool:
     return hasattr(nn.Module, name) or name in ("training", "_parameters", "_buffers", "_modules")
 
 
+def _docstring(text: str) -> str:
+    """A triple-quoted literal where the text allows one, else its repr (always legal)."""
+    plain = text.isprintable() and '"' not in text and "\\" not in text
+    return f'"""{text}"""' if plain else repr(text)
+
+
 def class_name(graph: Graph) -> str:
     words = re.findall(r"[A-Za-z0-9]+", graph.name)
     return Namespace().create("".join(w[:1].upper() + w[1:] for w in words) or "Model")
@@ -171,7 +177,7 @@ def generate(graph: Graph) -> str:
     helpers = [inspect.getsource(getattr(torch_helpers, h)) for h in module.helpers]
     doc = graph.doc or f"The network '{graph.name}'."
     lines = [HEADER.format(file=_one_line(graph.file)), *("\n" + h for h in helpers), "",
-             f"class {class_name(graph)}(nn.Module):", f"    {doc!r}", "",
+             f"class {class_name(graph)}(nn.Module):", f"    {_docstring(doc)}", "",
              "    def __init__(self):", "        super().__init__()",
              *(f"        {line}" for line in module.init), "",
              f"    def forward(self, {', '.join(variables[i] for i in graph.inputs)}):",

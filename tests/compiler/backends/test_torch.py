@@ -229,7 +229,8 @@ def test_a_network_over_the_memory_budget_is_refused_before_allocating(monkeypat
     monkeypatch.setattr(torch.nn.Linear, "__init__", lambda *a, **k: pytest.fail("allocated"))
     with pytest.raises(SpecError, match=r"needs .* over the budget of .*MiB") as error:
         to_torch(graph, max_param_bytes=100_000)
-    assert any(note.startswith("largest: fc (62,730 parameters)") for note in error.value.diagnostics[0].notes)
+    notes = error.value.diagnostics[0].notes
+    assert notes[0].startswith("largest layers: fc (62,730), layer1.conv2 (36,928)")
 
 
 def test_build_does_not_import_torch():
