@@ -172,6 +172,13 @@ def cmd_ops(args) -> int:
     return EXIT_OK
 
 
+def cmd_train(args) -> int:
+    from ..runtime import launch  # torch is imported only once training starts
+
+    _spec_path(args.spec)
+    return launch.run(args, _params(args.set))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nncompile", description="Compile neural networks written as YAML specs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -202,6 +209,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--collapse", action=argparse.BooleanOptionalAction,
                    help="draw runs of identical repeated block instances as one cluster marked × n "
                         "(default: when the network has more than 60 layers)")
+    t = spec_command("train", "train a spec as a config says (docs/training.md); NAME=VALUE with a dot, "
+                     "like train.lr=0.01, sets the config", cmd_train)
+    from ..runtime.launch import add_arguments
+
+    add_arguments(t)
     t = spec_command("emit-torch", "write the network as standalone PyTorch source", cmd_emit_torch)
     t.add_argument("-o", "--output", metavar="FILE", required=True, help="the .py file to write")
 

@@ -79,6 +79,10 @@ class SourceCache:
     def add(self, file: str, text: str) -> None:
         self._lines[file] = text.splitlines()
 
+    def files(self) -> list[str]:
+        """The names of the files held, in the order they were read."""
+        return list(self._lines)
+
     def line(self, file: str, line: int) -> str | None:
         lines = self._lines.get(file)
         if lines is None:

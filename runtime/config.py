@@ -1,0 +1,234 @@
+"""The training config: a YAML file validated by pydantic, every error located.
+
+    run:    {name: digits, seed: 0, checkpoint_every: 50}
+    data:   {dataset: digits, batch_size: 64, val_split: 0.1, test_split: 0.2}
+    train:  {epochs: 30, optimizer: adam, lr: 0.002, schedule: cosine, warmup_epochs: 1}
+    stages: [...]                     # optional: greedy layer-wise pre-training, fine-tuning
+
+Every field is documented in docs/training.md. `--set train.lr=0.01` overrides a value (a
+dotted path; list items by index: `stages.0.epochs=2`); a bad value is reported at its
+place on the command line. Relative paths (data, decoders) are relative to the config file.
+This module imports no torch: a config is checked before anything heavy is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+
+from ..compiler.diagnostics import Diagnostic, SourceCache, Span, SpecError
+from ..compiler.expand import UsageError
+from ..compiler.source import YList, YMap, load_file, span_at
+from ..compiler.spec import diagnostics_from
+
+COMMAND_LINE = "<command line>"  # the pseudo-file --set values are located in
+
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Metric = Literal["accuracy", "top5", "mean_iou", "pixel_accuracy"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Run(Section):
+    """Where and how a run happens."""
+
+    name: str | None = Field(None, description="the run folder's name under `dir`; default: the spec's name")
+    dir: str = Field("runs", description="the folder runs are kept in (relative to the working directory)")
+    seed: int = Field(0, description="seeds initialisation, shuffling, splits, augmentation and dropout")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA if present, else CPU")
+    bf16: bool = Field(True, description="bfloat16 autocast (on CUDA only)")
+    channels_last: bool = Field(False, description="NHWC memory layout for 4-D inputs (faster convs on GPU)")
+    compile: bool = Field(False, description="torch.compile the model")
+    threads: PositiveInt | None = Field(None, description="CPU threads per process (default: torch's); small "
+                                                          "models train fastest on 1, above all on a busy machine")
+    checkpoint_every: int = Field(0, ge=0, description="also checkpoint every this many steps (0: per epoch only)")
+
+
+class Data(Section):
+    """The dataset and how it is split and batched."""
+
+    dataset: Literal["xor", "npz", "image_folder", "digits", "shapes"]
+    path: str | None = Field(None, description="npz: the .npz file; image_folder: the folder of class folders")
+    size: PositiveInt | None = Field(None, description="xor: samples per epoch (the 4 points repeated); "
+                                                        "shapes: images generated (default 2000)")
+    image_size: tuple[PositiveInt, PositiveInt] | None = Field(
+        None, description="image_folder: resize to H×W (default: the spec input's); shapes: H×W (default 32×32)")
+    mean: list[float] | None = Field(None, description="image_folder: per-channel mean subtracted after scaling to [0, 1]")
+    std: list[float] | None = Field(None, description="image_folder: per-channel std divided by")
+    augment: bool = Field(False, description="image_folder: random horizontal flips and ±10% shifts while training")
+    batch_size: PositiveInt = 32
+    val_split: Fraction = Field(0.0, description="fraction held out to validate each epoch and pick best.pt")
+    test_split: Fraction = Field(0.0, description="fraction held out until the end, then scored with best.pt")
+    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+
+
+class Train(Section):
+    """The objective and the optimiser (stages may change epochs and lr)."""
+
+    epochs: PositiveInt = 10
+    loss: Literal["cross_entropy", "nll", "bce", "bce_with_logits", "mse"] = Field(
+        "cross_entropy", description="cross_entropy on logits; nll on log-probabilities; bce on "
+        "probabilities (a sigmoid output); bce_with_logits; mse")
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    step_size: PositiveInt = Field(10, description="step: epochs between drops of the lr by `gamma`")
+    gamma: float = Field(0.1, gt=0, le=1)
+    warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up from 0 over this many epochs")
+    metrics: list[Metric] = Field(["accuracy"], description="besides the loss; the first picks best.pt")
+
+
+class Reconstruct(Section):
+    """Autoencoder pre-training: rebuild a layer's input from its output through a decoder."""
+
+    reconstruct: str = Field(description="a layer or block instance of the spec")
+    decoder: str | None = Field(None, description="a decoder spec (its input: the layer's output, its output: "
+                                                  "the layer's input); default: one linear map")
+
+
+def _objective_tag(value: Any) -> str:
+    return "name" if isinstance(value, str) else "mapping"
+
+
+# one precise error for a bad objective, not one per alternative
+Objective = Annotated[Union[Annotated[Literal["supervised"], Tag("name")], Annotated[Reconstruct, Tag("mapping")]],
+                      Discriminator(_objective_tag)]
+
+
+class Stage(Section):
+    """One phase of a staged run."""
+
+    name: str | None = None
+    epochs: PositiveInt | None = Field(None, description="default: train.epochs")
+    lr: float | None = Field(None, gt=0, description="default: train.lr")
+    train: list[str] | None = Field(None, description="layers or block instances to train; default: all")
+    freeze: list[str] = Field([], description="layers or block instances to keep fixed")
+    objective: Objective = "supervised"
+
+
+class TrainConfig(Section):
+    """An `nncompile train` config."""
+
+    run: Run = Run()
+    data: Data
+    train: Train = Train()
+    stages: list[Stage] | None = Field(None, min_length=1, description="default: one supervised stage")
+
+    def resolved_stages(self) -> list[Stage]:
+        """The stages with their defaults filled in."""
+        stages = self.stages or [Stage(name="train")]
+        return [s.model_copy(update={"name": s.name or f"stage{i + 1}", "epochs": s.epochs or self.train.epochs,
+                                     "lr": s.lr or self.train.lr}) for i, s in enumerate(stages)]
+
+
+class Loaded:
+    """A validated config with the YAML it came from (to locate later errors) and its folder."""
+
+    def __init__(self, config: TrainConfig, root: YMap, path: Path, sources: SourceCache):
+        self.config, self.root, self.path, self.sources = config, root, path, sources
+
+    def span(self, *path) -> Span | None:
+        return span_at(self.root, path)
+
+    def resolve(self, relative: str) -> Path:
+        return (self.path.parent / relative) if not Path(relative).is_absolute() else Path(relative)
+
+    def error(self, message: str, *path, notes=(), code="bad-config") -> SpecError:
+        """A SpecError located at the config value at `path`."""
+        error = SpecError(Diagnostic(message, self.span(*path), notes=list(notes), code=code))
+        error.sources = self.sources
+        return error
+
+
+def load(path: str | Path, overrides: dict[str, str] | None = None) -> Loaded:
+    """Read, override and validate a config; raises SpecError with located diagnostics."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no such config file: {path}")
+    sources = SourceCache()
+    root, text = load_file(path, str(path))
+    sources.add(str(path), text)
+    if not isinstance(root, YMap):
+        raise _located([Diagnostic("a training config is a mapping (run:, data:, train:, stages:)",
+                                   getattr(root, "span", None), code="bad-config")], sources)
+    if overrides:
+        sources.add(COMMAND_LINE, "\n".join(f"{k}={v}" for k, v in overrides.items()))
+        for line, (key, value) in enumerate(overrides.items(), 1):
+            _override(root, key, value, Span(COMMAND_LINE, line, len(key) + 2, max(1, len(value))))
+    try:
+        config = TrainConfig.model_validate(root)
+    except ValidationError as e:
+        raise _located(diagnostics_from(e, root, fields_near=_fields_near), sources) from None
+    return Loaded(config, root, path, sources)
+
+
+def _located(diagnostics: list[Diagnostic], sources: SourceCache) -> SpecError:
+    error = SpecError(diagnostics)
+    error.sources = sources
+    return error
+
+
+def _override(root: YMap, dotted: str, text: str, span: Span) -> None:
+    """Sets root[a][b]... = the YAML value of text, remembering span as its place."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    *parents, last = dotted.split(".")
+    node: Any = root
+    for part in parents:
+        key = _key(node, part, dotted)
+        if isinstance(node, YMap) and key not in node:
+            child = YMap()
+            child.span, child.key_spans, child.value_spans = span, {}, {}
+            node[key], node.key_spans[key], node.value_spans[key] = child, span, span
+        node = node[key]
+    key = _key(node, last, dotted)
+    node[key] = value
+    if isinstance(node, YMap):
+        node.key_spans[key], node.value_spans[key] = span, span
+    else:
+        node.value_spans[key] = span
+
+
+def _key(node: Any, part: str, dotted: str):
+    if isinstance(node, YList):
+        if not part.isdigit() or int(part) >= len(node):
+            raise UsageError(f"--set {dotted}: '{part}' is not an index of a list of {len(node)}")
+        return int(part)
+    if not isinstance(node, YMap):
+        raise UsageError(f"--set {dotted}: '{part}' is inside a value that is not a mapping")
+    return part
+
+
+def _fields_near(root: Any, path: list) -> list[str]:
+    """The keys of the config model that holds path[-1] (for 'did you mean')."""
+    model: Any = TrainConfig
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        model = next((a for a in _members(annotation) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _members(annotation) -> list:
+    """The classes inside Optional[...], list[...], Union[...]."""
+    args = getattr(annotation, "__args__", None)
+    return [annotation] if not args else [m for a in args for m in _members(a)]
+
+
+def is_config_key(name: str) -> bool:
+    """`--set train.lr=…` sets the config; `--set num_classes=…` (no dot) a spec parameter."""
+    return "." in name  # a spec parameter's name has no dot

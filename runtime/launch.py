@@ -1,0 +1,77 @@
+"""The `train` command's arguments and its launch: in this process, or under torchrun.
+
+Importing this module costs no torch: `nncompile build` stays light, and `--nproc` checks
+the spec and the config before it starts any worker, so mistakes are reported once, located,
+instead of once per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+
+TORCHRUN_FLAGS = ("nnodes", "node_rank", "master_addr", "master_port", "rdzv_endpoint", "rdzv_backend", "rdzv_id")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The train-specific flags (the spec, --set, --allow-path come from the CLI's spec command)."""
+    p.add_argument("--config", required=True, metavar="FILE", help="the training config (docs/training.md)")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last.pt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (summaries only)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N", help="processes on this machine (DDP via torchrun)")
+    group = p.add_argument_group("multi-node (passed to torchrun)")
+    group.add_argument("--nnodes", default="1", help="machines, or MIN:MAX")
+    group.add_argument("--node-rank", type=int, help="this machine's rank")
+    group.add_argument("--master-addr", help="the address of the rank-0 machine")
+    group.add_argument("--master-port", type=int)
+    group.add_argument("--rdzv-endpoint", help="host:port of the rendezvous")
+    group.add_argument("--rdzv-backend", help="c10d (default) or etcd…")
+    group.add_argument("--rdzv-id", help="a job id shared by every machine")
+
+
+def split_sets(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """--set pairs -> (spec parameters, config overrides): a dotted name is a config path."""
+    from .config import is_config_key
+
+    spec = {k: v for k, v in pairs.items() if not is_config_key(k)}
+    return spec, {k: v for k, v in pairs.items() if is_config_key(k)}
+
+
+def _train_argv(args) -> list[str]:
+    """The arguments that reproduce this run inside each torchrun worker."""
+    argv = [args.spec, "--config", args.config]
+    for pair in args.set or []:
+        argv += ["--set", pair]
+    for path in args.allow_path or []:
+        argv += ["--allow-path", path]
+    return argv + ["--resume"] * args.resume + ["--no-progress"] * args.no_progress
+
+
+def run(args, pairs: dict[str, str]) -> int:
+    from ..compiler.expand import UsageError
+
+    params, overrides = split_sets(pairs)
+    command = "nncompile train " + shlex.join(_train_argv(args))
+    distributed = args.nproc > 1 or args.nnodes != "1"
+    if args.nproc < 1:
+        raise UsageError("--nproc must be 1 or more")
+    if not distributed:
+        from .train import train
+
+        train(args.spec, args.config, params=params, overrides=overrides, resume=args.resume,
+              allow_paths=args.allow_path or (), command=command, progress=not args.no_progress)
+        return 0
+    from .. import compiler
+    from . import config
+
+    config.load(args.config, overrides)  # errors once, here, not in every worker
+    compiler.build(args.spec, params, allow_paths=args.allow_path or ())
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.nproc)]
+    flags = {name: getattr(args, name) for name in TORCHRUN_FLAGS if getattr(args, name) is not None}
+    if flags == {"nnodes": "1"}:
+        torchrun.append("--standalone")  # one machine: a free port, no rendezvous to set up
+    for name, value in flags.items():
+        torchrun += [f"--{name.replace('_', '-')}", str(value)]
+    return subprocess.call(torchrun + ["-m", "nncompile.runtime.train"] + _train_argv(args))

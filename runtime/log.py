@@ -1,0 +1,129 @@
+"""What a run shows and keeps: a progress line, a summary per epoch, and its folder.
+
+    runs/<name>/
+      config.yaml    the resolved config (reusable with --config; the command in its header)
+      spec/          a copy of every spec file the network was built from
+      metrics.csv    one row per epoch
+      metrics.png    loss and first-metric curves (if matplotlib is installed)
+      last.pt, best.pt   checkpoints (runtime/checkpoint.py)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from ..compiler.atomic import atomic_path, write_text
+from ..compiler.ir import Graph
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second, only on a
+    terminal (logs and CI get the per-epoch summaries alone)."""
+
+    def __init__(self, title: str, total: int, batch_size: int, enabled: bool = True):
+        self.title, self.total, self.batch_size = title, total, batch_size
+        self.enabled = enabled and sys.stderr.isatty()
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def update(self, done: int, figures: dict[str, float]) -> None:
+        self.done = done
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.1 and done < self.total):
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        width = 20
+        filled = int(width * done / max(self.total, 1))
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in figures.items())
+        sys.stderr.write(f"\r{self.title} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {shown}  "
+                         f"{rate * self.batch_size:,.0f} samples/s  ETA {eta:.0f}s\033[K")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def summary(row: dict) -> str:
+    """`[train] epoch 3/20  loss 0.1234  accuracy 0.9612 | val loss … | 3,201 samples/s 1.2s`"""
+    train = "  ".join(f"{k[6:]} {v:.4f}" for k, v in row.items() if k.startswith("train_"))
+    val = "  ".join(f"{k[4:]} {v:.4f}" for k, v in row.items() if k.startswith("val_"))
+    return (f"[{row['stage']}] epoch {row['epoch']}/{row['epochs']}  {train}" + (f" | val {val}" if val else "")
+            + f" | lr {row['lr']:.3g}  {row['samples_per_s']:,.0f} samples/s  {row['seconds']:.1f}s")
+
+
+class RunFolder:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.pt"
+
+    def start(self, config: dict, graph: Graph, command: str) -> None:
+        """Writes the resolved config and a copy of the spec's files."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text(self.path / "config.yaml", f"# {command}\n" + yaml.safe_dump(config, sort_keys=False))
+        main = Path(graph.file).resolve().parent
+        for name in graph.sources.files():
+            source = Path(name).resolve()
+            relative = Path(os.path.relpath(source, main))
+            target = self.path / "spec" / (relative if not relative.parts[0] == ".." else source.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+    def write_metrics(self, history: list[dict], plot: bool) -> None:
+        """Rewrites metrics.csv from the whole history (a resumed run never duplicates a row);
+        redraws the curves if `plot` (at the end of each stage: drawing takes a while)."""
+        columns = list(dict.fromkeys(k for row in history for k in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, columns, restval="")
+        writer.writeheader()
+        writer.writerows(history)
+        write_text(self.path / "metrics.csv", buffer.getvalue())
+        if plot:
+            self._plot(history)
+
+    def _plot(self, history: list[dict]) -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:  # the plot is optional (the `train` extra installs matplotlib)
+            return
+        names = [k[6:] for k in history[0] if k.startswith("train_")] if history else []
+        fig, axes = plt.subplots(1, min(len(names), 2) or 1, figsize=(5 * max(1, min(len(names), 2)), 3.5),
+                                 squeeze=False)
+        x = range(1, len(history) + 1)
+        for ax, name in zip(axes[0], names[:2]):
+            for split in ("train", "val"):
+                values = [row.get(f"{split}_{name}") for row in history]
+                if any(v not in (None, "") for v in values):
+                    ax.plot(x, [float("nan") if v in (None, "") else v for v in values], label=split)
+            ax.set_xlabel("epoch")
+            ax.set_title(name)
+            ax.legend()
+        fig.tight_layout()
+        with atomic_path(self.path / "metrics.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
+        plt.close(fig)

@@ -1,0 +1,348 @@
+"""Training a spec: `nncompile train spec.yaml --config train.yaml`.
+
+The loop of the slides — predict, compute the loss, backpropagate, step, iterate — over the
+config's stages, with a checkpoint (last.pt, best.pt) per epoch and every
+`run.checkpoint_every` steps, from which `--resume` continues exactly. Under torchrun
+(`nncompile train --nproc N`, or `torchrun -m nncompile.runtime.train …`) it runs
+DistributedDataParallel: gloo on CPU, NCCL on GPU, each process a share of every epoch,
+process 0 alone printing and writing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..compiler import build, to_torch
+from ..compiler.atomic import write_text
+from ..compiler.diagnostics import Diagnostic, SpecError
+from ..compiler.expand import UsageError
+from ..compiler.ir import Graph
+from . import checkpoint, config as config_module, data as data_module
+from .config import Loaded, Reconstruct
+from .log import Progress, RunFolder, summary
+from .metrics import LOSSES, Meter, check_metrics
+from .objectives import Supervised, check_names, reconstruction, select_trainable
+
+
+@dataclass
+class Result:
+    model: nn.Module  # the trained network (best.pt's weights if a test split was scored)
+    folder: RunFolder
+    history: list[dict]
+    test: dict | None
+
+
+@dataclass
+class Process:
+    """This process's place in a distributed run (rank 0 of 1 when alone)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def start_process(device_setting: str) -> Process:
+    """Joins torchrun's process group when launched by it (WORLD_SIZE in the environment)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Process()
+    cuda = torch.cuda.is_available() and device_setting != "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(setting: str, process: Process) -> torch.device:
+    if setting == "auto":
+        return torch.device(f"cuda:{process.local_rank}" if torch.cuda.is_available() else "cpu")
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"run.device is {setting} but torch sees no CUDA device")
+    return torch.device(setting)
+
+
+def schedule(train, steps_per_epoch: int, epochs: int):
+    """The lr factor at each optimizer step: linear warm-up, then constant, step or cosine."""
+    total, warmup = epochs * steps_per_epoch, train.warmup_epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        if train.schedule == "step":
+            return ramp * train.gamma ** (step // steps_per_epoch // train.step_size)
+        if train.schedule == "cosine":
+            return ramp * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        return ramp
+
+    return factor
+
+
+def make_optimizer(train, params, lr: float) -> torch.optim.Optimizer:
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=train.momentum, weight_decay=train.weight_decay)
+    if train.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=train.weight_decay)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=train.weight_decay)
+
+
+class Trainer:
+    def __init__(self, graph: Graph, loaded: Loaded, *, resume: bool = False, command: str = "nncompile train",
+                 progress: bool = True):
+        self.graph, self.loaded, self.config = graph, loaded, loaded.config
+        self.resume, self.command, self.show_progress = resume, command, progress
+        run, train = self.config.run, self.config.train
+        self.stages = self.config.resolved_stages()
+        for i, stage in enumerate(self.stages):
+            check_names(loaded, graph, i, stage)
+        self.loss = LOSSES[train.loss]
+        out_type = graph.nodes[next(iter(graph.outputs.values()))].type
+        # one output value for a binary loss stands for two classes
+        binary = train.loss in data_module.BINARY_LOSSES or len(out_type.shape) < 2
+        self.classes = 2 if binary else out_type.shape[1]
+        problem = check_metrics(train.loss, train.metrics, self.classes)
+        if problem:
+            raise loaded.error(problem, "train", "metrics", code="bad-metric")
+        if run.threads:
+            torch.set_num_threads(run.threads)
+        self.process = start_process(run.device)
+        self.device = pick_device(run.device, self.process)
+        self.splits = data_module.load(loaded, graph)
+        self.folder = RunFolder(Path(run.dir) / (run.name or graph.name))
+        self.history: list[dict] = []
+        self.best: float | None = None
+
+    # --- data ----------------------------------------------------------------------
+
+    def loader(self, dataset, shuffle: bool) -> tuple[DataLoader, data_module.EpochSampler]:
+        sampler = data_module.EpochSampler(len(dataset), self.config.run.seed, shuffle,
+                                           self.process.rank, self.process.world)
+        return DataLoader(dataset, batch_size=self.config.data.batch_size, sampler=sampler,
+                          num_workers=self.config.data.workers, pin_memory=self.device.type == "cuda"), sampler
+
+    def to_device(self, x: torch.Tensor, y: torch.Tensor):
+        layout = torch.channels_last if self.config.run.channels_last and x.dim() == 4 else torch.contiguous_format
+        return x.to(self.device, non_blocking=True, memory_format=layout), y.to(self.device, non_blocking=True)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.device.type == "cuda" and self.config.run.bf16)
+
+    # --- the run -------------------------------------------------------------------
+
+    def run(self) -> Result:
+        run = self.config.run
+        state = checkpoint.load(self.folder.last, self.graph.source_hash) if self.resume else None
+        torch.manual_seed(run.seed + self.process.rank)
+        model = to_torch(self.graph, seed=run.seed).to(self.device)
+        if run.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        spec_frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+        forward = torch.compile(model) if run.compile else model
+        if state is not None:
+            model.load_state_dict(state["model"])
+            self.history, self.best = state["history"], state["best"]
+        if self.process.main:
+            self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command)
+            print(f"run folder {self.folder.path}" + (f", resuming at stage {state['stage'] + 1} epoch "
+                                                       f"{state['epoch'] + 1} step {state['step']}" if state else ""))
+        train_loader, sampler = self.loader(self.splits.train, shuffle=True)
+        for index, stage in enumerate(self.stages):
+            if state is not None and index < state["stage"]:
+                continue
+            trained = select_trainable(model, spec_frozen, stage)
+            if isinstance(stage.objective, Reconstruct):
+                task = reconstruction(self.loaded, self.graph, index, stage.objective, model, run.seed)
+            else:
+                task = Supervised(forward, self.loss)
+            task.to(self.device)
+            params = [p for p in task.parameters() if p.requires_grad]
+            if not trained:
+                raise self.loaded.error(f"stage '{stage.name}' trains no parameter of '{self.graph.name}'",
+                                        "stages", index, code="nothing-to-train")
+            optimizer = make_optimizer(self.config.train, params, stage.lr)
+            steps = len(train_loader)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(self.config.train, steps, stage.epochs))
+            meter = self.meter(stage)
+            first_epoch, first_step = 0, 0
+            if state is not None and index == state["stage"]:
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                if state["decoder"]:
+                    task.decoder.load_state_dict(state["decoder"])
+                meter.load_state_dict(state["meter"])
+                sampler.load_state_dict(state["sampler"])
+                first_epoch, first_step = state["epoch"], state["step"]
+                checkpoint.set_rng_state(state["rng"])
+                state = None
+            wrapped = task
+            if self.process.world > 1:
+                wrapped = nn.parallel.DistributedDataParallel(
+                    task, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                    find_unused_parameters=isinstance(stage.objective, Reconstruct))
+            if self.process.main:
+                print(f"stage '{stage.name}': {stage.epochs} epochs, {trained:,} parameters trained"
+                      + (f", objective: reconstruct {stage.objective.reconstruct}"
+                         if isinstance(stage.objective, Reconstruct) else ""))
+            for epoch in range(first_epoch, stage.epochs):
+                position = dict(index=index, stage=stage, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
+                                task=task, model=model, sampler=sampler)
+                if not first_step:  # else the checkpoint's sampler state says where the epoch stood
+                    sampler.set_epoch(epoch)
+                self.train_epoch(wrapped, train_loader, meter, first_step, position)
+                first_step = 0
+                meter = self.meter(stage)
+        test = self.score_test(model)
+        if self.process.world > 1:
+            dist.barrier()
+        return Result(model, self.folder, self.history, test)
+
+    def meter(self, stage) -> Meter:
+        metrics = self.config.train.metrics if stage.objective == "supervised" else []
+        return Meter(self.loss, metrics, self.classes)
+
+    def train_epoch(self, wrapped, loader, meter, first_step: int, at: dict) -> None:
+        stage, epoch = at["stage"], at["epoch"]
+        self.splits.set_epoch(epoch)
+        steps = first_step + len(loader)
+        progress = Progress(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs}", steps, self.config.data.batch_size,
+                            enabled=self.show_progress and self.process.main)
+        every = self.config.run.checkpoint_every
+        wrapped.train()
+        samples = 0
+        for step, (x, y) in enumerate(loader, start=first_step + 1):
+            x, y = self.to_device(x, y)
+            with self.autocast():
+                loss, out = wrapped(x, y)
+            at["optimizer"].zero_grad(set_to_none=True)
+            self.backward(loss)
+            at["optimizer"].step()
+            at["scheduler"].step()
+            value = float(loss.detach())
+            meter.update(out, y, value)
+            samples += len(y)
+            progress.update(step - first_step, {"loss": value})
+            if every and step % every == 0 and step < steps:
+                self.save(at, meter, epoch, step)
+        progress.close()
+        seconds = progress.seconds()
+        meter.all_reduce()
+        row = {"stage": stage.name, "epoch": epoch + 1, "epochs": stage.epochs,
+               "lr": at["optimizer"].param_groups[0]["lr"]}
+        row |= {f"train_{k}": v for k, v in meter.results().items()}
+        if self.splits.val is not None:
+            row |= {f"val_{k}": v for k, v in self.evaluate(at["task"], self.splits.val, stage).items()}
+        row |= {"samples_per_s": samples * self.process.world / max(seconds, 1e-9), "seconds": seconds}
+        self.history.append(row)
+        improved = self.improved(row, stage)
+        self.save(at, meter, epoch + 1, 0, best=improved)
+        if self.process.main:
+            print(summary(row), flush=True)
+            self.folder.write_metrics(self.history, plot=epoch + 1 == stage.epochs)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """loss.backward(); an error a layer raises while differentiating (a step
+        activation's) becomes a diagnostic at that layer."""
+        try:
+            loss.backward()
+        except RuntimeError as e:
+            named = re.search(r"layer '([^']+)'", str(e))
+            node = self.graph.nodes.get(named.group(1)) if named else None
+            if node is None:
+                raise
+            error = SpecError(Diagnostic(f"cannot train '{self.graph.name}': {e}", node.span, code="not-differentiable"))
+            error.sources = self.graph.sources
+            raise error from None
+
+    def evaluate(self, task: nn.Module, dataset, stage) -> dict[str, float]:
+        loader, _ = self.loader(dataset, shuffle=False)
+        meter = self.meter(stage)
+        task.eval()
+        with torch.no_grad():
+            for x, y in loader:
+                x, y = self.to_device(x, y)
+                with self.autocast():
+                    loss, out = task(x, y)
+                meter.update(out, y, float(loss))
+        task.train()
+        meter.all_reduce()
+        return meter.results()
+
+    def improved(self, row: dict, stage) -> bool:
+        """Whether this epoch is the best so far on the monitored figure (supervised stages
+        only: the first metric, or the loss, on validation data if there is any)."""
+        if stage.objective != "supervised":
+            return False
+        split = "val" if self.splits.val is not None else "train"
+        metrics = self.config.train.metrics
+        value = row[f"{split}_{metrics[0]}"] if metrics else -row[f"{split}_loss"]
+        if self.best is None or value > self.best:
+            self.best = value
+            return True
+        return False
+
+    def save(self, at: dict, meter: Meter, epoch: int, step: int, best: bool = False) -> None:
+        if not self.process.main:
+            return
+        task = at["task"]
+        state = {
+            "model": at["model"].state_dict(), "spec_hash": self.graph.source_hash, "spec": self.graph.name,
+            "optimizer": at["optimizer"].state_dict(), "scheduler": at["scheduler"].state_dict(),
+            "decoder": task.decoder.state_dict() if hasattr(task, "decoder") else {},
+            "meter": meter.state_dict(),
+            "sampler": at["sampler"].state_at(epoch, step * self.config.data.batch_size),
+            "rng": checkpoint.rng_state(), "stage": at["index"], "epoch": epoch, "step": step,
+            "best": self.best, "history": self.history, "config": self.config.model_dump(mode="json"),
+        }
+        checkpoint.save(self.folder.last, state)
+        if best:
+            checkpoint.save(self.folder.best, state)
+
+    def score_test(self, model: nn.Module) -> dict | None:
+        """The test split, scored once at the end with best.pt's weights (else the last)."""
+        if self.splits.test is None:
+            return None
+        if self.process.world > 1:
+            dist.barrier()  # best.pt is complete before anyone reads it
+        if self.folder.best.is_file():
+            model.load_state_dict(checkpoint.load(self.folder.best, self.graph.source_hash)["model"])
+        results = self.evaluate(Supervised(model, self.loss), self.splits.test, self.stages[-1])
+        if self.process.main:
+            print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()), flush=True)
+            write_text(self.folder.path / "test.json", json.dumps(results, indent=2) + "\n")
+        return results
+
+
+def train(spec: str | Path, config: str | Path, *, params: dict | None = None, overrides: dict | None = None,
+          resume: bool = False, allow_paths=(), command: str = "nncompile train", progress: bool = True) -> Result:
+    """Trains `spec` as `config` says (overrides: dotted config paths -> YAML values).
+    Raises SpecError (located diagnostics) or UsageError before training if anything is wrong."""
+    loaded = config_module.load(config, overrides)
+    graph = build(spec, params, allow_paths=allow_paths)
+    try:
+        return Trainer(graph, loaded, resume=resume, command=command, progress=progress).run()
+    except checkpoint.CheckpointError as e:
+        raise UsageError(str(e)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`torchrun -m nncompile.runtime.train SPEC --config FILE …`: `nncompile train` in each worker."""
+    from ..compiler.cli import main as cli
+
+    return cli(["train", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
