@@ -146,7 +146,7 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     clusters = _cluster_tree(boxes.values(), scopes, runs)
     for name in graph.inputs:
         lines.append(f"  {_id(name)} [{_terminal(name, 'input', graph.nodes[name].type)}];")
-    _emit(clusters, graph, leaving, entry, lines, level=0, indent="  ")
+    _emit(clusters, graph, leaving, entry, rankdir, lines, level=0, indent="  ")
     for out, node_name in graph.outputs.items():
         lines.append(f"  {_id('output:' + out)} [{_terminal(out, 'output', graph.nodes[node_name].type)}];")
     lines += [f"  {_id(a)} -> {_id(b)} [label=<{_html(label)}>];" for (a, b), label in edges.items()]
@@ -223,20 +223,22 @@ def _title(scope: Scope, parent: str, instances: int) -> str:
     return f"<b>{_html(local)}</b> : {_html(scope.block)}" + (f" × {instances}" if instances > 1 else "")
 
 
-def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, str], lines: list[str],
-          level: int, indent: str) -> None:
+def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, str], rankdir: str,
+          lines: list[str], level: int, indent: str) -> None:
     for child in cluster.children:
         if isinstance(child, _Box):
             lines.append(f"{indent}{_id(child.key)} [{_box(child, cluster, graph, leaving)}];")
             continue
         name = child.scope.name
         title, first = _id("title:" + name), _id(entry.get(name) or _first_box(child).key)
+        # a flat edge puts its tail left of its head (TB), or above it (LR): the title first
+        before, after = (title, first) if rankdir == "TB" else (first, title)
         lines += [f"{indent}subgraph {_id('cluster_' + name)} {{",
                   f'{indent}  label=""; style="rounded,filled"; fillcolor="{CLUSTER_FILLS[level % 2]}"; '
                   f'color="{CLUSTER_BORDER}";',
                   f"{indent}  {title} [shape=plain, style=solid, group=title, fontsize=16, label=<{child.title}>];",
-                  f"{indent}  {{rank=same; {title} -> {first} [style=invis]}}"]  # the title first, then the box
-        _emit(child, graph, leaving, entry, lines, level + 1, indent + "  ")
+                  f"{indent}  {{rank=same; {before} -> {after} [style=invis]}}"]
+        _emit(child, graph, leaving, entry, rankdir, lines, level + 1, indent + "  ")
         lines.append(f"{indent}}}")
 
 
