@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from .base import Attrs, NoAttrs, Op, ShapeError, TorchModule, register
@@ -11,6 +12,7 @@ class _Elementwise(Op):
     family = "activation"
     Attrs = NoAttrs
     torch_class: str  # the torch.nn module; its arguments are the op's attributes, same names
+    onnx_type: str  # the ONNX operator; its attributes from onnx_attrs
 
     def infer(self, a, inputs, log):
         return inputs[0]
@@ -21,6 +23,12 @@ class _Elementwise(Op):
     def torch(self, a, inputs, out):
         return TorchModule(self.torch_class, kwargs=a.model_dump())
 
+    def onnx_attrs(self, a) -> dict:
+        return {}
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit(self.onnx_type, inputs[0], **self.onnx_attrs(a))
+
 
 @register
 class ReLU(_Elementwise):
@@ -28,6 +36,7 @@ class ReLU(_Elementwise):
 
     name = "relu"
     torch_class = "nn.ReLU"
+    onnx_type = "Relu"
 
 
 @register
@@ -36,6 +45,7 @@ class Sigmoid(_Elementwise):
 
     name = "sigmoid"
     torch_class = "nn.Sigmoid"
+    onnx_type = "Sigmoid"
 
 
 @register
@@ -44,6 +54,7 @@ class Tanh(_Elementwise):
 
     name = "tanh"
     torch_class = "nn.Tanh"
+    onnx_type = "Tanh"
 
 
 class LeakyAttrs(Attrs):
@@ -56,10 +67,14 @@ class LeakyReLU(_Elementwise):
 
     name = "leaky_relu"
     torch_class = "nn.LeakyReLU"
+    onnx_type = "LeakyRelu"
     Attrs = LeakyAttrs
 
     def label(self, a):
         return f"leaky_relu {a.negative_slope:g}"
+
+    def onnx_attrs(self, a):
+        return {"alpha": a.negative_slope}
 
 
 class EluAttrs(Attrs):
@@ -72,7 +87,11 @@ class ELU(_Elementwise):
 
     name = "elu"
     torch_class = "nn.ELU"
+    onnx_type = "Elu"
     Attrs = EluAttrs
+
+    def onnx_attrs(self, a):
+        return {"alpha": a.alpha}
 
 
 class GeluAttrs(Attrs):
@@ -86,6 +105,16 @@ class GELU(_Elementwise):
     name = "gelu"
     torch_class = "nn.GELU"
     Attrs = GeluAttrs
+
+    def onnx(self, a, inputs, types, out, emit):
+        # ONNX has Gelu from opset 20 only: torch's own formulas, ½·x·(1 + core)
+        x, c = inputs[0], lambda what, v: emit.const(what, v, "float32")
+        if a.approximate == "tanh":  # core = tanh(√(2/π)·(x + 0.044715·x³))
+            cubic = emit("Mul", emit("Mul", emit("Mul", x, x), x), c("kappa", 0.044715))
+            core = emit("Tanh", emit("Mul", emit("Add", x, cubic), c("sqrt_2_over_pi", math.sqrt(2 / math.pi))))
+        else:  # core = erf(x/√2)
+            core = emit("Erf", emit("Mul", x, c("sqrt_half", math.sqrt(0.5))))
+        return emit("Mul", emit("Mul", x, c("half", 0.5)), emit("Add", core, c("one", 1.0)))
 
 
 class StepAttrs(Attrs):
@@ -104,6 +133,10 @@ class Step(_Elementwise):
     def torch(self, a, inputs, out):
         return TorchModule("Step", kwargs={"threshold": a.threshold}, named=True)
 
+    def onnx(self, a, inputs, types, out, emit):
+        fired = emit("GreaterOrEqual", inputs[0], emit.const("threshold", a.threshold, "float32"))
+        return emit("Cast", fired, to=1)  # 1: float32
+
 
 class AxisAttrs(Attrs):
     dim: int = -1
@@ -111,6 +144,9 @@ class AxisAttrs(Attrs):
 
 class _Softmax(_Elementwise):
     Attrs = AxisAttrs
+
+    def onnx_attrs(self, a):
+        return {"axis": a.dim}
 
     def infer(self, a, inputs, log):
         x = inputs[0]
@@ -125,6 +161,7 @@ class Softmax(_Softmax):
 
     name = "softmax"
     torch_class = "nn.Softmax"
+    onnx_type = "Softmax"
 
 
 @register
@@ -133,3 +170,4 @@ class LogSoftmax(_Softmax):
 
     name = "log_softmax"
     torch_class = "nn.LogSoftmax"
+    onnx_type = "LogSoftmax"

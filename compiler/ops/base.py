@@ -114,6 +114,10 @@ class Op:
     Attrs: ClassVar[type[Attrs]] = NoAttrs
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) inputs; None: any number
     params_are: ClassVar[tuple[str, ...]] = ()  # names of its parameters, in torch's order
+    # PyTorch's own initial value of each parameter and buffer, for backends without torch
+    # (backends/weights.py): "fan_in_uniform" (nn.Linear's and nn.Conv's U(±1/√fan_in)),
+    # "ones" or "zeros"
+    default_init: ClassVar[dict[str, str]] = {}
 
     @property
     def doc(self) -> str:
@@ -149,6 +153,13 @@ class Op:
     def torch(self, a: Any, inputs: list[TensorType], out: TensorType) -> TorchModule | TorchExpr:
         """The PyTorch lowering. A module's parameters must be named as in param_shapes."""
         raise NotImplementedError(f"op '{self.name}' has no torch lowering")
+
+    def onnx(self, a: Any, inputs: list[str], types: list[TensorType], out: TensorType, emit) -> str:
+        """The ONNX lowering: makes nodes through `emit` (backends/onnx.py's LayerEmitter:
+        `emit("Relu", x)` adds a node and names its output, `emit.param("weight")` and
+        `emit.const("axes", [2, 3])` name initializers) and returns the name of the value
+        that is the layer's output. `inputs` are the names of the layer's input values."""
+        raise NotImplementedError(f"op '{self.name}' has no ONNX lowering")
 
 
 # --- shared arithmetic ---------------------------------------------------------------

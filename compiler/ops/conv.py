@@ -46,6 +46,7 @@ class Conv2d(Op):
     family = "conv"
     Attrs = ConvAttrs
     params_are = ("weight", "bias")
+    default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
 
     def pads(self, a: ConvAttrs) -> tuple[tuple[int, int], tuple[int, int]]:
         """(before, after) padding per spatial axis."""
@@ -90,6 +91,11 @@ class Conv2d(Op):
                            dict(stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups,
                                 bias=a.bias))
 
+    def onnx(self, a, inputs, types, out, emit):
+        (top, bottom), (left, right) = self.pads(a)  # 'same' may pad one more after than before
+        return emit("Conv", inputs[0], *_weights(a, emit), kernel_shape=a.kernel, strides=a.stride,
+                    pads=[top, left, bottom, right], dilations=a.dilation, group=a.groups)
+
 
 class ConvTransposeAttrs(Attrs):
     out_channels: PositiveInt
@@ -112,6 +118,7 @@ class ConvTranspose2d(Op):
     family = "conv"
     Attrs = ConvTransposeAttrs
     params_are = ("weight", "bias")
+    default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
 
     def infer(self, a: ConvTransposeAttrs, inputs, log):
         x = expect_rank(inputs, 4, "N×C×H×W")
@@ -158,6 +165,16 @@ class ConvTranspose2d(Op):
         return TorchModule("nn.ConvTranspose2d", (inputs[0].shape[1], a.out_channels, a.kernel),
                            dict(stride=a.stride, padding=a.padding, output_padding=a.output_padding,
                                 groups=a.groups, bias=a.bias, dilation=a.dilation))
+
+    def onnx(self, a, inputs, types, out, emit):
+        # the weight is in_channels × out_channels/groups × kH × kW in ONNX as in torch
+        return emit("ConvTranspose", inputs[0], *_weights(a, emit), kernel_shape=a.kernel, strides=a.stride,
+                    pads=[*a.padding, *a.padding], output_padding=a.output_padding, dilations=a.dilation,
+                    group=a.groups)
+
+
+def _weights(a, emit) -> list[str]:
+    return [emit.param("weight")] + ([emit.param("bias")] if a.bias else [])
 
 
 def _spatial_count(t: TensorType) -> int | None:

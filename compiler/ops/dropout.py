@@ -21,6 +21,7 @@ class Dropout(_Elementwise):
 
     name = "dropout"
     torch_class = "nn.Dropout"
+    onnx_type = "Dropout"  # the identity at inference
     family = "regularization"
     Attrs = DropoutAttrs
 

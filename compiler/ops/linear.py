@@ -34,6 +34,7 @@ class Linear(Op):
     Attrs = LinearAttrs
     arity = (1, 1)
     params_are = ("weight", "bias")
+    default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
 
     def infer(self, a: LinearAttrs, inputs, log):
         _in_features(a, inputs, log)
@@ -58,6 +59,9 @@ class Linear(Op):
     def torch(self, a, inputs, out):
         return TorchModule("nn.Linear", (inputs[0].shape[-1], a.out_features), dict(bias=a.bias))
 
+    def onnx(self, a, inputs, types, out, emit):
+        return _affine(a, inputs[0], types[0], emit)
+
 
 class MaxoutAttrs(LinearAttrs):
     pieces: PositiveInt = 2
@@ -71,6 +75,7 @@ class Maxout(Op):
     family = "linear"
     Attrs = MaxoutAttrs
     params_are = ("weight", "bias")
+    default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
 
     def infer(self, a: MaxoutAttrs, inputs, log):
         _in_features(a, inputs, log)
@@ -95,3 +100,18 @@ class Maxout(Op):
     def torch(self, a, inputs, out):
         # rows k·out … (k+1)·out − 1 of the weight are piece k
         return TorchModule("Maxout", (inputs[0].shape[-1], a.out_features, a.pieces), dict(bias=a.bias))
+
+    def onnx(self, a, inputs, types, out, emit):
+        y = _affine(a, inputs[0], types[0], emit)  # …×(pieces·out)
+        # 0 keeps a leading dim as it is (the batch may be symbolic): …×pieces×out
+        pieces = emit("Reshape", y, emit.const("shape", [0] * (types[0].rank - 1) + [a.pieces, a.out_features]))
+        return emit("ReduceMax", pieces, emit.const("axes", [-2]), keepdims=0)
+
+
+def _affine(a, x: str, t, emit) -> str:
+    """x·Wᵀ + b with torch's weight layout (out × in): one Gemm for N×F, else MatMul."""
+    bias = [emit.param("bias")] if a.bias else []
+    if t.rank == 2:
+        return emit("Gemm", x, emit.param("weight"), *bias, transB=1)
+    y = emit("MatMul", x, emit("Transpose", emit.param("weight")))
+    return emit("Add", y, *bias) if bias else y

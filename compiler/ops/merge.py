@@ -23,12 +23,19 @@ class _Elementwise(Op):
     Attrs = NoAttrs
     arity = (2, None)
     operator: str  # the Python operator that joins the inputs
+    onnx_type: str  # the binary ONNX operator, applied left to right as Python does
 
     def infer(self, a, inputs, log):
         return broadcast(inputs, log.input_names)
 
     def torch(self, a, inputs, out):
         return TorchExpr(inputs_joined(inputs, f" {self.operator} "))
+
+    def onnx(self, a, inputs, types, out, emit):
+        result = inputs[0]
+        for other in inputs[1:]:
+            result = emit(self.onnx_type, result, other)
+        return result
 
 
 @register
@@ -37,6 +44,7 @@ class Add(_Elementwise):
 
     name = "add"
     operator = "+"
+    onnx_type = "Add"
 
     def label(self, a):
         return "+"
@@ -48,6 +56,7 @@ class Multiply(_Elementwise):
 
     name = "multiply"
     operator = "*"
+    onnx_type = "Mul"
 
     def label(self, a):
         return "×"
@@ -86,3 +95,6 @@ class Concat(Op):
 
     def torch(self, a, inputs, out):
         return TorchExpr(f"torch.cat([{inputs_joined(inputs, ', ')}], dim={a.axis})")
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("Concat", *inputs, axis=a.axis)

@@ -23,6 +23,7 @@ class _BatchNorm(Op):
     layout: str
     torch_class: str
     params_are = ("weight", "bias")
+    default_init = {"weight": "ones", "bias": "zeros", "running_mean": "zeros", "running_var": "ones"}
 
     def infer(self, a, inputs, log):
         x = inputs[0]
@@ -45,6 +46,13 @@ class _BatchNorm(Op):
     def torch(self, a, inputs, out):
         return TorchModule(self.torch_class, (inputs[0].shape[1],),
                            dict(eps=a.eps, momentum=a.momentum, affine=a.affine))
+
+    def onnx(self, a, inputs, types, out, emit):
+        c = types[0].shape[1]
+        scale, shift = ((emit.param("weight"), emit.param("bias")) if a.affine else
+                        (emit.const("scale", 1.0, "float32", (c,)), emit.const("shift", 0.0, "float32", (c,))))
+        return emit("BatchNormalization", inputs[0], scale, shift, emit.param("running_mean"),
+                    emit.param("running_var"), epsilon=a.eps)
 
 
 @register
@@ -82,6 +90,7 @@ class LayerNorm(Op):
     family = "norm"
     Attrs = LayerNormAttrs
     params_are = ("weight", "bias")
+    default_init = {"weight": "ones", "bias": "zeros"}
 
     def normalized(self, a, x: TensorType) -> tuple:
         return tuple(a.normalized_shape) if a.normalized_shape else x.shape[-1:]
@@ -106,6 +115,12 @@ class LayerNorm(Op):
     def torch(self, a, inputs, out):
         return TorchModule("nn.LayerNorm", (self.normalized(a, inputs[0]),),
                            dict(eps=a.eps, elementwise_affine=a.elementwise_affine))
+
+    def onnx(self, a, inputs, types, out, emit):
+        shape = self.normalized(a, types[0])
+        affine = [emit.param("weight"), emit.param("bias")] if a.elementwise_affine else \
+            [emit.const("scale", 1.0, "float32", shape)]  # the scale is required, the shift not
+        return emit("LayerNormalization", inputs[0], *affine, axis=-len(shape), epsilon=a.eps)
 
 
 class LRNAttrs(Attrs):
@@ -135,3 +150,10 @@ class LocalResponseNorm(Op):
 
     def torch(self, a, inputs, out):
         return TorchModule("nn.LocalResponseNorm", (a.size,), dict(alpha=a.alpha, beta=a.beta, k=a.k))
+
+    def onnx(self, a, inputs, types, out, emit):
+        # ONNX's LRN divides α by the size as torch does; its window is torch's for odd sizes
+        if a.size % 2 == 0:
+            raise NotImplementedError("onnxruntime's LRN takes odd sizes only, and ONNX centres even "
+                                      "windows one channel later than torch")
+        return emit("LRN", inputs[0], size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)

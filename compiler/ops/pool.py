@@ -38,6 +38,11 @@ class _Window(Op):
     def receptive(self, a, inputs):
         return a.kernel, self.stride(a)
 
+    def onnx_window(self, a) -> dict:
+        """The ONNX pooling attributes; ONNX's ceil mode follows PyTorch's rule too (opset ≥ 18)."""
+        return dict(kernel_shape=a.kernel, strides=self.stride(a), pads=[*a.padding, *a.padding],
+                    ceil_mode=int(a.ceil_mode))
+
     def label(self, a):
         k, s = a.kernel, self.stride(a)
         size = f"{k[0]}×{k[1]}/{s[0]}"
@@ -56,6 +61,9 @@ class MaxPool2d(_Window):
         return TorchModule("nn.MaxPool2d", (a.kernel,), dict(stride=self.stride(a), padding=a.padding,
                                                             ceil_mode=a.ceil_mode))
 
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("MaxPool", inputs[0], **self.onnx_window(a))
+
 
 class AvgPoolAttrs(WindowAttrs):
     count_include_pad: bool = True
@@ -73,6 +81,9 @@ class AvgPool2d(_Window):
         return TorchModule("nn.AvgPool2d", (a.kernel,), dict(stride=self.stride(a), padding=a.padding,
                                                             ceil_mode=a.ceil_mode,
                                                             count_include_pad=a.count_include_pad))
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("AveragePool", inputs[0], count_include_pad=int(a.count_include_pad), **self.onnx_window(a))
 
 
 class LPPoolAttrs(Attrs):
@@ -100,6 +111,14 @@ class LPPool2d(_Window):
     def torch(self, a, inputs, out):
         return TorchModule("nn.LPPool2d", (a.norm_type, a.kernel), dict(stride=self.stride(a),
                                                                        ceil_mode=a.ceil_mode))
+
+    def onnx(self, a, inputs, types, out, emit):
+        # torch's formula, (kH·kW · mean of x^p)^(1/p), rather than ONNX's LpPool, (Σ|x|^p)^(1/p):
+        # they differ for odd p on negative values and in ceil mode's clipped windows
+        powered = emit("Pow", inputs[0], emit.const("p", a.norm_type, "float32"))
+        mean = emit("AveragePool", powered, count_include_pad=0, **self.onnx_window(a))
+        summed = emit("Mul", mean, emit.const("window", a.kernel[0] * a.kernel[1], "float32"))
+        return emit("Pow", summed, emit.const("root", 1 / a.norm_type, "float32"))
 
 
 class AdaptiveAttrs(Attrs):
@@ -134,6 +153,22 @@ class AdaptiveAvgPool2d(Op):
     def torch(self, a, inputs, out):
         return TorchModule("nn.AdaptiveAvgPool2d", (a.output_size,))
 
+    def onnx(self, a, inputs, types, out, emit):
+        sizes = types[0].shape[2:]
+        if not all(isinstance(n, int) for n in sizes):
+            if a.output_size != (1, 1):
+                raise NotImplementedError(f"adaptive pooling of the symbolic size {sizes[0]}×{sizes[1]} "
+                                          "has no ONNX lowering but to 1×1")
+            return emit("ReduceMean", inputs[0], emit.const("axes", [2, 3]), keepdims=1)
+        if all(n % o == 0 for n, o in zip(sizes, a.output_size)):  # equal windows: a plain pool
+            window = [n // o for n, o in zip(sizes, a.output_size)]
+            return emit("AveragePool", inputs[0], kernel_shape=window, strides=window)
+        # unequal windows: a mean over a rectangle is a mean of row means, so x·Awᵀ then Ah·(…)
+        # with the averaging matrices of torch's windows [⌊i·n/o⌋, ⌈(i+1)·n/o⌉)
+        (rows_h, rows_w) = (_averaging(n, o) for n, o in zip(sizes, a.output_size))
+        across = emit("MatMul", inputs[0], emit.const("average_w", list(map(list, zip(*rows_w))), "float32"))
+        return emit("MatMul", emit.const("average_h", rows_h, "float32"), across)
+
 
 class GlobalAttrs(Attrs):
     keepdim: bool = False  # N×C×1×1 instead of N×C
@@ -159,3 +194,15 @@ class GlobalAvgPool(Op):
 
     def torch(self, a, inputs, out):
         return TorchExpr(f"{{0}}.mean((2, 3), keepdim={a.keepdim})")
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("ReduceMean", inputs[0], emit.const("axes", [2, 3]), keepdims=int(a.keepdim))
+
+
+def _averaging(n: int, o: int) -> list[list[float]]:
+    """o × n: row i averages PyTorch's adaptive window i of n positions."""
+    rows = []
+    for i in range(o):
+        start, end = i * n // o, -(-(i + 1) * n // o)
+        rows.append([1 / (end - start) if start <= j < end else 0.0 for j in range(n)])
+    return rows

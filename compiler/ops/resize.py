@@ -84,6 +84,20 @@ class Upsample(Op):
         return TorchModule("nn.Upsample", kwargs=dict(size=a.size, scale_factor=a.scale_factor, mode=a.mode,
                                                        **corners))
 
+    def onnx(self, a, inputs, types, out, emit):
+        # torch's sampling grids: nearest takes ⌊dst/scale⌋, bilinear the half-pixel centres
+        how = (dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+               if a.mode == "nearest" else
+               dict(mode="linear", coordinate_transformation_mode="align_corners" if a.align_corners else "half_pixel"))
+        if a.scale_factor is not None:
+            scales = emit.const("scales", a.scale_factor, "float32")
+            return emit("Resize", inputs[0], "", scales, axes=[2, 3], **how)
+        size = out.shape[2:]
+        # a size known now is a constant; a symbolic one is read from the reference at run time
+        sizes = (emit.const("sizes", size) if all(isinstance(n, int) for n in size) else
+                 emit("Shape", inputs[1], start=2, end=4))
+        return emit("Resize", inputs[0], "", "", sizes, axes=[2, 3], **how)
+
 
 def _scaled(n: str, factor: float, log) -> str:
     if not float(factor).is_integer() or symbolic.scale(n, int(factor)) is None:

@@ -44,6 +44,17 @@ class Flatten(Op):
     def torch(self, a, inputs, out):
         return TorchExpr(f"torch.flatten({{0}}, {a.start_dim}, {a.end_dim})")
 
+    def onnx(self, a, inputs, types, out, emit):
+        x = types[0]
+        start, end = a.start_dim % x.rank, a.end_dim % x.rank
+        if start == 1 and end == x.rank - 1:  # everything but the batch
+            return emit("Flatten", inputs[0], axis=1)
+        # 0 keeps a leading dim (the batch may be symbolic), -1 is the joined one
+        after = x.shape[end + 1:]
+        if not all(isinstance(d, int) for d in after):
+            raise NotImplementedError(f"flatten before the symbolic sizes {after} has no ONNX lowering")
+        return emit("Reshape", inputs[0], emit.const("shape", [0] * start + [-1, *after]))
+
 
 class ReshapeAttrs(Attrs):
     shape: list[int]  # per-sample shape (the batch dim is kept); one entry may be -1
@@ -82,6 +93,9 @@ class Reshape(Op):
         # the batch dim is kept as it comes; the rest is the inferred per-sample shape
         return TorchExpr(f"{{0}}.reshape({{0}}.shape[0], {', '.join(map(str, out.shape[1:]))})")
 
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("Reshape", inputs[0], emit.const("shape", [0, *out.shape[1:]]))  # 0: the batch as it comes
+
 
 @register
 class Identity(Op):
@@ -96,3 +110,6 @@ class Identity(Op):
 
     def torch(self, a, inputs, out):
         return TorchExpr("{0}")
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("Identity", inputs[0])

@@ -1,0 +1,259 @@
+"""Lowering to ONNX straight from the IR: `to_onnx(spec)` -> an onnx.ModelProto, no torch.
+
+A generic walker: each op lowers itself (`Op.onnx`) through a LayerEmitter, which names
+nodes, values and initializers after the spec's layers, so Netron shows the author's
+names: the layer `layer1.conv1` is the node `layer1.conv1` whose output value is
+`layer1.conv1` and whose weight is the initializer `layer1.conv1.weight` (torch's
+state_dict key); helper nodes and constants a lowering needs are `layer1.conv1/Reshape`,
+`layer1.conv1/axes`. Symbolic sizes (the batch `N`, named spatial sizes) become dim_params;
+every layer's output carries its statically inferred type as value_info.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from .. import symbolic
+from ..atomic import atomic_path, write_bytes
+from ..diagnostics import Diagnostic, SpecError
+from ..ir import Graph, Node, TensorType
+from ..ops import REGISTRY
+from . import weights as weights_
+
+OPSET = 18  # LayerNormalization (17), ReduceMax/ReduceMean with axes as input and Resize `axes` (18)
+PRODUCER = "nncompile"
+# A protobuf message cannot exceed 2 GiB: initializers beyond this go to a side file.
+EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
+EXTERNAL_MIN_TENSOR_BYTES = 1024  # smaller tensors stay inline even then
+
+
+def to_onnx(network: Graph | str | Path, weights: str | Path | Mapping | None = None, params: dict | None = None,
+            *, seed: int = 0, opset: int = OPSET) -> onnx.ModelProto:
+    """The spec (a path, or a network from `build`) as an ONNX model.
+
+    `weights`: a checkpoint (torch state_dict or .safetensors) or a mapping name -> array or
+    tensor (e.g. `to_torch(...).state_dict()`); without them the spec's own initialisation,
+    drawn with NumPy from `seed` (same distributions as torch's, not the same values)."""
+    graph = _graph(network, params)
+    values = _values(graph, weights, seed)
+    # built in place: copying a message copies its weights, which costs seconds for VGG
+    model = helper.make_model(helper.make_graph([], graph.name, [], [], doc_string=graph.doc or ""),
+                              opset_imports=[helper.make_opsetid("", opset)], producer_name=PRODUCER,
+                              producer_version=_version(), doc_string=graph.doc or "")
+    builder = _Builder(graph, values, model.graph)
+    for node in graph.topological():
+        if node.op == "input":
+            model.graph.input.append(_value_info(node.name, node.type))
+        else:
+            builder.lower(node)
+    builder.finish_outputs()
+    set_metadata(model, graph)
+    return model
+
+
+def _graph(network, params) -> Graph:
+    if isinstance(network, Graph):
+        return network
+    from .. import build
+
+    return build(network, params)
+
+
+def _values(graph: Graph, weights, seed: int) -> dict[str, np.ndarray]:
+    if weights is None:
+        return weights_.initial_values(graph, seed)
+    if isinstance(weights, Mapping):
+        values, origin = weights_.as_arrays(weights), "the given state_dict"
+    else:
+        values, origin = weights_.load_checkpoint(weights), str(weights)
+    weights_.check(graph, values, origin)
+    return values
+
+
+def set_metadata(model: onnx.ModelProto, graph: Graph) -> None:
+    """The spec's name, docstring, hash and parameters, readable by any ONNX consumer."""
+    helper.set_model_props(model, {"name": graph.name, "doc": graph.doc or "", "source_hash": graph.source_hash,
+                                   "source_file": str(graph.file), "params": json.dumps(graph.params, default=str)})
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nncompile")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
+    return helper.make_tensor_value_info(name, elem, [d if isinstance(d, int) else str(d) for d in t.shape])
+
+
+class LayerEmitter:
+    """What an op's ONNX lowering builds with, for one layer."""
+
+    def __init__(self, builder: "_Builder", node: Node):
+        self._builder, self._node = builder, node
+        self.name = node.name
+        self.nodes: list[onnx.NodeProto] = []
+
+    def __call__(self, op_type: str, *inputs: str, **attrs) -> str:
+        """Adds a node (inputs by name; "" skips an optional input) and returns its output's name."""
+        output = self._builder.unique(f"{self.name}/{op_type}")
+        node = helper.make_node(op_type, list(inputs), [output], name=output, **attrs)
+        if self._node.span is not None:
+            node.doc_string = str(self._node.span)
+        self.nodes.append(node)
+        return output
+
+    def param(self, name: str) -> str:
+        """The initializer of this layer's parameter or buffer `name` (the owner's, when shared)."""
+        return self._builder.tensor(f"{self._node.share or self.name}.{name}")
+
+    def const(self, what: str, values, dtype: str = "int64", shape: tuple | None = None) -> str:
+        """A constant initializer `layer/what` holding `values` (a number or nested lists),
+        repeated to `shape` when one is given."""
+        name = self._builder.unique(f"{self.name}/{what}")
+        array = np.asarray(values, dtype=dtype)
+        self._builder.initializer(name, array if shape is None else np.broadcast_to(array, shape))
+        return name
+
+
+class _Builder:
+    def __init__(self, graph: Graph, values: dict[str, np.ndarray], proto: onnx.GraphProto):
+        self.graph, self.values, self.proto = graph, values, proto
+        self.used: set[str] = set(graph.nodes)
+        self.added: set[str] = set()
+
+    def unique(self, name: str) -> str:
+        candidate, suffix = name, 1
+        while candidate in self.used:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        self.used.add(candidate)
+        return candidate
+
+    def tensor(self, key: str) -> str:
+        if key not in self.added:
+            self.added.add(key)
+            self.initializer(key, np.asarray(self.values[key], np.float32))
+        return key
+
+    def initializer(self, name: str, array: np.ndarray) -> None:
+        tensor = self.proto.initializer.add()
+        tensor.name, tensor.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = np.ascontiguousarray(array).tobytes()  # little-endian, as ONNX stores it
+
+    def lower(self, node: Node) -> None:
+        """The layer's nodes; the one that makes its output takes the layer's name, and so
+        does the output value (an Identity when the lowering passes an input through)."""
+        emit = LayerEmitter(self, node)
+        types = [self.graph.nodes[i].type for i in node.inputs]
+        try:
+            result = REGISTRY[node.op].onnx(node.attrs, list(node.inputs), types, node.type, emit)
+        except NotImplementedError as e:
+            error = SpecError(Diagnostic(f"layer '{node.name}' ({node.op}): {e}", node.span, code="no-onnx",
+                                         notes=["`nncompile export --via torch` exports through torch.onnx instead"]))
+            error.sources = self.graph.sources
+            raise error from None
+        producer = next((n for n in emit.nodes if result in n.output), None)
+        if producer is None:
+            producer = emit("Identity", result)
+        for n in emit.nodes:  # the result may feed later nodes of the same layer
+            n.input[:] = [node.name if i == result else i for i in n.input]
+        producer.output[:] = [node.name if o == result else o for o in producer.output]
+        producer.name = node.name
+        self.proto.node.extend(emit.nodes)
+        if node.name not in self.graph.outputs.values():
+            self.proto.value_info.append(_value_info(node.name, node.type))
+
+    def finish_outputs(self) -> None:
+        for output, source in self.graph.outputs.items():
+            if output != source:
+                self.proto.node.append(helper.make_node("Identity", [source], [output], name=output))
+            self.proto.output.append(_value_info(output, self.graph.nodes[source].type))
+
+
+# --- through torch, for cross-checking ------------------------------------------------------
+
+def to_onnx_via_torch(network: Graph | str | Path, weights: str | Path | Mapping | None = None,
+                      params: dict | None = None, *, seed: int = 0, opset: int = OPSET) -> onnx.ModelProto:
+    """The same network exported by torch.onnx.export from `to_torch`'s module (the legacy
+    TorchScript exporter: the dynamo one needs onnxscript), with the same metadata; symbolic
+    sizes become dynamic axes."""
+    import torch
+
+    from .torch import to_torch
+
+    graph = _graph(network, params)
+    module = to_torch(graph, seed=seed).eval()
+    if weights is not None:
+        state = weights if isinstance(weights, Mapping) else weights_.load_checkpoint(weights)
+        module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()}, strict=False)
+    samples = tuple(torch.zeros(sample_shape(graph.nodes[name].type, batch_sizes(graph, 2))) for name in graph.inputs)
+    dynamic = {name: {axis: str(d) for axis, d in enumerate(t.type.shape) if not isinstance(d, int)}
+               for name, t in [*((i, graph.nodes[i]) for i in graph.inputs),
+                               *((o, graph.nodes[s]) for o, s in graph.outputs.items())]}
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(module, samples, buffer, input_names=list(graph.inputs), output_names=list(graph.outputs),
+                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+    model = onnx.load_from_string(buffer.getvalue())
+    set_metadata(model, graph)
+    return model
+
+
+SAMPLE_SIZE = 32  # a symbolic size other than the batch, in sample inputs, unless given
+
+
+def batch_sizes(graph: Graph, batch: int, sizes: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Values of the symbolic sizes: the inputs' first axes at `batch`, others from `sizes`."""
+    batch_symbols = {graph.nodes[i].type.shape[0] for i in graph.inputs} - {None}
+    return {**(sizes or {}), **{s: batch for s in batch_symbols if isinstance(s, str)}}
+
+
+def sample_shape(t: TensorType, sizes: Mapping[str, int]) -> tuple[int | None, ...]:
+    """Type `t`'s shape with each symbol at its value in `sizes` (else SAMPLE_SIZE); None
+    for a dim whose symbolic form cannot be evaluated (a product of symbols)."""
+    return tuple(_evaluate(d, sizes) for d in t.shape)
+
+
+def _evaluate(d, sizes: Mapping[str, int]) -> int | None:
+    if isinstance(d, int):
+        return d
+    s = symbolic.as_sym(d)
+    if s is None:
+        return None
+    return s.m * ((sizes.get(s.symbol, SAMPLE_SIZE) + s.c) // s.d) + s.e
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def save(model: onnx.ModelProto, path: str | Path, *, external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> list[Path]:
+    """Writes the model atomically; when its initializers exceed `external_threshold` bytes
+    (protobuf's 2 GiB limit) the large ones go to `<path>.data` beside it (ONNX external
+    data), and `model` is left referring to that file. Returns the files written."""
+    path = Path(path)
+    tensors = [t for t in model.graph.initializer if len(t.raw_data) >= EXTERNAL_MIN_TENSOR_BYTES]
+    if sum(len(t.raw_data) for t in model.graph.initializer) <= external_threshold:
+        write_bytes(path, model.SerializeToString())
+        return [path]
+    data = path.with_name(path.name + ".data")
+    with atomic_path(data) as tmp:
+        with open(tmp, "wb") as f:
+            for t in tensors:
+                offset = f.tell()
+                f.write(t.raw_data)
+                onnx.external_data_helper.set_external_data(t, data.name, offset, len(t.raw_data))
+                t.data_location = TensorProto.EXTERNAL
+                t.ClearField("raw_data")
+    write_bytes(path, model.SerializeToString())
+    return [path, data]

@@ -1,0 +1,163 @@
+"""A network's parameter and buffer values as NumPy arrays, keyed like torch's state_dict
+(`layer1.conv1.weight`): read from a checkpoint, or made from the spec's `init:` without torch.
+
+Without torch the values follow the same distributions as `to_torch` (PyTorch's defaults,
+or the spec's scheme) but not the same numbers: torch's generator cannot be replayed in
+NumPy. For the very values of `to_torch(graph, seed=s)`, pass its state_dict as weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..diagnostics import Diagnostic, SpecError
+from ..ir import Graph, Node
+from ..ops import REGISTRY
+from ..source import span_of
+from ..spec import InitScheme
+from ..expand import UsageError
+
+# Entries of a torch state_dict that carry no value of the network (BatchNorm's counter).
+IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+def expected(graph: Graph) -> dict[str, tuple[int, ...]]:
+    """Every parameter and buffer the network owns, name -> shape (a layer that shares
+    another's parameters owns none)."""
+    shapes = {}
+    for node in graph.nodes.values():
+        if node.op != "input" and not node.share:
+            shapes.update({f"{node.name}.{k}": s for k, s in {**node.params, **node.buffers}.items()})
+    return shapes
+
+
+def load_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
+    """A state_dict from safetensors (no torch needed) or from torch.save (loaded with
+    weights_only=True, so a checkpoint cannot run code). A training checkpoint holding the
+    state_dict under "model" or "state_dict" works too."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no such weights file: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import load_file
+
+        return load_file(str(path))
+    import torch  # only a torch checkpoint needs torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a pickle that is not plain tensors, or not a checkpoint at all
+        raise UsageError(f"cannot load weights from {path}: {e}") from None
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping):
+        raise UsageError(f"{path} holds a {type(state).__name__}, not a state_dict")
+    return as_arrays(state)
+
+
+def as_arrays(state: Mapping) -> dict[str, np.ndarray]:
+    """A state_dict of torch tensors or arrays as float32-or-native NumPy arrays."""
+    return {k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v) for k, v in state.items()}
+
+
+def check(graph: Graph, values: Mapping[str, np.ndarray], origin: str) -> None:
+    """Every expected tensor is present with its shape, and nothing else is (as torch's
+    strict load_state_dict); raises UsageError listing every mismatch."""
+    shapes = expected(graph)
+    shared = {f"{n.name}.{k}" for n in graph.nodes.values() if n.share for k in n.params}
+    problems = [f"missing {k} {_dims(s)}" for k, s in shapes.items() if k not in values]
+    problems += [f"{k} is {_dims(values[k].shape)}, expected {_dims(s)}"
+                 for k, s in shapes.items() if k in values and tuple(values[k].shape) != s]
+    problems += [f"unexpected {k}" for k in values
+                 if k not in shapes and k not in shared and not k.endswith(IGNORED_SUFFIXES)]
+    if problems:
+        shown = problems[:8] + ([f"… and {len(problems) - 8} more"] if len(problems) > 8 else [])
+        raise UsageError(f"the weights in {origin} do not fit network '{graph.name}':\n  " + "\n  ".join(shown))
+
+
+def _dims(shape) -> str:
+    return "×".join(map(str, shape)) or "scalar"
+
+
+# --- initialisation without torch -------------------------------------------------------
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """torch.nn.init's fan_in and fan_out: dims 1 and 0 times the receptive field."""
+    if len(shape) < 2:
+        raise ValueError("fan in and fan out can not be computed for a tensor with fewer than 2 dimensions")
+    field = math.prod(shape[2:])
+    return shape[1] * field, shape[0] * field
+
+
+# float32 and in place: VGG's 138M values would otherwise take seconds
+def _normal(rng, shape, std, mean=0.0):
+    values = rng.standard_normal(shape, dtype=np.float32)
+    values *= np.float32(std)
+    values += np.float32(mean)
+    return values
+
+
+def _uniform(rng, shape, high, low=None):
+    low = -high if low is None else low
+    values = rng.random(shape, dtype=np.float32)
+    values *= np.float32(high - low)
+    values += np.float32(low)
+    return values
+
+
+SCHEMES = {  # name -> (rng, shape, InitScheme) -> values, as torch.nn.init defines them
+    "kaiming": lambda r, s, a: _normal(r, s, math.sqrt(2 / _fans(s)[0])),
+    "kaiming_uniform": lambda r, s, a: _uniform(r, s, math.sqrt(6 / _fans(s)[0])),
+    "xavier": lambda r, s, a: _uniform(r, s, a.gain * math.sqrt(6 / sum(_fans(s)))),
+    "xavier_normal": lambda r, s, a: _normal(r, s, a.gain * math.sqrt(2 / sum(_fans(s)))),
+    "normal": lambda r, s, a: _normal(r, s, a.std, a.mean),
+    "uniform": lambda r, s, a: _uniform(r, s, a.high, a.low),
+    "zeros": lambda r, s, a: np.zeros(s),
+    "ones": lambda r, s, a: np.ones(s),
+}
+
+
+def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Values for every parameter and buffer: the spec's `init:` where it gives one, else
+    the op's PyTorch default (`Op.default_init`), drawn from one seeded generator."""
+    rng = np.random.default_rng(seed)
+    values, errors = {}, []
+    for node in graph.nodes.values():
+        if node.op == "input" or node.share:
+            continue
+        shapes = {**node.params, **node.buffers}
+        defaults = REGISTRY[node.op].default_init
+        for name, shape in shapes.items():
+            try:
+                values[f"{node.name}.{name}"] = _value(rng, node, name, shape, shapes, defaults).astype(np.float32,
+                                                                                                    copy=False)
+            except ValueError as e:  # a fan-based scheme on a 1-D tensor
+                errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
+                                         f"{shape} this way: {e}", span_of(node.source, "init") or node.span,
+                                         code="bad-init"))
+    if errors:
+        error = SpecError(errors)
+        error.sources = graph.sources
+        raise error
+    return values
+
+
+def _value(rng, node: Node, name: str, shape: tuple, shapes: dict, defaults: dict) -> np.ndarray:
+    value = node.init.get(name, "default")
+    if isinstance(value, list) or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
+    scheme = value if isinstance(value, InitScheme) else InitScheme(scheme=value)
+    if scheme.scheme != "default":
+        return SCHEMES[scheme.scheme](rng, shape, scheme)
+    default = defaults.get(name)
+    if default == "fan_in_uniform":
+        # nn.Linear/nn.Conv*: U(±1/√fan_in) for the weight and the bias, fan_in of the weight
+        return _uniform(rng, shape, 1 / math.sqrt(_fans(shapes["weight"])[0]))
+    if default in SCHEMES:
+        return SCHEMES[default](rng, shape, scheme)
+    raise RuntimeError(f"op '{node.op}' names no default initialisation for '{name}' (Op.default_init)")

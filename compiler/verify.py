@@ -1,0 +1,154 @@
+"""`nncompile verify`: one network seen four ways, cross-checked.
+
+The static analysis (shapes, parameter totals), the PyTorch module (its real parameters
+and output shapes), the direct ONNX export (onnx.checker, and ONNX's own shape inference
+in strict mode against our shapes for every layer) and onnxruntime (its outputs against
+torch's with the same weights, on random inputs at a few batch sizes). Each comparison is
+a row of the table; any disagreement fails the whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import Graph
+
+SKELETON_MAX_BYTES = 4096  # initializers larger than this are dropped before shape inference
+
+
+@dataclass
+class Check:
+    what: str
+    detail: str
+    ok: bool
+
+
+def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
+           sizes: dict[str, int] | None = None) -> list[Check]:
+    """The table's rows. `sizes` gives symbolic input sizes other than the batch a value
+    (default backends.onnx.SAMPLE_SIZE)."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from .backends import weights
+    from .backends.onnx import batch_sizes, sample_shape, to_onnx
+    from .backends.torch import to_torch
+
+    totals = graph.totals
+    checks = [Check("static analysis", f"{totals.params:,} params, {totals.buffers:,} buffer values; "
+                    + ", ".join(f"{o} {graph.nodes[s].type}" for o, s in graph.outputs.items()), True)]
+    module = to_torch(graph, seed=seed).eval()
+    params = sum(p.numel() for p in module.parameters())  # a shared parameter counts once
+    buffers = sum(b.numel() for name, b in module.named_buffers() if not name.endswith(weights.IGNORED_SUFFIXES))
+    checks.append(Check("torch parameters", f"{params:,} params, {buffers:,} buffer values",
+                        (params, buffers) == (totals.params, totals.buffers)))
+
+    model = to_onnx(graph, weights=module.state_dict())
+    stored = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
+    in_onnx = sum(stored[k] for k in weights.expected(graph))
+    checks.append(Check("onnx initializers", f"{in_onnx:,} values", in_onnx == totals.params + totals.buffers))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        checks.append(Check("onnx checker (full)", f"opset {model.opset_import[0].version}, "
+                            f"{len(model.graph.node)} nodes", True))
+    except onnx.checker.ValidationError as e:
+        checks.append(Check("onnx checker (full)", _first_line(e), False))
+    problems, total = shape_disagreements(model, graph)
+    checks.append(Check("onnx shape inference (strict)",
+                        f"{total - len(problems)}/{total} layer outputs agree" + "".join(f"\n  {p}" for p in problems[:5]),
+                        not problems))
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    for batch in batches:
+        values = batch_sizes(graph, batch, sizes)
+        feeds = {name: rng.standard_normal(sample_shape(graph.nodes[name].type, values)).astype(np.float32)
+                 for name in graph.inputs}
+        with torch.no_grad():
+            expected = module(*(torch.from_numpy(x) for x in feeds.values()))
+        expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+        got = session.run(list(graph.outputs), feeds)
+        for (output, source), want, have in zip(graph.outputs.items(), expected, got):
+            checks.append(_compare(f"onnxruntime {output} N={batch}",
+                                   sample_shape(graph.nodes[source].type, values), want.numpy(), have, tolerance))
+    return checks
+
+
+def _compare(what: str, static: tuple, want: np.ndarray, have: np.ndarray, tolerance: float) -> Check:
+    shapes = {"static": static, "torch": want.shape, "onnxruntime": have.shape}
+    agree = want.shape == have.shape and len(static) == len(have.shape) and \
+        all(s is None or s == n for s, n in zip(static, have.shape))
+    if not agree:
+        return Check(what, ", ".join(f"{k} {'×'.join(map(str, s))}" for k, s in shapes.items()), False)
+    scale = float(np.abs(want).max()) if want.size else 0.0
+    diff = float(np.abs(want.astype(np.float64) - have).max()) if want.size else 0.0
+    relative = diff / scale if scale else diff
+    return Check(what, f"{'×'.join(map(str, have.shape))}, max |Δ| {diff:.2g} = {relative:.2g} of max |y| {scale:.3g}",
+                 relative <= tolerance)
+
+
+def shape_disagreements(model, graph: Graph) -> tuple[list[str], int]:
+    """ONNX's shape inference (strict mode) run on the model without our value_info, against
+    our static type of every layer output: (disagreements, layer outputs compared). A
+    concrete size must be equal; where ours is symbolic, ONNX's must not be a number."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(_skeleton(model), strict_mode=True)
+    found = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    layers = {name: n.type for name, n in graph.nodes.items() if n.op != "input" and n.type is not None}
+    layers.update({o: graph.nodes[s].type for o, s in graph.outputs.items()})
+    problems = []
+    for name, ours in layers.items():
+        theirs = found.get(name)
+        if theirs is None or not theirs.HasField("shape"):
+            problems.append(f"{name}: ours {ours}, ONNX inferred no shape")
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in theirs.shape.dim]
+        if len(dims) != ours.rank or any(isinstance(o, int) != isinstance(t, int) or isinstance(o, int) and o != t
+                                         for o, t in zip(ours.shape, dims)):
+            problems.append(f"{name}: ours {ours}, ONNX's {'×'.join(map(str, dims))}")
+    return problems, len(layers)
+
+
+def _skeleton(model):
+    """The model without value_info and without the contents of large initializers: what
+    shape inference needs, at no cost of copying VGG's weights."""
+    import onnx
+
+    light = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "opset_import"):
+        if field == "opset_import":
+            light.opset_import.extend(model.opset_import)
+        else:
+            setattr(light, field, getattr(model, field))
+    g = model.graph
+    light.graph.name = g.name
+    light.graph.node.extend(g.node)
+    light.graph.input.extend(g.input)
+    for t in g.initializer:
+        if len(t.raw_data) <= SKELETON_MAX_BYTES:
+            light.graph.initializer.append(t)
+        else:  # an input of the same type and shape says as much to shape inference
+            light.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    light.graph.output.extend(onnx.helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None)
+                              for o in g.output)
+    return light
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(c.what) for c in checks)
+    lines = []
+    for c in checks:
+        first, *rest = c.detail.split("\n")
+        lines.append(f"{'ok  ' if c.ok else 'FAIL'}  {c.what:<{width}}  {first}")
+        lines += [f"{'':6}{'':<{width}}  {r.strip()}" for r in rest]
+    failed = sum(not c.ok for c in checks)
+    lines.append(f"{len(checks) - failed}/{len(checks)} checks agree" + (f"; {failed} disagree" if failed else ""))
+    return "\n".join(lines)
