@@ -46,10 +46,18 @@ def to_torch(network, params: dict | None = None, **options):
     return lower(network, params, **options)
 
 
+def to_onnx(network, weights=None, params: dict | None = None, **options):
+    """The spec (a path, or a network from `build`) as an onnx.ModelProto, straight from the
+    IR; see backends/onnx.py for the options (seed, opset). Needs onnx, not torch."""
+    from .backends.onnx import to_onnx as lower
+
+    return lower(network, weights, params, **options)
+
+
 def _yaml_text(value) -> str:
     import json
 
     return json.dumps(value)
 
 
-__all__ = ["analyse", "build", "to_torch", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]
+__all__ = ["analyse", "build", "to_torch", "to_onnx", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]

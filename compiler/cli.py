@@ -159,6 +159,80 @@ def cmd_emit_torch(args) -> int:
     return EXIT_OK
 
 
+def cmd_export(args) -> int:
+    from .backends.onnx import save, to_onnx, to_onnx_via_torch
+
+    graph = _analyse(args, args.spec)
+    if graph.errors:
+        return EXIT_SPEC
+    lower = to_onnx_via_torch if args.via == "torch" else to_onnx
+    model = lower(graph, weights=args.weights, seed=args.seed)
+    written = save(model, args.output)
+    weights = args.weights or f"the spec's initialisation, seed {args.seed}"
+    print(f"wrote {', '.join(map(str, written))}: {len(model.graph.node)} nodes, opset "
+          f"{model.opset_import[0].version}, weights from {weights}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    from .verify import render, verify
+
+    graph = _analyse(args, args.spec)
+    if graph.errors:
+        return EXIT_SPEC
+    sizes = {}
+    for name, value in _params(args.size).items():
+        if not value.strip().isdigit() or int(value) < 1:
+            raise UsageError(f"--size expects NAME=POSITIVE_INT, got '{name}={value}'")
+        sizes[name] = int(value)
+    checks = verify(graph, batches=args.batch_sizes, tolerance=args.tolerance, seed=args.seed, sizes=sizes)
+    print(render(checks))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_SPEC
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from ..runtime import inference
+    from .atomic import atomic_path, write_text
+
+    if not Path(args.model).is_file():
+        raise UsageError(f"no such model file: {args.model}")
+    if args.batch_size < 1 or args.top_k < 1:
+        raise UsageError("--batch-size and --top-k must be at least 1")
+    try:
+        session = inference.InferenceSession(args.model, provider=args.provider)
+        inputs = session.inputs
+        groups = [args.input] if len(inputs) == 1 else [[p] for p in args.input]
+        if len(groups) != len(inputs):
+            raise ValueError(f"the model takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
+                             "give one --input file for each, in that order")
+        feeds = {i.name: inference.load_input(paths, i.shape, args.normalize) for i, paths in zip(inputs, groups)}
+        labels = Path(args.labels).read_text(encoding="utf-8").splitlines() if args.labels else None
+    except (inference.ProviderUnavailable, OSError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    outputs = session.run_batched(feeds, args.batch_size)
+    out = Path(args.output) if args.output else None
+    if out is not None and out.suffix in (".npy", ".npz"):
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            if out.suffix == ".npy":
+                np.save(f, next(iter(outputs.values())))
+            else:
+                np.savez(f, **outputs)
+        print(f"wrote {out} ({session.provider})", file=sys.stderr)
+        return EXIT_OK
+    result = {"model": str(args.model), "provider": session.provider, "outputs": {
+        name: {"shape": list(y.shape), **({"top_k": inference.top_k(y, args.top_k, labels)} if y.ndim == 2 else
+                                         {"values": y.tolist()})} for name, y in outputs.items()}}
+    text = json.dumps(result, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_text(out, text)
+        print(f"wrote {out} ({session.provider})", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_ops(args) -> int:
     from .ops import REGISTRY
 
@@ -216,6 +290,34 @@ def parser() -> argparse.ArgumentParser:
     add_arguments(t)
     t = spec_command("emit-torch", "write the network as standalone PyTorch source", cmd_emit_torch)
     t.add_argument("-o", "--output", metavar="FILE", required=True, help="the .py file to write")
+
+    e = spec_command("export", "write the network as an ONNX model (docs/onnx.md)", cmd_export)
+    e.add_argument("-o", "--output", metavar="FILE", required=True, help="the .onnx file to write")
+    e.add_argument("--weights", metavar="CKPT", help="a state_dict (.pt, loaded with weights_only) or .safetensors; "
+                   "default: the spec's initialisation")
+    e.add_argument("--seed", type=int, default=0, help="seed of the initialisation when no weights are given")
+    e.add_argument("--via", choices=["direct", "torch"], default="direct",
+                   help="direct: from the IR, no torch needed; torch: torch.onnx.export of the torch module")
+    v = spec_command("verify", "cross-check static shapes, the torch module, ONNX and onnxruntime", cmd_verify)
+    v.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 3], metavar="B")
+    v.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest output difference allowed, relative to the output's largest magnitude")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--size", action="append", metavar="NAME=INT",
+                   help="a value for a symbolic input size other than the batch (default 32)")
+    r = sub.add_parser("predict", help="run an ONNX model with onnxruntime on .npy arrays or images",
+                       description="run an ONNX model with onnxruntime on .npy arrays or images")
+    r.add_argument("model", metavar="MODEL.onnx")
+    r.add_argument("--input", nargs="+", required=True, metavar="FILE",
+                   help=".npy arrays or images; one input: all join into one batch; several: one file each")
+    r.add_argument("--batch-size", type=int, default=32, metavar="B", help="samples per onnxruntime run")
+    r.add_argument("-o", "--output", metavar="FILE", help="out.npy (first output), out.npz (all) or out.json; "
+                   "default: JSON on stdout")
+    r.add_argument("--top-k", type=int, default=5, metavar="K", help="classes listed per sample of an N×classes output")
+    r.add_argument("--labels", metavar="FILE", help="class names, one a line")
+    r.add_argument("--normalize", choices=["imagenet"], help="normalise images with ImageNet's mean and std")
+    r.add_argument("--provider", choices=["cpu", "cuda"], help="force an onnxruntime execution provider")
+    r.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     s.add_argument("-o", "--output", metavar="FILE")
