@@ -24,6 +24,9 @@ WITHOUT_EXAMPLE = {
     "no-file": ("An imported or given spec file exists but cannot be read (permissions, a "
                 "directory, a file removed while reading).",
                 "Check the path and the file's permissions."),
+    "no-onnx": ("`nncompile export` met a layer whose op has no direct ONNX lowering (which ops "
+                "have one changes as lowerings are added, so no example is pinned here).",
+                "Export through PyTorch instead: `nncompile export --via torch`."),
     "too-large": ("Blocks, repeats and repeats of repeats expand to more than 250,000 layers, "
                   "which bounds the compiler's memory and time.",
                   "Lower the repeat counts; a real network has far fewer layers."),
