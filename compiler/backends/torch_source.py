@@ -11,6 +11,7 @@ the file depends on torch alone.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import keyword
 import re
@@ -69,9 +70,9 @@ def _one_line(text: str) -> str:
 class _Module:
     """The parts of the generated class, filled in one walk over the graph."""
 
-    def __init__(self, graph: Graph):
-        self.graph = graph
+    def __init__(self):
         self.containers: set[str] = set()
+        self.misnamed: set[str] = set()  # names reported as clashing, each once
         self.init: list[str] = []
         self.helpers: list[str] = []
         self.errors: list[Diagnostic] = []
@@ -79,12 +80,14 @@ class _Module:
     def add_submodule(self, node: Node, call: TorchModule) -> None:
         parts = node.name.split(".")
         for depth, part in enumerate(parts):
-            if _is_module_attribute(part):
-                self.errors.append(Diagnostic(
-                    f"layer '{node.name}': '{part}' cannot name a torch submodule, it is an attribute of "
-                    "torch.nn.Module", node.span, code="torch-name", notes=["rename the layer or block"]))
-                return
             prefix = ".".join(parts[:depth + 1])
+            if part in _module_attributes():
+                if prefix not in self.misnamed:
+                    self.misnamed.add(prefix)
+                    self.errors.append(Diagnostic(
+                        f"layer '{node.name}': '{part}' cannot name a torch submodule, it is an attribute of "
+                        "torch.nn.Module", node.span, code="torch-name", notes=["rename the layer or block"]))
+                return
             if depth < len(parts) - 1 and prefix not in self.containers:
                 self.containers.add(prefix)
                 self._assign(prefix, "nn.Module()")
@@ -92,7 +95,7 @@ class _Module:
             self.helpers.append(call.cls)
         defaults = _defaults(call.cls)
         arguments = [repr(v) for v in call.args] + [f"{k}={v!r}" for k, v in call.kwargs.items()
-                                                     if not _is_default(v, defaults.get(k, _MISSING))]
+                                                     if not (k in defaults and _is_default(v, defaults[k]))]
         if call.named:
             arguments.append(f"layer={node.name!r}")
         self._assign(node.name, f"{call.cls}({', '.join(arguments)})")
@@ -109,9 +112,6 @@ class _Module:
             self.init.append(f"{holder}.{last} = {value}")
         else:
             self.init.append(f"{holder}.add_module({last!r}, {value})")
-
-
-_MISSING = object()
 
 
 def _defaults(cls: str) -> dict:
@@ -131,10 +131,12 @@ def _is_default(value, default) -> bool:
     return value == default and isinstance(value, bool) == isinstance(default, bool)
 
 
-def _is_module_attribute(name: str) -> bool:
+@functools.cache
+def _module_attributes() -> frozenset[str]:
+    """Names a submodule cannot take: nn.Module's methods and its instances' own attributes."""
     from torch import nn
 
-    return hasattr(nn.Module, name) or name in ("training", "_parameters", "_buffers", "_modules")
+    return frozenset(dir(nn.Module)) | frozenset(vars(nn.Module()))
 
 
 def _docstring(text: str) -> str:
@@ -145,12 +147,13 @@ def _docstring(text: str) -> str:
 
 def class_name(graph: Graph) -> str:
     words = re.findall(r"[A-Za-z0-9]+", graph.name)
-    return Namespace().create("".join(w[:1].upper() + w[1:] for w in words) or "Model")
+    helpers = {name for name, value in vars(torch_helpers).items() if isinstance(value, type)}
+    return Namespace({"torch", "nn", "F", *helpers}).create("".join(w[:1].upper() + w[1:] for w in words) or "Model")
 
 
 def generate(graph: Graph) -> str:
     """The standalone source of the model's module (class `class_name(graph)`)."""
-    module = _Module(graph)
+    module = _Module()
     names = Namespace({"self", "torch", "nn", "F"})
     variables = {name: names.create(name) for name in graph.inputs}
     body = []
