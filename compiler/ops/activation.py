@@ -37,6 +37,8 @@ class ReLU(_Elementwise):
     name = "relu"
     torch_class = "nn.ReLU"
     onnx_type = "Relu"
+    chain_rule = {"x": "δ ⊙ relu'(x)"}
+    derivative = "relu'(x) = 1 where x > 0, else 0"
 
 
 @register
@@ -46,6 +48,8 @@ class Sigmoid(_Elementwise):
     name = "sigmoid"
     torch_class = "nn.Sigmoid"
     onnx_type = "Sigmoid"
+    chain_rule = {"x": "δ ⊙ σ'(x)"}
+    derivative = "σ'(x) = σ(x)(1 − σ(x))"
 
 
 @register
@@ -55,6 +59,8 @@ class Tanh(_Elementwise):
     name = "tanh"
     torch_class = "nn.Tanh"
     onnx_type = "Tanh"
+    chain_rule = {"x": "δ ⊙ tanh'(x)"}
+    derivative = "tanh'(x) = 1 − tanh²(x)"
 
 
 class LeakyAttrs(Attrs):
@@ -162,6 +168,7 @@ class Softmax(_Softmax):
     name = "softmax"
     torch_class = "nn.Softmax"
     onnx_type = "Softmax"
+    chain_rule = {"x": "Jᵀ δ = y ⊙ (δ − yᵀδ), J = ∂y/∂x = diag(y) − y yᵀ"}
 
 
 @register

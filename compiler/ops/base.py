@@ -118,6 +118,12 @@ class Op:
     # (backends/weights.py): "fan_in_uniform" (nn.Linear's and nn.Conv's U(±1/√fan_in)),
     # "ones" or "zeros"
     default_init: ClassVar[dict[str, str]] = {}
+    # How the slides write this op's backward step, for `nncompile explain`: the gradient of
+    # the input ("x") and of each parameter, in terms of the input x, the output y and
+    # δ = ∂L/∂y; empty: explain writes the vector-Jacobian product Jᵀδ. An elementwise op
+    # also names its derivative ("σ'(x) = σ(x)(1 − σ(x))"), whose values explain computes.
+    chain_rule: ClassVar[dict[str, str]] = {}
+    derivative: ClassVar[str | None] = None
 
     @property
     def doc(self) -> str:

@@ -35,6 +35,7 @@ class Linear(Op):
     arity = (1, 1)
     params_are = ("weight", "bias")
     default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
+    chain_rule = {"weight": "δ xᵀ", "bias": "δ", "x": "Wᵀ δ"}
 
     def infer(self, a: LinearAttrs, inputs, log):
         _in_features(a, inputs, log)

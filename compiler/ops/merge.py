@@ -45,6 +45,7 @@ class Add(_Elementwise):
     name = "add"
     operator = "+"
     onnx_type = "Add"
+    chain_rule = {"x": "δ, to every input"}
 
     def label(self, a):
         return "+"
