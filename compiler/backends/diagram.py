@@ -91,8 +91,12 @@ class _Cluster:
     children: list = field(default_factory=list)  # _Box and _Cluster, in spec order
 
 
-def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collapse: bool | None = None) -> Drawing:
-    """The graph as DOT. collapse None: collapse when the graph has more than AUTO_COLLAPSE layers."""
+def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collapse: bool | None = None,
+         notes: dict[str, str] | None = None, edge_notes: dict[tuple[str, str], str] | None = None) -> Drawing:
+    """The graph as DOT. collapse None: collapse when the graph has more than AUTO_COLLAPSE layers.
+    notes: lines of text added to a layer's or input's box; edge_notes: to the edge from one
+    node to another (by node names), as `nncompile explain` adds values and gradients."""
+    notes, edge_notes = notes or {}, edge_notes or {}
     if collapse is None:
         collapse = sum(n.op != "input" for n in graph.nodes.values()) > AUTO_COLLAPSE
     scopes = {s.name: s for n in graph.nodes.values() for s in n.scope}
@@ -130,7 +134,9 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
             if src not in box_of or box_of[src] == box_of[node.name]:
                 continue
             leaving.add(representative[src])
-            edges.setdefault((box_of[src], box_of[node.name]), _shape(graph.nodes[src].type))
+            note = edge_notes.get((src, node.name))
+            edges.setdefault((box_of[src], box_of[node.name]),
+                             _shape(graph.nodes[src].type) + (f"\n{note}" if note else ""))
     for node_name in graph.outputs.values():
         if node_name in box_of:
             leaving.add(representative[node_name])
@@ -145,11 +151,12 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     lines = [f'digraph "{_esc(graph.name)}" {{', *_header(graph, rankdir)]
     clusters = _cluster_tree(boxes.values(), scopes, runs)
     for name in graph.inputs:
-        lines.append(f"  {_id(name)} [{_terminal(name, 'input', graph.nodes[name].type)}];")
-    _emit(clusters, graph, leaving, entry, rankdir, lines, level=0, indent="  ")
+        lines.append(f"  {_id(name)} [{_terminal(name, 'input', graph.nodes[name].type, notes.get(name))}];")
+    _emit(clusters, graph, leaving, entry, rankdir, lines, level=0, indent="  ", notes=notes)
     for out, node_name in graph.outputs.items():
         lines.append(f"  {_id('output:' + out)} [{_terminal(out, 'output', graph.nodes[node_name].type)}];")
-    lines += [f"  {_id(a)} -> {_id(b)} [label=<{_html(label)}>];" for (a, b), label in edges.items()]
+    lines += [f"  {_id(a)} -> {_id(b)} [label=<{_html(label).replace(chr(10), '<br/>')}>];"
+              for (a, b), label in edges.items()]
     lines += [f"  {_id(box_of[n])} -> {_id('output:' + out)};" for out, n in graph.outputs.items() if n in box_of]
     lines.append("}")
     return Drawing("\n".join(lines) + "\n", len(boxes) + len(graph.inputs) + len(graph.outputs), collapse)
@@ -224,10 +231,10 @@ def _title(scope: Scope, parent: str, instances: int) -> str:
 
 
 def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, str], rankdir: str,
-          lines: list[str], level: int, indent: str) -> None:
+          lines: list[str], level: int, indent: str, notes: dict[str, str]) -> None:
     for child in cluster.children:
         if isinstance(child, _Box):
-            lines.append(f"{indent}{_id(child.key)} [{_box(child, cluster, graph, leaving)}];")
+            lines.append(f"{indent}{_id(child.key)} [{_box(child, cluster, graph, leaving, notes)}];")
             continue
         name = child.scope.name
         title, first = _id("title:" + name), _id(entry.get(name) or _first_box(child).key)
@@ -238,7 +245,7 @@ def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, s
                   f'color="{CLUSTER_BORDER}";',
                   f"{indent}  {title} [shape=plain, style=solid, group=title, fontsize=16, label=<{child.title}>];",
                   f"{indent}  {{rank=same; {before} -> {after} [style=invis]}}"]
-        _emit(child, graph, leaving, entry, rankdir, lines, level + 1, indent + "  ")
+        _emit(child, graph, leaving, entry, rankdir, lines, level + 1, indent + "  ", notes)
         lines.append(f"{indent}}}")
 
 
@@ -249,7 +256,7 @@ def _first_box(cluster: _Cluster) -> _Box:
 
 # --- boxes ---------------------------------------------------------------------------------
 
-def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str]) -> str:
+def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str], notes: dict[str, str]) -> str:
     if box.block is not None:
         return _block_box(box, cluster, leaving)
     node = box.nodes[0]
@@ -265,6 +272,7 @@ def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str]) -> str:
         rows.append(_faint(f"shares {node.share}"))
     elif node.param_count:
         rows.append(_faint(_params(node.param_count) + ("" if node.trainable else ", frozen")))
+    rows += [_html(line) for line in notes.get(node.name, "").splitlines()]
     fill, line = PALETTE.get(REGISTRY[node.op].family, DEFAULT_STYLE)
     style = "rounded,filled" + ("" if node.trainable or not node.params else ",dashed")
     return _attrs(rows, fill, line, style=style)
@@ -296,8 +304,9 @@ def _unknown(rows: list[str]) -> str:
     return _attrs(rows, UNKNOWN[0], UNKNOWN[1], style="rounded,filled", fontcolor=UNKNOWN[2])
 
 
-def _terminal(name: str, kind: str, type: TensorType | None) -> str:
+def _terminal(name: str, kind: str, type: TensorType | None, note: str | None = None) -> str:
     rows = [f"<b>{_html(name)}</b>", _html(kind), _html(str(type) if type else "?")]
+    rows += [_html(line) for line in (note or "").splitlines()]
     fill, text = TERMINAL
     return _attrs(rows, fill, fill, style="rounded,filled", fontcolor=text)
 
