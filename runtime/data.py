@@ -81,11 +81,14 @@ def npz(loaded: Loaded) -> ArrayDataset:
 
 
 class Shapes(Dataset):
-    """Synthetic segmentation: 1–3 filled circles, squares and triangles of random colours on a
-    noisy background; the mask holds 0 (background), 1 (circle), 2 (square), 3 (triangle).
-    Image i is generated from (seed, i) when it is asked for."""
+    """Synthetic segmentation: 1–3 filled circles, squares and triangles on a noisy grey
+    background; the mask holds 0 (background), 1 (circle), 2 (square), 3 (triangle). Each
+    kind has a colour family (reddish, greenish, bluish, jittered), so a small FCN learns the
+    set in a minute on a CPU; outlines and overlaps are the hard part. Image i is generated
+    from (seed, i) when it is asked for."""
 
     classes = ("background", "circle", "square", "triangle")
+    colours = np.array([[0.0, 0.0, 0.0], [0.85, 0.3, 0.3], [0.3, 0.85, 0.3], [0.3, 0.3, 0.85]], dtype=np.float32)
 
     def __init__(self, size: int, height: int, width: int, seed: int):
         self.size, self.height, self.width, self.seed = size, height, width, seed
@@ -109,7 +112,7 @@ class Shapes(Dataset):
                 inside = (abs(yy - cy) <= r * 0.8) & (abs(xx - cx) <= r * 0.8)
             else:  # apex up: below the apex, inside both slanted edges
                 inside = (yy >= cy - r) & (yy <= cy + r) & (abs(xx - cx) <= (yy - (cy - r)) / 2)
-            colour = rng.uniform(0, 1, 3).astype(np.float32)
+            colour = self.colours[kind] + rng.uniform(-0.15, 0.15, 3).astype(np.float32)
             image[:, inside] = colour[:, None] + rng.normal(0, 0.05, (3, int(inside.sum()))).astype(np.float32)
             mask[inside] = kind
         return torch.from_numpy(image), torch.from_numpy(mask)

@@ -79,8 +79,11 @@ class RunFolder:
     def best(self) -> Path:
         return self.path / "best.pt"
 
-    def start(self, config: dict, graph: Graph, command: str) -> None:
-        """Writes the resolved config and a copy of the spec's files."""
+    def start(self, config: dict, graph: Graph, command: str, fresh: bool) -> None:
+        """Writes the resolved config and a copy of the spec's files; a fresh run first
+        removes what an earlier run of the same name left."""
+        if fresh and self.path.exists():
+            shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         write_text(self.path / "config.yaml", f"# {command}\n" + yaml.safe_dump(config, sort_keys=False))
         main = Path(graph.file).resolve().parent

@@ -129,8 +129,11 @@ class Trainer:
     def loader(self, dataset, shuffle: bool) -> tuple[DataLoader, data_module.EpochSampler]:
         sampler = data_module.EpochSampler(len(dataset), self.config.run.seed, shuffle,
                                            self.process.rank, self.process.world)
+        # its own generator: a DataLoader otherwise draws its workers' base seed from the global
+        # RNG each epoch, which would make dropout after a resume differ
         return DataLoader(dataset, batch_size=self.config.data.batch_size, sampler=sampler,
-                          num_workers=self.config.data.workers, pin_memory=self.device.type == "cuda"), sampler
+                          num_workers=self.config.data.workers, pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(self.config.run.seed)), sampler
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor):
         layout = torch.channels_last if self.config.run.channels_last and x.dim() == 4 else torch.contiguous_format
@@ -155,7 +158,7 @@ class Trainer:
             model.load_state_dict(state["model"])
             self.history, self.best = state["history"], state["best"]
         if self.process.main:
-            self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command)
+            self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command, fresh=state is None)
             print(f"run folder {self.folder.path}" + (f", resuming at stage {state['stage'] + 1} epoch "
                                                        f"{state['epoch'] + 1} step {state['step']}" if state else ""))
         train_loader, sampler = self.loader(self.splits.train, shuffle=True)
