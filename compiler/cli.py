@@ -253,6 +253,16 @@ def cmd_train(args) -> int:
     return launch.run(args, _params(args.set))
 
 
+def cmd_explain(args) -> int:
+    from ..runtime import explain  # imports torch
+
+    graph = _analyse(args, args.spec)
+    if graph.errors:
+        return EXIT_SPEC
+    sys.stdout.write(explain.command(graph, args))
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nncompile", description="Compile neural networks written as YAML specs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -288,6 +298,21 @@ def parser() -> argparse.ArgumentParser:
     from ..runtime.launch import add_arguments
 
     add_arguments(t)
+    x = spec_command("explain", "backprop, shown: every layer's value and gradient for one input, or the "
+                     "gradient flow over a batch (docs/explain.md)", cmd_explain)
+    x.add_argument("--input", metavar="X1,X2,…", help="one sample's values (default: random, seeded)")
+    x.add_argument("--target", metavar="Y", help="the target: values, or one class index (default: random)")
+    x.add_argument("--loss", choices=["mse", "cross_entropy", "nll", "bce", "bce_with_logits"], default="mse")
+    x.add_argument("--weights", metavar="CKPT", help="a state_dict or training checkpoint (.pt, .safetensors); "
+                   "default: the spec's initialisation")
+    x.add_argument("--seed", type=int, default=0, help="of the initialisation and of random inputs and targets")
+    x.add_argument("--step", type=float, metavar="LR", help="also take one gradient-descent step W ← W − LR·∂L/∂W")
+    x.add_argument("--draw", metavar="FILE", help="the diagram with values on the layers and gradients on the edges")
+    x.add_argument("--json", action="store_true", help="every number at full precision, as JSON")
+    x.add_argument("--gradient-flow", action="store_true",
+                   help="per-layer gradient norms over a random batch, vanishing and exploding layers flagged")
+    x.add_argument("--batch", type=int, default=16, metavar="B", help="batch size of --gradient-flow")
+    x.add_argument("--plot", metavar="FILE.png", help="plot --gradient-flow's norms per layer")
     t = spec_command("emit-torch", "write the network as standalone PyTorch source", cmd_emit_torch)
     t.add_argument("-o", "--output", metavar="FILE", required=True, help="the .py file to write")
 

@@ -168,7 +168,7 @@ class Softmax(_Softmax):
     name = "softmax"
     torch_class = "nn.Softmax"
     onnx_type = "Softmax"
-    chain_rule = {"x": "Jᵀ δ = y ⊙ (δ − yᵀδ), J = ∂y/∂x = diag(y) − y yᵀ"}
+    chain_rule = {"x": "Jᵀ δ = s ⊙ (δ − sᵀδ), s = softmax(x), J = diag(s) − s sᵀ"}
 
 
 @register
