@@ -58,14 +58,17 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
         onnx.checker.check_model(model, full_check=True)
         checks.append(Check("onnx checker (full)", f"opset {model.opset_import[0].version}, "
                             f"{len(model.graph.node)} nodes", True))
-    except onnx.checker.ValidationError as e:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         checks.append(Check("onnx checker (full)", _first_line(e), False))
     problems, total = shape_disagreements(model, graph)
     checks.append(Check("onnx shape inference (strict)",
                         f"{total - len(problems)}/{total} layer outputs agree" + "".join(f"\n  {p}" for p in problems[:5]),
                         not problems))
 
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime refuses the model: say why, as a failed row
+        return checks + [Check("onnxruntime session", _first_line(e), False)]
     rng = np.random.default_rng(seed)
     for batch in batches:
         values = batch_sizes(graph, batch, sizes)
@@ -100,7 +103,10 @@ def shape_disagreements(model, graph: Graph) -> tuple[list[str], int]:
     concrete size must be equal; where ours is symbolic, ONNX's must not be a number."""
     import onnx
 
-    inferred = onnx.shape_inference.infer_shapes(_skeleton(model), strict_mode=True)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(_skeleton(model), strict_mode=True)
+    except onnx.shape_inference.InferenceError as e:
+        return [_first_line(e)], len(graph.nodes)
     found = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
     layers = {name: n.type for name, n in graph.nodes.items() if n.op != "input" and n.type is not None}
     layers.update({o: graph.nodes[s].type for o, s in graph.outputs.items()})

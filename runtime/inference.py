@@ -91,7 +91,7 @@ def load_input(paths: list[str | Path], shape: list, normalize: str | None = Non
         array = load_image(path, shape, normalize) if path.suffix.lower() in IMAGE_SUFFIXES else np.load(path)
         if array.ndim == len(shape) - 1:
             array = array[None]
-        if array.ndim != len(shape):
+        if array.ndim != len(shape) or any(isinstance(d, int) and d != n for d, n in zip(shape[1:], array.shape[1:])):
             raise ValueError(f"{path} holds a {'×'.join(map(str, array.shape))} array; the model takes "
                              f"{'×'.join(map(str, shape))}")
         parts.append(array.astype(np.float32, copy=False))

@@ -1,0 +1,102 @@
+"""Serving an exported model: provider selection, and `nncompile predict` on arrays and
+images, checked against onnxruntime run by hand and NumPy's own top-k."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from nncompile.compiler import to_onnx
+from nncompile.compiler.backends.onnx import save
+from nncompile.runtime.inference import (IMAGENET_MEAN, IMAGENET_STD, InferenceSession, ProviderUnavailable,
+                                         choose_providers)
+
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+def test_cuda_first_when_present_else_cpu():
+    assert choose_providers(None, [CUDA, CPU]) == [CUDA, CPU]
+    assert choose_providers(None, ["AzureExecutionProvider", CPU]) == [CPU]
+    assert choose_providers("cpu", [CUDA, CPU]) == [CPU]
+    assert choose_providers("cuda", [CUDA, CPU]) == [CUDA]
+
+
+def test_a_forced_provider_that_is_missing_is_an_error():
+    with pytest.raises(ProviderUnavailable, match=r"'cuda' \(CUDAExecutionProvider\) is not available.*onnxruntime-gpu"):
+        choose_providers("cuda", [CPU])
+
+
+@pytest.fixture
+def model_path(tmp_path, in_repo):
+    path = tmp_path / "digits.onnx"
+    save(to_onnx("specs/digits_cnn.yaml"), path)  # N×1×8×8 -> N×10
+    return path
+
+
+def by_hand(path, x):
+    session = ort.InferenceSession(str(path), providers=[CPU])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_session_runs_on_the_available_provider(model_path):
+    session = InferenceSession(model_path)
+    assert session.provider == (CUDA if CUDA in ort.get_available_providers() else CPU)
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(session.run(x)["fc"], by_hand(model_path, x), rtol=1e-6)
+    np.testing.assert_allclose(session.run_batched({"image": x}, 3)["fc"], by_hand(model_path, x), rtol=1e-5, atol=1e-7)
+
+
+def test_predict_npy_in_batches_to_npy(cli, model_path, tmp_path):
+    x = np.random.default_rng(1).standard_normal((7, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("predict", model_path, "--input", tmp_path / "x.npy", "--batch-size", "3", "-o", tmp_path / "y.npy")
+    assert result.code == 0, result.err
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), by_hand(model_path, x), rtol=1e-5, atol=1e-7)
+
+
+def test_predict_json_top_k(cli, model_path, tmp_path):
+    x = np.random.default_rng(2).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "labels.txt").write_text("\n".join(f"digit {i}" for i in range(10)))
+    result = cli("predict", model_path, "--input", tmp_path / "x.npy", "--top-k", "3", "--labels", tmp_path / "labels.txt")
+    assert result.code == 0, result.err
+    out = json.loads(result.out)["outputs"]["fc"]
+    logits = by_hand(model_path, x)
+    assert out["shape"] == [2, 10]
+    for sample, row in zip(out["top_k"], logits):
+        assert [c["class"] for c in sample] == np.argsort(-row)[:3].tolist()
+        assert sample[0]["label"] == f"digit {sample[0]['class']}"
+        probabilities = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        assert [c["probability"] for c in sample] == pytest.approx(probabilities[np.argsort(-row)[:3]].tolist(), rel=1e-5)
+
+
+def test_predict_image_resized_scaled_and_normalised(cli, tmp_path, in_repo):
+    path = tmp_path / "ccp.onnx"
+    save(to_onnx("specs/ccp.yaml"), path)  # N×3×224×224 -> N×10
+    pixels = (np.random.default_rng(3).random((300, 400, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    result = cli("predict", path, "--input", tmp_path / "photo.png", "--normalize", "imagenet", "-o", tmp_path / "y.json")
+    assert result.code == 0, result.err
+    # the same preprocessing by hand: 224×224 bilinear, [0, 1], ImageNet mean and std, C×H×W
+    resized = np.asarray(Image.fromarray(pixels).resize((224, 224), Image.BILINEAR), np.float32) / 255
+    x = ((resized - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None].astype(np.float32)
+    top = json.loads((tmp_path / "y.json").read_text())["outputs"]["fc"]["top_k"][0]
+    assert top[0]["class"] == int(by_hand(path, x)[0].argmax())
+    assert top[0]["score"] == pytest.approx(float(by_hand(path, x)[0].max()), rel=1e-4)
+
+
+def test_predict_usage_errors(cli, model_path, tmp_path):
+    assert "no such model file" in cli("predict", tmp_path / "none.onnx", "--input", "x.npy").err
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3, 8, 8), np.float32))
+    bad = cli("predict", model_path, "--input", tmp_path / "bad.npy")
+    assert bad.code == 2 and "holds a 2×3×8×8 array; the model takes N×1×8×8" in bad.err
+    np.save(tmp_path / "flat.npy", np.zeros((2, 64), np.float32))
+    flat = cli("predict", model_path, "--input", tmp_path / "flat.npy")
+    assert flat.code == 2 and "holds a 2×64 array; the model takes N×1×8×8" in flat.err
+    if CUDA not in ort.get_available_providers():
+        forced = cli("predict", model_path, "--input", tmp_path / "flat.npy", "--provider", "cuda")
+        assert forced.code == 2 and "CUDAExecutionProvider) is not available" in forced.err
