@@ -1,0 +1,121 @@
+"""Datasets: what they yield, how they are split and shuffled, and the errors for data that
+does not fit the spec (before any training starts)."""
+
+import numpy as np
+import pytest
+import torch
+
+from nncompile.runtime.data import EpochSampler, Shapes, digits, xor
+
+
+def test_digits_are_sklearns_images_scaled():
+    from sklearn.datasets import load_digits
+
+    data = digits()
+    x, y = data[5]
+    assert len(data) == 1797 and x.shape == (1, 8, 8) and x.max() <= 1.0
+    assert torch.equal(x[0] * 16, torch.tensor(load_digits().images[5], dtype=torch.float32))
+    assert int(y) == load_digits().target[5]
+
+
+def test_xor_repeats_the_four_points():
+    data = xor(10)
+    assert len(data) == 10
+    assert [int(data[i][1]) for i in range(4)] == [int(a) ^ int(b) for a, b in data.x[:4].long().tolist()]
+
+
+def test_shapes_are_reproducible_and_masks_match_colours():
+    data = Shapes(8, 32, 32, seed=3)
+    (x1, m1), (x2, m2) = data[4], Shapes(8, 32, 32, seed=3)[4]
+    assert torch.equal(x1, x2) and torch.equal(m1, m2)
+    assert x1.shape == (3, 32, 32) and m1.shape == (32, 32) and m1.dtype == torch.int64
+    assert not torch.equal(data[5][1], m1)
+    for kind in m1.unique().tolist():  # each class's pixels carry its colour family
+        if kind:
+            mean = x1[:, m1 == kind].mean(1)
+            assert mean.argmax().item() == kind - 1, (kind, mean)
+
+
+def test_sampler_shares_partition_a_seeded_shuffle():
+    shares = [list(EpochSampler(10, seed=1, rank=r, world=3)) for r in range(3)]
+    assert all(len(s) == 4 for s in shares)  # padded so every process takes as many steps
+    assert set(sum(shares, [])) == set(range(10))
+    one = EpochSampler(10, seed=1)
+    first = list(one)
+    assert list(one) == first and sorted(first) == list(range(10))
+    one.set_epoch(1)
+    assert list(one) != first
+    one.load_state_dict(one.state_at(0, 4))  # resume epoch 0 after 4 samples
+    assert list(one) == first[4:] and len(one) == 6
+
+
+@pytest.fixture
+def train_xor(tmp_path, cli, in_repo):
+    def run(data: str, *extra, spec="specs/xor.yaml"):
+        config = tmp_path / "train.yaml"
+        config.write_text(f"run: {{dir: {tmp_path / 'runs'}}}\ndata: {data}\ntrain: {{epochs: 1, loss: bce}}\n")
+        return cli("train", spec, "--config", config, "--no-progress", *extra)
+
+    return run
+
+
+def test_missing_npz_is_located(train_xor, tmp_path):
+    result = train_xor("{dataset: npz, path: nothing.npz}")
+    assert result.code == 1 and "train.yaml:2:28: error: no such .npz file" in result.err
+
+
+def test_npz_without_arrays_lists_what_it_holds(train_xor, tmp_path):
+    np.savez(tmp_path / "d.npz", inputs=np.zeros((4, 2)))
+    result = train_xor("{dataset: npz, path: d.npz}")
+    assert result.code == 1 and "has no array 'x' or 'y'" in result.err and "it holds: inputs" in result.err
+
+
+def test_samples_of_the_wrong_shape_are_refused(train_xor, tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 3), np.float32), y=np.zeros(4, np.int64))
+    result = train_xor("{dataset: npz, path: d.npz}")
+    assert result.code == 1
+    assert "gives samples of shape 3 but the spec's input 'x' takes N×2 (one sample: 2)" in result.err
+    assert "specs/xor.yaml:6:3" in result.err  # the note points at the spec's input
+
+
+def test_labels_out_of_range_are_refused(train_xor, tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 2), np.float32), y=np.array([0, 1, 2, 1]))
+    result = train_xor("{dataset: npz, path: d.npz}")
+    assert result.code == 1 and "has labels 0…2, outside 0…1" in result.err
+
+
+def test_image_folder(tmp_path, write_spec, cli):
+    from PIL import Image
+
+    for label, colour in (("dark", 30), ("light", 220)):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (12, 10), colour + i).save(tmp_path / "images" / label / f"{i}.png")
+    spec = write_spec("""
+        name: tiny
+        inputs: {image: [N, 1, 8, 8]}
+        layers:
+          - flat: flatten
+          - fc: {op: linear, out_features: 2}
+    """)
+    config = tmp_path / "train.yaml"
+    config.write_text(f"run: {{dir: {tmp_path / 'runs'}}}\n"
+                      "data: {dataset: image_folder, path: images, augment: true, batch_size: 4}\n"
+                      "train: {epochs: 3, lr: 0.1}\n")
+    result = cli("train", spec, "--config", config, "--no-progress")
+    assert result.code == 0, result.err
+    from nncompile.runtime.data import ImageFolder
+
+    data = ImageFolder(tmp_path / "images", (8, 8), 1, None, None, augment=False, seed=0)
+    x, y = data[7]
+    assert data.classes == ["dark", "light"] and x.shape == (1, 8, 8) and int(y) == 1
+    assert abs(float(x.mean()) - 221 / 255) < 1e-3
+
+
+def test_an_empty_image_folder_is_refused(tmp_path, write_spec, cli):
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    spec = write_spec("name: t\ninputs: {image: [N, 3, 8, 8]}\nlayers: [{f: flatten}]\n")
+    config = tmp_path / "train.yaml"
+    config.write_text("data: {dataset: image_folder, path: images}\ntrain: {loss: mse, metrics: []}\n")
+    result = cli("train", spec, "--config", config)
+    assert result.code == 1 and "has no images in class sub-folders" in result.err
