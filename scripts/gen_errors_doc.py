@@ -39,7 +39,7 @@ class Example:
     what: str  # what is wrong (Markdown paragraphs)
     fix: str
     run: list[str]  # the nncompile command and flags that show it, before the spec's path
-    body: str  # the spec without its leading comment
+    text: str  # the whole spec, so the diagnostics' line numbers match what is shown
     path: Path
 
     @property
@@ -52,15 +52,15 @@ class Example:
 
 
 def read_example(path: Path) -> Example:
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()  # not-utf8.yaml is not
-    comment = []
-    while lines and lines[0].startswith("#"):
-        comment.append(lines.pop(0)[1:].strip())
+    text = path.read_text(encoding="utf-8", errors="replace")  # not-utf8.yaml is not
+    lines = text.splitlines()
+    comment = [line[1:].strip() for line in lines[:next(i for i, line in enumerate(lines + [""])
+                                                        if not line.startswith("#"))]]
     run = [c.split()[2:] for c in comment if c.startswith("run: nncompile ")]
     comment = [c for c in comment if not c.startswith("run:")]
     fix_at = next((i for i, c in enumerate(comment) if c.startswith("Fix:")), len(comment))
     what, fix = _paragraphs(comment[:fix_at]), _paragraphs(comment[fix_at:]).removeprefix("Fix:").strip()
-    return Example(path.stem, what, fix, run[0] if run else ["build"], "\n".join(lines).strip() + "\n", path)
+    return Example(path.stem, what, fix, run[0] if run else ["build"], text, path)
 
 
 def _paragraphs(lines: list[str]) -> str:
@@ -108,7 +108,7 @@ def render(found: list[Example]) -> str:
         command = " ".join(["nncompile", *e.command])
         stderr = e.expected.read_text(encoding="utf-8").rstrip("\n") if e.expected.exists() else "(no golden yet)"
         out += ["", f"## {e.code}", "", e.what, "", f"`examples/errors/{e.path.name}`:", "",
-                "```yaml", e.body.rstrip("\n"), "```", "", "```console", f"$ {command}", stderr, "```", "",
+                "```yaml", e.text.rstrip("\n"), "```", "", "```console", f"$ {command}", stderr, "```", "",
                 f"**Fix:** {e.fix}"]
     for code, (what, fix) in sorted(WITHOUT_EXAMPLE.items()):
         out += ["", f"## {code}", "", what, "", "(No small spec triggers it, so it has no example.)", "",
