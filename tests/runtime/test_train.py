@@ -69,7 +69,7 @@ def test_training_through_a_step_is_a_located_error(train, write_spec):
 
 def test_a_stage_with_nothing_to_train_is_refused(train):
     result = train("specs/perceptron_and.yaml", "data: {dataset: xor}\ntrain: {loss: bce}\n")
-    assert result.code == 1 and "stage 'stage1' trains no parameter of 'perceptron_and'" in result.err
+    assert result.code == 1 and "stage 'train' trains no parameter of 'perceptron_and'" in result.err
 
 
 def test_unknown_stage_layers_are_located(train):
