@@ -183,24 +183,22 @@ def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], tar
     value = loss_value(loss, values[output], target)
     model.zero_grad(set_to_none=True)
     try:
-        value.backward(retain_graph=True)
+        value.backward()
     except RuntimeError as e:  # the step op refuses, naming its layer
         raise UsageError(f"cannot backpropagate through '{graph.name}': {e}") from None
 
     grads = {name: _grad(v) for name, v in values.items()}
     edge_grads = {}
-    for node, _ in runner.steps:
-        sources = [values[i] for i in node.inputs]
-        needs = [s for s in sources if s.requires_grad]
-        if not needs or not values[node.name].requires_grad:
+    for node, fn in runner.steps:
+        # the node alone, on detached copies of its inputs: its own share of their gradients,
+        # not that of other paths between them (a residual block's input reaches its sum twice)
+        sources = [values[i].detach().requires_grad_(True) for i in node.inputs]
+        y = fn(*sources)
+        if not y.requires_grad:
             continue
-        shares = torch.autograd.grad(values[node.name], needs, grads[node.name], retain_graph=True,
-                                     allow_unused=True)
-        shares = iter(shares)
-        for name, s in zip(node.inputs, sources):
-            if s.requires_grad:
-                share = next(shares)
-                edge_grads[(name, node.name)] = torch.zeros_like(s) if share is None else share
+        shares = torch.autograd.grad(y, sources, grads[node.name], allow_unused=True)
+        for name, s, share in zip(node.inputs, sources, shares):
+            edge_grads[(name, node.name)] = torch.zeros_like(s) if share is None else share
 
     owned = {f"{n.name}.{p}": n for n in graph.nodes.values() if n.op != "input" and not n.share for p in n.params}
     params = {name: model.get_parameter(name) for name in owned}

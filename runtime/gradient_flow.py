@@ -1,13 +1,12 @@
 """Gradient flow: how large each layer's gradient is after one backward pass over a batch.
 
-For every node, ‖∂L/∂(its output)‖; for every layer with parameters, ‖∂L/∂(its
-parameters)‖ (weights and biases together), both Frobenius norms over the whole batch. A
-layer's parameter gradient is compared with the one nearest the loss (the last layer with
-parameters, in graph order), whose size the loss sets: a layer more than VANISHING times
-smaller learns over a thousand times slower than it under one learning rate (vanishing),
-one more than EXPLODING times larger is exploding; a gradient that is not finite is
-exploding too. The network runs in training mode (batch statistics, dropout on), as it
-does when it learns.
+For every node, ‖∂L/∂y‖ of its output y; for every layer with parameters, ‖∂L/∂θ‖ of
+its parameters (weights and biases together); Frobenius norms over the whole batch. The
+gradient reaching a layer is compared with the gradient the loss gives the network's
+output, ‖∂L/∂ŷ‖: a layer with parameters whose ratio is below VANISHING is flagged
+vanishing (its weights, updated by δ xᵀ, barely move), above EXPLODING exploding, and a
+gradient that is not finite is exploding too. The network runs in training mode (batch
+statistics, dropout on), as it does when it learns.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from torch import nn
 from ..compiler.ir import Graph
 from .explain import Interpreter, loss_value, parse_target, random_inputs
 
-VANISHING = 1e-3  # a layer's parameter gradient below this fraction of the last layer's
+VANISHING = 1e-3  # ‖∂L/∂y‖ of a layer below this fraction of ‖∂L/∂ŷ‖ at the output
 EXPLODING = 1e3  # … or above this multiple of it
 
 
@@ -31,7 +30,7 @@ class LayerFlow:
     op: str
     activation_grad: float  # ‖∂L/∂y‖ of the node's output y
     param_grad: float | None  # ‖∂L/∂θ‖ of its parameters; None if it has none
-    ratio: float | None = None  # param_grad / the last parameterised layer's
+    ratio: float | None = None  # activation_grad / ‖∂L/∂ŷ‖, for a layer with parameters
     flag: str = ""  # "vanishing", "exploding" or ""
 
 
@@ -59,19 +58,18 @@ def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "
         grads = [model.get_parameter(f"{node.name}.{p}").grad for p in node.params] if not node.share else []
         param = math.sqrt(sum(float(g.double().norm()) ** 2 for g in grads if g is not None)) if grads else None
         rows.append(LayerFlow(node.name, node.op, 0.0 if y.grad is None else float(y.grad.double().norm()), param))
-    _flag(rows)
+    _flag(rows, float(output.grad.double().norm()))
     return rows
 
 
-def _flag(rows: list[LayerFlow]) -> None:
-    reference = next((r.param_grad for r in reversed(rows) if r.param_grad is not None), None)
+def _flag(rows: list[LayerFlow], at_output: float) -> None:
     for r in rows:
-        if r.param_grad is None or reference is None:
+        if r.param_grad is None:
             continue
-        if not math.isfinite(r.param_grad):
+        if not (math.isfinite(r.param_grad) and math.isfinite(r.activation_grad)):
             r.flag = "exploding"
             continue
-        r.ratio = r.param_grad / reference if reference else math.inf
+        r.ratio = r.activation_grad / at_output if at_output else math.inf
         r.flag = "vanishing" if r.ratio < VANISHING else "exploding" if r.ratio > EXPLODING else ""
 
 
@@ -82,15 +80,15 @@ def first_layer(rows: list[LayerFlow]) -> LayerFlow:
 
 def render(rows: list[LayerFlow], title: str) -> str:
     width = max([len(r.name) for r in rows] + [5])
-    lines = [title, f"{'layer':<{width}}  {'op':<12} {'‖∂L/∂y‖':>10}  {'‖∂L/∂θ‖':>10}  {'÷ last':>9}  flag"]
+    lines = [title, f"{'layer':<{width}}  {'op':<12} {'‖∂L/∂y‖':>10}  {'‖∂L/∂θ‖':>10}  {'÷ ‖∂L/∂ŷ‖':>9}  flag"]
     for r in rows:
         param = f"{r.param_grad:10.3e}" if r.param_grad is not None else f"{'':10}"
         ratio = f"{r.ratio:9.2e}" if r.ratio is not None else f"{'':9}"
         lines.append(f"{r.name:<{width}}  {r.op:<12} "
                      f"{r.activation_grad:10.3e}  {param}  {ratio}  {r.flag}".rstrip())
     flagged = [r for r in rows if r.flag]
-    lines.append(f"{len(flagged)} layer{'s' * (len(flagged) != 1)} flagged: parameter gradient below "
-                 f"{VANISHING:g} (vanishing) or above {EXPLODING:g} (exploding) times the last layer's")
+    lines.append(f"{len(flagged)} layer{'s' * (len(flagged) != 1)} flagged: ‖∂L/∂y‖ below {VANISHING:g} "
+                 f"(vanishing) or above {EXPLODING:g} (exploding) times ‖∂L/∂ŷ‖ at the output")
     return "\n".join(lines) + "\n"
 
 
