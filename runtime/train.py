@@ -159,7 +159,8 @@ class Trainer:
             self.history, self.best = state["history"], state["best"]
         if self.process.main:
             self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command, fresh=state is None)
-            print(f"run folder {self.folder.path}" + (f", resuming at stage {state['stage'] + 1} epoch "
+            where = f" ({self.process.world} processes, {dist.get_backend()})" if self.process.world > 1 else ""
+            print(f"run folder {self.folder.path}{where}" + (f", resuming at stage {state['stage'] + 1} epoch "
                                                        f"{state['epoch'] + 1} step {state['step']}" if state else ""))
         train_loader, sampler = self.loader(self.splits.train, shuffle=True)
         for index, stage in enumerate(self.stages):
@@ -208,8 +209,6 @@ class Trainer:
                 first_step = 0
                 meter = self.meter(stage)
         test = self.score_test(model)
-        if self.process.world > 1:
-            dist.barrier()
         return Result(model, self.folder, self.history, test)
 
     def meter(self, stage) -> Meter:
@@ -338,6 +337,9 @@ def train(spec: str | Path, config: str | Path, *, params: dict | None = None, o
         return Trainer(graph, loaded, resume=resume, command=command, progress=progress).run()
     except checkpoint.CheckpointError as e:
         raise UsageError(str(e)) from None
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:
