@@ -63,3 +63,13 @@ def test_cli_table_and_plot(cli, in_repo, tmp_path):
     assert "stack.0.fc   linear" in result.out and "vanishing" in result.out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli("explain", f"{SPECS}/deep_sigmoid.yaml", "--gradient-flow", "--batch", "0").code == 2
+
+
+def test_example_script_compares_the_three(in_repo):
+    import runpy
+
+    example = runpy.run_path("examples/gradient_flow.py")
+    reports = example["compare"](depth=10, batch=16, seed=0)
+    firsts = {name: flow.first_layer(rows).param_grad for name, rows in reports.items()}
+    assert firsts["deep_sigmoid"] < 1e-6 * firsts["deep_residual"]
+    assert "deep_sigmoid   stack.0.fc" in example["summary"](reports)
