@@ -64,9 +64,6 @@ class Interpreter:
             values[node.name] = y
         return values
 
-    def layer(self, name: str):
-        return next(fn for node, fn in self.steps if node.name == name)
-
 
 # --- inputs and targets ----------------------------------------------------------------
 
@@ -190,18 +187,17 @@ def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], tar
     grads = {name: _grad(v) for name, v in values.items()}
     edge_grads = {}
     for node, fn in runner.steps:
+        if not grads[node.name].any():  # no gradient reaches it (nor passes through a step op)
+            continue
         # the node alone, on detached copies of its inputs: its own share of their gradients,
         # not that of other paths between them (a residual block's input reaches its sum twice)
         sources = [values[i].detach().requires_grad_(True) for i in node.inputs]
-        y = fn(*sources)
-        if not y.requires_grad:
-            continue
-        shares = torch.autograd.grad(y, sources, grads[node.name], allow_unused=True)
+        shares = torch.autograd.grad(fn(*sources), sources, grads[node.name], allow_unused=True)
         for name, s, share in zip(node.inputs, sources, shares):
             edge_grads[(name, node.name)] = torch.zeros_like(s) if share is None else share
 
-    owned = {f"{n.name}.{p}": n for n in graph.nodes.values() if n.op != "input" and not n.share for p in n.params}
-    params = {name: model.get_parameter(name) for name in owned}
+    params = {f"{n.name}.{p}": model.get_parameter(f"{n.name}.{p}")
+              for n in graph.nodes.values() if n.op != "input" and not n.share for p in n.params}
     explanation = Explanation(
         graph, loss, output, target, value.item(), {k: v.detach() for k, v in values.items()}, grads, edge_grads,
         {k: p.detach().clone() for k, p in params.items()},
@@ -221,7 +217,7 @@ def _local_derivatives(e: Explanation, runner: Interpreter) -> None:
     of each small parameter-free one (softmax), for the first sample."""
     for node, fn in runner.steps:
         op = REGISTRY[node.op]
-        if len(node.inputs) != 1 or node.params:
+        if len(node.inputs) != 1 or node.params or not e.grads[node.name].any():
             continue
         x = e.values[node.inputs[0]][:1].detach().requires_grad_(True)
         if op.derivative:

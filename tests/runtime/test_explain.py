@@ -193,6 +193,15 @@ def test_refusals(cli, in_repo, write_spec):
     """)
     assert "leave --input out" in cli("explain", two, "--input", "1,2").err
     assert cli("explain", two).code == 0  # random inputs
+    aside = write_spec("""
+        name: aside
+        inputs: {x: [N, 2]}
+        layers:
+          - fc: {op: linear, out_features: 1}
+          - gate: {op: step, in: x}   # unused: no gradient has to pass through it
+        outputs: [fc]
+    """, "aside.yaml")
+    assert cli("explain", aside, "--input", "1,2", "--target", "0").code == 0
 
 
 def test_cross_entropy_on_logits(cli, in_repo, write_spec):
