@@ -45,6 +45,23 @@ def test_xor_learns_and_checkpoints_load_weights_only(train, tmp_path):
     assert len((folder / "metrics.csv").read_text().splitlines()) == 13
 
 
+def test_best_checkpoint_exports_to_onnx_with_its_weights(train, tmp_path, cli):
+    import onnxruntime
+
+    from nncompile.compiler import to_torch
+
+    assert train("specs/xor.yaml", "data: {dataset: xor, size: 64}\ntrain: {epochs: 2, loss: bce}\n").code == 0
+    best = tmp_path / "runs/t/best.pt"
+    result = cli("export", "specs/xor.yaml", "--weights", best, "-o", tmp_path / "xor.onnx")
+    assert result.code == 0, result.err
+    model = to_torch("specs/xor.yaml")
+    model.load_state_dict(torch.load(best, weights_only=True)[MODEL_KEY])
+    points = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    session = onnxruntime.InferenceSession(str(tmp_path / "xor.onnx"))
+    (exported,) = session.run(None, {session.get_inputs()[0].name: points.numpy()})
+    assert torch.allclose(torch.from_numpy(exported), model(points).detach(), atol=1e-6)
+
+
 def test_a_checkpoint_of_another_spec_is_refused_naming_both_hashes(train, tmp_path):
     data = "data: {dataset: digits, batch_size: 256}\ntrain: {epochs: 1}\n"
     assert train("specs/digits_cnn.yaml", data).code == 0
