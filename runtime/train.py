@@ -29,10 +29,10 @@ from ..compiler.diagnostics import Diagnostic, SpecError
 from ..compiler.expand import UsageError
 from ..compiler.ir import Graph
 from . import checkpoint, config as config_module, data as data_module
-from .config import Loaded, Reconstruct
+from .config import Loaded, Reconstruct, Stage
 from .log import Progress, RunFolder, summary
 from .metrics import LOSSES, Meter, check_metrics
-from .objectives import Supervised, check_names, reconstruction, select_trainable
+from .objectives import Reconstruction, Supervised, check_names, reconstruction, select_trainable
 
 
 @dataclass
@@ -41,6 +41,20 @@ class Result:
     folder: RunFolder
     history: list[dict]
     test: dict | None
+
+
+@dataclass
+class StageRun:
+    """What one stage trains with, and which epoch it is in."""
+
+    index: int
+    stage: Stage
+    model: nn.Module  # the network (its state_dict is what checkpoints keep)
+    task: nn.Module  # the objective around it (runtime/objectives.py)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: data_module.EpochSampler
+    epoch: int = 0
 
 
 @dataclass
@@ -177,7 +191,7 @@ class Trainer:
                 raise self.loaded.error(f"stage '{stage.name}' trains no parameter of '{self.graph.name}'",
                                         "stages", index, code="nothing-to-train")
             optimizer = make_optimizer(self.config.train, params, stage.lr)
-            steps = len(train_loader)
+            steps = math.ceil(sampler.per_rank / self.config.data.batch_size)  # a whole epoch's
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(self.config.train, steps, stage.epochs))
             meter = self.meter(stage)
             first_epoch, first_step = 0, 0
@@ -200,12 +214,12 @@ class Trainer:
                 print(f"stage '{stage.name}': {stage.epochs} epochs, {trained:,} parameters trained"
                       + (f", objective: reconstruct {stage.objective.reconstruct}"
                          if isinstance(stage.objective, Reconstruct) else ""))
+            at = StageRun(index, stage, model, task, optimizer, scheduler, sampler)
             for epoch in range(first_epoch, stage.epochs):
-                position = dict(index=index, stage=stage, epoch=epoch, optimizer=optimizer, scheduler=scheduler,
-                                task=task, model=model, sampler=sampler)
+                at.epoch = epoch
                 if not first_step:  # else the checkpoint's sampler state says where the epoch stood
                     sampler.set_epoch(epoch)
-                self.train_epoch(wrapped, train_loader, meter, first_step, position)
+                self.train_epoch(wrapped, train_loader, meter, first_step, at)
                 first_step = 0
                 meter = self.meter(stage)
         test = self.score_test(model)
@@ -215,8 +229,8 @@ class Trainer:
         metrics = self.config.train.metrics if stage.objective == "supervised" else []
         return Meter(self.loss, metrics, self.classes)
 
-    def train_epoch(self, wrapped, loader, meter, first_step: int, at: dict) -> None:
-        stage, epoch = at["stage"], at["epoch"]
+    def train_epoch(self, wrapped, loader, meter, first_step: int, at: StageRun) -> None:
+        stage, epoch = at.stage, at.epoch
         self.splits.set_epoch(epoch)
         steps = first_step + len(loader)
         progress = Progress(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs}", steps, self.config.data.batch_size,
@@ -228,10 +242,10 @@ class Trainer:
             x, y = self.to_device(x, y)
             with self.autocast():
                 loss, out = wrapped(x, y)
-            at["optimizer"].zero_grad(set_to_none=True)
+            at.optimizer.zero_grad(set_to_none=True)
             self.backward(loss)
-            at["optimizer"].step()
-            at["scheduler"].step()
+            at.optimizer.step()
+            at.scheduler.step()
             value = float(loss.detach())
             meter.update(out, y, value)
             samples += len(y)
@@ -242,10 +256,10 @@ class Trainer:
         seconds = progress.seconds()
         meter.all_reduce()
         row = {"stage": stage.name, "epoch": epoch + 1, "epochs": stage.epochs,
-               "lr": at["optimizer"].param_groups[0]["lr"]}
+               "lr": at.optimizer.param_groups[0]["lr"]}
         row |= {f"train_{k}": v for k, v in meter.results().items()}
         if self.splits.val is not None:
-            row |= {f"val_{k}": v for k, v in self.evaluate(at["task"], self.splits.val, stage).items()}
+            row |= {f"val_{k}": v for k, v in self.evaluate(at.task, self.splits.val, stage).items()}
         row |= {"samples_per_s": samples * self.process.world / max(seconds, 1e-9), "seconds": seconds}
         self.history.append(row)
         improved = self.improved(row, stage)
@@ -295,17 +309,17 @@ class Trainer:
             return True
         return False
 
-    def save(self, at: dict, meter: Meter, epoch: int, step: int, best: bool = False) -> None:
+    def save(self, at: StageRun, meter: Meter, epoch: int, step: int, best: bool = False) -> None:
+        """Checkpoints the run as it stands before batch `step` of `epoch`."""
         if not self.process.main:
             return
-        task = at["task"]
         state = {
-            "model": at["model"].state_dict(), "spec_hash": self.graph.source_hash, "spec": self.graph.name,
-            "optimizer": at["optimizer"].state_dict(), "scheduler": at["scheduler"].state_dict(),
-            "decoder": task.decoder.state_dict() if hasattr(task, "decoder") else {},
+            "model": at.model.state_dict(), "spec_hash": self.graph.source_hash, "spec": self.graph.name,
+            "optimizer": at.optimizer.state_dict(), "scheduler": at.scheduler.state_dict(),
+            "decoder": at.task.decoder.state_dict() if isinstance(at.task, Reconstruction) else {},
             "meter": meter.state_dict(),
-            "sampler": at["sampler"].state_at(epoch, step * self.config.data.batch_size),
-            "rng": checkpoint.rng_state(), "stage": at["index"], "epoch": epoch, "step": step,
+            "sampler": at.sampler.state_at(epoch, step * self.config.data.batch_size),
+            "rng": checkpoint.rng_state(), "stage": at.index, "epoch": epoch, "step": step,
             "best": self.best, "history": self.history, "config": self.config.model_dump(mode="json"),
         }
         checkpoint.save(self.folder.last, state)
