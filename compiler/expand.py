@@ -109,6 +109,7 @@ class Expander:
         self.aliases: dict[str, str] = {}
         self.switched_off: set[str] = set()  # layers whose `when` is false
         self.ref_spans: dict[str, Span] = {}
+        self.layer_spans: dict[str, Span] = {}  # qualified name -> where the layer is defined
         self.hash = hashlib.sha256()
         self.loaded: dict[Path, Namespace] = {}
         self.loading: list[Path] = []
@@ -267,6 +268,7 @@ class Expander:
                 first = seen.get(name) or "the inputs"
                 self.error(f"duplicate layer name '{name}'", span, "duplicate-name", [f"first defined at {first}"])
             seen.setdefault(name, span)
+            self.layer_spans.setdefault(scope.prefix + name, span)
         scope.names = set(seen)
         previous = next(iter(scope.inputs.values()))
         done: set[str] = set()
@@ -358,6 +360,7 @@ class Expander:
             if not isinstance(value, bool):
                 self.error(f"layer '{name}': `{key}` must be true or false, got {value!r}", span_of(body, key),
                            "bad-attribute")
+                self.aliases[qualified] = inputs[0]  # later layers still resolve: one mistake, one error
                 return
         if not when:
             self.aliases[qualified] = inputs[0]  # the layer is switched off: it passes its input through
@@ -512,7 +515,7 @@ class Expander:
             if node.share:
                 node.share = follow(node.share, span_of(node.source, "share") or node.span)
         for key, target in list(graph.outputs.items()):
-            resolved = follow(target, None)
+            resolved = follow(target, self.ref_spans.get(target) or self.layer_spans.get(target))
             if resolved:
                 graph.outputs[key] = resolved
             else:

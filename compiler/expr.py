@@ -102,8 +102,10 @@ def _evaluate_source(source: str, env: Mapping[str, Any]) -> Any:
 def _check(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
-    if isinstance(value, int) and abs(value) > MAX_MAGNITUDE:
-        raise ExprError(f"number too large ({str(value)[:12]}…); the limit is 1e18")
+    if isinstance(value, int) and abs(value) > MAX_MAGNITUDE:  # not printed: it may have 10,000 digits
+        raise ExprError(f"number too large (about 2^{value.bit_length()}); the limit is 1e18")
+    if isinstance(value, complex):  # (-8) ** 0.5
+        raise ExprError(f"{value} is not a real number")
     if isinstance(value, float) and (math.isinf(value) or math.isnan(value) or abs(value) > MAX_MAGNITUDE):
         raise ExprError(f"number out of range ({value})")
     return value
