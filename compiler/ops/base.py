@@ -60,8 +60,9 @@ def _pair(value: Any) -> Any:
     return value
 
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+MAX_SIZE = 2**40  # any size or count: keeps every product of sizes exact and printable
+PositiveInt = Annotated[int, Field(ge=1, le=MAX_SIZE)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_SIZE)]
 Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_pair)]
 NonNegativePair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_pair)]
 

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from .. import symbolic
-from .base import Attrs, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule, expect_rank, register
+from .base import MAX_SIZE, Attrs, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule, expect_rank, register
 
-Scale = Annotated[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]],
+Factor = Annotated[float, Field(gt=0, le=MAX_SIZE)]  # not inf: int(H·inf) would overflow
+Scale = Annotated[tuple[Factor, Factor],
                   BeforeValidator(lambda v: (v, v) if isinstance(v, (int, float)) and not isinstance(v, bool) else
                                   tuple(v) if isinstance(v, list) else v)]
 

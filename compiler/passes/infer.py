@@ -14,6 +14,7 @@ from typing import Any
 from ..diagnostics import Diagnostic
 from ..ir import Graph, Node
 from ..ops import REGISTRY, InferLog, ShapeError
+from ..ops.base import MAX_SIZE
 from ..source import span_of
 
 BYTES_PER_VALUE = 4  # float32
@@ -75,6 +76,9 @@ def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
     feeder = graph.nodes[inputs[0].inputs[0]] if inputs[0].inputs else None
     log = InferLog([i.name for i in inputs], strict, feeder.type.shape[1:] if feeder and feeder.type else None)
     node.type = op.infer(node.attrs, types, log)
+    too_large = [d for d in node.type.shape if isinstance(d, int) and d > MAX_SIZE]
+    if too_large:
+        raise ShapeError(f"its output would have a size of {too_large[0]:.3g}; sizes are limited to 2^40")
     node.arithmetic, node.notes = _square(log.arithmetic), log.notes
     node.params = op.param_shapes(node.attrs, types, node.type)
     node.buffers = op.buffer_shapes(node.attrs, types, node.type)

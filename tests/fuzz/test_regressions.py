@@ -96,3 +96,16 @@ def test_expression_results_stay_real_and_printable(write_spec, expression, mess
           - a: {{op: linear, out_features: '{expression}'}}
         """), "bad-expression")
     assert message in d.message
+
+
+@pytest.mark.parametrize("layers", [
+    # sizes too long to print made the JSON report raise
+    "[{a: {op: linear, out_features: 99999999999999999999999}}]",
+    # int(H · inf) raised OverflowError
+    "[{r: {op: reshape, shape: [3, 1, 1]}}, {u: {op: upsample, scale_factor: .inf}}]",
+    # a finite factor can still make a size no tensor has
+    "[{r: {op: reshape, shape: [3, 1, 1]}}, {u: {op: upsample, scale_factor: 1.0e+12}}, {v: {op: upsample, scale_factor: 1.0e+12}}]",
+])
+def test_sizes_are_bounded(write_spec, layers):
+    found = diagnostics(write_spec(f"inputs: {{x: [N, 3]}}\nlayers: {layers}\n"))
+    assert found and all(d.span is not None for d in found), [d.render() for d in found]
