@@ -278,16 +278,14 @@ def check(dataset: Dataset, graph: Graph, loaded: Loaded) -> None:
         if y.is_floating_point():
             raise loaded.error(f"loss '{loss}' needs class indices as targets; dataset '{kind}' gives floats",
                                "train", "loss", code="data-labels")
-        low, high = label_range(dataset)
-        limit = 2 if loss in BINARY_LOSSES else classes
         if loss in BINARY_LOSSES and classes != 1:
             raise loaded.error(f"loss '{loss}' needs one output value per sample; the spec's output is {out_type}",
                                "train", "loss", code="data-shape")
+        limit, meaning = (2, "one probability") if loss in BINARY_LOSSES else (classes, f"{classes} classes")
+        low, high = label_range(dataset)
         if isinstance(limit, int) and (low < 0 or high >= limit):
-            raise loaded.error(f"dataset '{kind}' has labels {low}…{high}, outside 0…{limit - 1} "
-                               f"(the spec's output {out_type} " + ("is one probability)" if limit == 2 and
-                                                                     loss in BINARY_LOSSES else f"has {limit} classes)"),
-                               "data", "dataset", code="data-labels")
+            raise loaded.error(f"dataset '{kind}' has labels {low}…{high}, outside 0…{limit - 1} (the spec's output "
+                               f"{out_type} holds {meaning})", "data", "dataset", code="data-labels")
     elif not _fits(tuple(y.shape), per_sample):
         raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; loss 'mse' compares them with "
                            f"the spec's output, {_dims(per_sample)} per sample", "data", "dataset", code="data-shape")

@@ -211,7 +211,8 @@ class Trainer:
                     task, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                     find_unused_parameters=isinstance(stage.objective, Reconstruct))
             if self.process.main:
-                print(f"stage '{stage.name}': {stage.epochs} epochs, {trained:,} parameters trained"
+                epochs = f"{stage.epochs} epoch{'s' * (stage.epochs != 1)}"
+                print(f"stage '{stage.name}': {epochs}, {trained:,} parameters trained"
                       + (f", objective: reconstruct {stage.objective.reconstruct}"
                          if isinstance(stage.objective, Reconstruct) else ""))
             at = StageRun(index, stage, model, task, optimizer, scheduler, sampler)
