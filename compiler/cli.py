@@ -368,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:  # an output that cannot be written (a missing or read-only directory)
+        print(f"nncompile: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

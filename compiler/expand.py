@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import expr
 from .diagnostics import Diagnostic, SourceCache, SpecError, Span, did_you_mean
 from .ir import Graph, Node, Scope, TensorType
 from .ops import REGISTRY
-from .source import YList, YMap, load_file, span_of
+from .source import YList, YMap, load_file, load_text, span_of
 from .spec import COMMON_KEYS, NAME_PATTERN, BlockCall, BlockDef, Document, diagnostics_from, validate_layer
 
 MAX_NODES = 250_000  # repeats of repeats can multiply: bound the graph
@@ -188,11 +187,12 @@ class Expander:
         for name, default in doc.params.items():
             if name in self.overrides:
                 text = self.overrides[name]
-                try:
-                    value = yaml.safe_load(text)
-                except yaml.YAMLError:
+                try:  # parsed as spec text is: deep nesting, tags and alias bombs are refused
+                    value = load_text(text, f"--set {name}")
+                except SpecError:
                     value = text
                 if not _same_kind(value, default):
+                    text = text if len(text) <= 40 else text[:40] + "…"
                     raise UsageError(f"--set {name}={text}: expected {type(default).__name__} like its default "
                                      f"{default!r}")
                 env[name] = value
