@@ -4,26 +4,13 @@ frozen layers are the static analysis's, and which trains a step on CPU."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from nncompile.compiler import SpecError, build, to_torch
-from torch_parity import check_layer_shapes, check_static_counts, every_layer, example_inputs
-
-ROOT = Path(__file__).resolve().parents[3]
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
-BIG = 20_000_000  # parameters above which a spec's forward/backward test is marked slow
-
-
-def _spec_params(path: Path) -> int:
-    return build(path).totals.params
-
-
-def _by_size(paths):
-    return [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if _spec_params(p) > BIG else [])
-            for p in paths]
+from torch_parity import (ROOT, SPECS, check_layer_shapes, check_static_counts, every_layer, example_inputs,
+                          specs_by_size)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -32,7 +19,7 @@ def test_parameters_and_buffers_match_the_static_counts(path):
     check_static_counts(graph, to_torch(graph, seed=0))
 
 
-@pytest.mark.parametrize("path", _by_size(SPECS))
+@pytest.mark.parametrize("path", specs_by_size())
 def test_every_layer_has_its_static_shape_and_a_training_step_runs(path):
     graph = build(path)
     model = every_layer(graph, seed=0)

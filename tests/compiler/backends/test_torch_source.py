@@ -12,8 +12,7 @@ import torch
 
 from nncompile.compiler import build, to_torch
 from nncompile.compiler.backends.torch_source import Namespace, class_name
-from test_torch import SPECS, _by_size
-from torch_parity import example_inputs
+from torch_parity import example_inputs, specs_by_size
 
 
 def _load(path: Path, name: str) -> type[torch.nn.Module]:
@@ -23,7 +22,7 @@ def _load(path: Path, name: str) -> type[torch.nn.Module]:
     return getattr(module, name)
 
 
-@pytest.mark.parametrize("path", _by_size(SPECS))
+@pytest.mark.parametrize("path", specs_by_size())
 def test_emitted_source_loads_the_state_dict_and_reproduces_the_outputs(path, tmp_path, cli):
     out = tmp_path / "model.py"
     assert cli("emit-torch", path, "-o", out).code == 0

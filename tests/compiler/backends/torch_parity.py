@@ -3,13 +3,25 @@ own shapes and parameter counts)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 
-from nncompile.compiler import to_torch
+from nncompile.compiler import build, to_torch
 from nncompile.compiler.ir import Graph
 from nncompile.compiler.symbolic import as_sym
 
 BATCH, SIDE = 2, 32  # what symbolic dims become: N, and any other (H, W)
+ROOT = Path(__file__).resolve().parents[3]
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))  # globbed: specs added later are covered
+BIG = 20_000_000  # parameters above which running a spec is marked slow
+
+
+def specs_by_size():
+    """Every shipped spec as a pytest param, the big ones marked slow."""
+    return [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if build(p).totals.params > BIG else [])
+            for p in SPECS]
 
 
 def concrete(dim, sizes: dict[str, int]):
