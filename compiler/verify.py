@@ -128,12 +128,7 @@ def _skeleton(model):
     shape inference needs, at no cost of copying VGG's weights."""
     import onnx
 
-    light = onnx.ModelProto()
-    for field in ("ir_version", "producer_name", "opset_import"):
-        if field == "opset_import":
-            light.opset_import.extend(model.opset_import)
-        else:
-            setattr(light, field, getattr(model, field))
+    light = onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
     g = model.graph
     light.graph.name = g.name
     light.graph.node.extend(g.node)

@@ -51,8 +51,9 @@ class InferenceSession:
             model = model.SerializeToString()
         elif isinstance(model, Path):
             model = str(model)
-        self.session = ort.InferenceSession(model, providers=choose_providers(provider))
-        if provider is not None and self.session.get_providers()[0] != choose_providers(provider)[0]:
+        providers = choose_providers(provider)
+        self.session = ort.InferenceSession(model, providers=providers)
+        if provider is not None and self.session.get_providers()[0] != providers[0]:
             # onnxruntime falls back to the CPU with only a log line when CUDA fails to start
             raise ProviderUnavailable(f"provider '{provider}' failed to start (no usable GPU?)")
         self.inputs = self.session.get_inputs()

@@ -196,8 +196,9 @@ def to_onnx_via_torch(network: Graph | str | Path, weights: str | Path | Mapping
     graph = _graph(network, params)
     module = to_torch(graph, seed=seed).eval()
     if weights is not None:
-        state = weights if isinstance(weights, Mapping) else weights_.load_checkpoint(weights)
-        module.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()}, strict=False)
+        values = _values(graph, weights, seed)
+        # strict=False: a checkpoint may leave out a shared layer's keys and BatchNorm's counters
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in values.items()}, strict=False)
     samples = tuple(torch.zeros(sample_shape(graph.nodes[name].type, batch_sizes(graph, 2))) for name in graph.inputs)
     dynamic = {name: {axis: str(d) for axis, d in enumerate(t.type.shape) if not isinstance(d, int)}
                for name, t in [*((i, graph.nodes[i]) for i in graph.inputs),

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..diagnostics import Diagnostic, SpecError
+from ..expand import UsageError
 from ..ir import Graph, Node
 from ..ops import REGISTRY
 from ..source import span_of
 from ..spec import InitScheme
-from ..expand import UsageError
 
 # Entries of a torch state_dict that carry no value of the network (BatchNorm's counter).
 IGNORED_SUFFIXES = (".num_batches_tracked",)
