@@ -203,14 +203,3 @@ def test_ccp_spec(in_repo):
     assert graph.nodes["fc"].params["weight"] == (10, 6_272)
     assert graph.nodes["fc"].attrs.in_features is None  # inferred, not written
 
-
-def test_three_stacked_3x3_convs_see_7x7(write_spec):
-    path = write_spec("""
-        inputs: {x: [N, 1, 32, 32]}
-        layers:
-          - c1: {op: conv2d, out_channels: 1, kernel: 3}
-          - c2: {op: conv2d, out_channels: 1, kernel: 3}
-          - c3: {op: conv2d, out_channels: 1, kernel: 3}
-        """)
-    graph = build(path)
-    assert [graph.nodes[n].receptive_field for n in ("c1", "c2", "c3")] == [(3, 3), (5, 5), (7, 7)]
