@@ -217,3 +217,13 @@ def test_cross_entropy_on_logits(cli, in_repo, write_spec):
     z = torch.tensor(data["forward"]["fc"])
     expected = z.softmax(-1) - F.one_hot(torch.tensor([2]), 4)  # ∂L/∂z = softmax(z) − onehot(y)
     assert torch.allclose(torch.tensor(data["gradients"]["fc"]), expected, atol=1e-12)
+
+
+def test_weights_from_a_checkpoint(cli, in_repo, tmp_path):
+    checkpoint = tmp_path / "xor.pt"
+    torch.save(to_torch("specs/xor.yaml", seed=5).state_dict(), checkpoint)
+    loaded = json.loads(cli("explain", "specs/xor.yaml", "--input", "1,0", "--target", "1", "--weights", checkpoint,
+                             "--json").out)
+    seeded = json.loads(cli("explain", "specs/xor.yaml", "--input", "1,0", "--target", "1", "--seed", "5", "--json").out)
+    assert loaded["parameters"] == seeded["parameters"] and loaded["forward"] == seeded["forward"]
+    assert "do not fit" in cli("explain", EXERCISE, "--weights", checkpoint).err
