@@ -18,6 +18,7 @@ from ..ops.base import MAX_SIZE
 from ..source import span_of
 
 BYTES_PER_VALUE = 4  # float32
+MAX_SYMBOLIC_TEXT = 200  # a symbolic size's text; each of its numbers is at most 2^40
 
 
 @dataclass
@@ -75,10 +76,14 @@ def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
     types = [i.type for i in inputs]
     feeder = graph.nodes[inputs[0].inputs[0]] if inputs[0].inputs else None
     log = InferLog([i.name for i in inputs], strict, feeder.type.shape[1:] if feeder and feeder.type else None)
-    node.type = op.infer(node.attrs, types, log)
-    too_large = [d for d in node.type.shape if isinstance(d, int) and d > MAX_SIZE]
-    if too_large:
-        raise ShapeError(f"its output would have a size of {too_large[0]:.3g}; sizes are limited to 2^40")
+    out = op.infer(node.attrs, types, log)
+    for d in out.shape:
+        if isinstance(d, int) and d > MAX_SIZE:
+            raise ShapeError(f"its output would have a size of {d:.3g}; sizes are limited to 2^40")
+        if isinstance(d, str) and len(d) > MAX_SYMBOLIC_TEXT:  # e.g. H/2^k after k stride-2 layers
+            raise ShapeError(f"its output size {d[:30]}… has grown too complex to follow symbolically; "
+                             "give the input a concrete size")
+    node.type = out
     node.arithmetic, node.notes = _square(log.arithmetic), log.notes
     node.params = op.param_shapes(node.attrs, types, node.type)
     node.buffers = op.buffer_shapes(node.attrs, types, node.type)
@@ -108,6 +113,9 @@ def _receptive(node: Node, step, inputs: list[Node]) -> None:
         kernel, stride = step
         rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, kernel, jump))
         jump = tuple(j * s for j, s in zip(jump, stride))
+        if max(*rf, *jump) > MAX_SIZE:  # wider than any input can be (and too big for a float)
+            node.receptive_field, node.jump = "global", None
+            return
     node.receptive_field = tuple(int(round(r)) for r in rf)
     node.jump = tuple(int(j) if float(j).is_integer() else j for j in jump)
 

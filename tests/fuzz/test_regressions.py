@@ -109,3 +109,15 @@ def test_expression_results_stay_real_and_printable(write_spec, expression, mess
 def test_sizes_are_bounded(write_spec, layers):
     found = diagnostics(write_spec(f"inputs: {{x: [N, 3]}}\nlayers: {layers}\n"))
     assert found and all(d.span is not None for d in found), [d.render() for d in found]
+
+
+def test_a_receptive_field_beyond_any_input_is_global(write_spec):
+    """A 1×1 input keeps its size through stride-2 layers while the jump doubles each
+    time: after 1,100 of them the float conversion of the jump overflowed."""
+    graph = analyse(write_spec("""
+        inputs: {x: [N, 3, 1, 1]}
+        layers:
+          - c: {op: conv2d, out_channels: 3, kernel: 1, stride: 2, repeat: 1100}
+        """))
+    assert not graph.errors
+    assert graph.nodes["c.1099"].receptive_field == "global"
