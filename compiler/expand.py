@@ -140,7 +140,14 @@ class Expander:
         self.loaded[path] = ns
         for alias, relative in doc.import_.items():
             span = span_of(raw["import"], alias)
-            target = (path.parent / relative).resolve()
+            try:
+                target = (path.parent / relative).resolve()
+                exists = target.is_file()
+            except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
+                shown = relative if len(relative) <= 60 else relative[:60] + "…"
+                self.error(f"import '{shown}' is not a usable path: {getattr(e, 'strerror', None) or e}", span,
+                           "import-missing")
+                continue
             if not any(target.is_relative_to(root) for root in self.roots):
                 self.error(f"import '{relative}' is outside the spec's directory tree", span, "import-outside",
                            ["pass --allow-path DIR to allow another directory"])
@@ -152,7 +159,7 @@ class Expander:
             if target in self.loaded:
                 ns.imports[alias] = self.loaded[target]
                 continue
-            if not target.is_file():
+            if not exists:
                 self.error(f"import '{relative}': no such file ({display_path(target)})", span, "import-missing")
                 continue
             loaded = self.read(target)

@@ -121,3 +121,11 @@ def test_a_receptive_field_beyond_any_input_is_global(write_spec):
         """))
     assert not graph.errors
     assert graph.nodes["c.1099"].receptive_field == "global"
+
+
+@pytest.mark.parametrize("target", ["a" * 300 + ".yaml", "lib\\0.yaml"])
+def test_an_import_path_the_file_system_refuses_is_a_diagnostic(write_spec, target):
+    """A 300-character name raised OSError (ENAMETOOLONG) from Path.is_file."""
+    d = only_error(write_spec(f'import: {{lib: "{target}"}}\ninputs: {{x: [N, 3]}}\nlayers: [{{a: relu}}]\n'),
+                   "import-missing")
+    assert "not a usable path" in d.message
