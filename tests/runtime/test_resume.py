@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", x=rng.random((320, 1, 8, 8), dtype=np.float32), y=rng.integers(0, 10, 320))
+    np.savez(tmp_path / "data.npz", x=rng.random((640, 1, 8, 8), dtype=np.float32), y=rng.integers(0, 10, 640))
     config = tmp_path / "train.yaml"
     config.write_text(f"run: {{dir: {tmp_path / 'runs'}, checkpoint_every: 5, threads: 1}}\n"
                       "data: {dataset: npz, path: data.npz, batch_size: 16, val_split: 0.1}\n"
