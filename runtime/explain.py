@@ -278,12 +278,12 @@ def _consumers(graph: Graph) -> dict[str, list[str]]:
 def render(e: Explanation) -> str:
     graph, order = e.graph, e.graph.topological()
     loss_text, dloss = LOSS_FORMULAS[e.loss_name]
-    width = max(len(n.name) for n in order)
+    width, label_width = max(len(n.name) for n in order), max(len(_label(n)) for n in order)
     lines = [f"{graph.name}: loss {e.loss_name}, {loss_text}; values of the first sample, "
              "δ = ∂L/∂(a layer's output)", "", "forward, in graph order"]
     for node in order:
-        lines.append(f"  {node.name:<{width}}  {_label(node):<12} {fmt(_sample(e.values[node.name]))}")
-        lines += [f"  {'':<{width}}  {p:>12} {fmt(e.params[f'{node.name}.{p}'])}"
+        lines.append(f"  {node.name:<{width}}  {_label(node):<{label_width}}  {fmt(_sample(e.values[node.name]))}")
+        lines += [f"  {'':<{width}}  {p:>{label_width}}  {fmt(e.params[f'{node.name}.{p}'])}"
                   for p in node.params if not node.share]
     target = e.target[0] if e.target.dim() else e.target
     lines += [f"  target y = {fmt(target)}", f"  L = {e.loss:.6g}", "",
