@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..compiler.expand import UsageError
 from ..compiler.ir import Graph
 from .explain import Interpreter, loss_value, parse_target, random_inputs
 
@@ -37,10 +38,12 @@ class LayerFlow:
 def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "mse", target: str | None = None,
                   seed: int = 0) -> list[LayerFlow]:
     """One forward and backward pass of `model` on a random N(0, 1) batch (and a random
-    target unless one is given); the per-layer gradient norms in graph order."""
+    target unless one is given); the per-layer gradient norms in graph order. A frozen
+    layer has no parameter gradient (None), as in training."""
     model.train()
     inputs = random_inputs(graph, batch, seed)
-    inputs = {k: v.to(next(model.parameters(), v).dtype) for k, v in inputs.items()}
+    # the inputs require a gradient, so one flows even through a network frozen throughout
+    inputs = {k: v.to(next(model.parameters(), v).dtype).requires_grad_(True) for k, v in inputs.items()}
     runner = Interpreter(graph, model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout's masks
@@ -48,7 +51,10 @@ def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "
     output = values[next(iter(graph.outputs.values()))]
     model.zero_grad(set_to_none=True)
     wanted = parse_target(target, output, loss, seed)
-    loss_value(loss, output, wanted.to(output.dtype) if wanted.is_floating_point() else wanted).backward()
+    try:
+        loss_value(loss, output, wanted.to(output.dtype) if wanted.is_floating_point() else wanted).backward()
+    except RuntimeError as e:  # the step op refuses, naming its layer
+        raise UsageError(f"cannot backpropagate through '{graph.name}': {e}") from None
 
     rows = []
     for node in graph.topological():
@@ -56,7 +62,8 @@ def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "
             continue
         y = values[node.name]
         grads = [model.get_parameter(f"{node.name}.{p}").grad for p in node.params] if not node.share else []
-        param = math.sqrt(sum(float(g.double().norm()) ** 2 for g in grads if g is not None)) if grads else None
+        grads = [g for g in grads if g is not None]
+        param = math.sqrt(sum(float(g.double().norm()) ** 2 for g in grads)) if grads else None
         rows.append(LayerFlow(node.name, node.op, 0.0 if y.grad is None else float(y.grad.double().norm()), param))
     _flag(rows, float(output.grad.double().norm()))
     return rows

@@ -73,3 +73,10 @@ def test_example_script_compares_the_three(in_repo):
     firsts = {name: flow.first_layer(rows).param_grad for name, rows in reports.items()}
     assert firsts["deep_sigmoid"] < 1e-6 * firsts["deep_residual"]
     assert "deep_sigmoid   stack.0.fc" in example["summary"](reports)
+
+
+def test_frozen_layers_and_step(cli, in_repo):
+    rows = _flow("specs/xor_handset.yaml")  # frozen throughout: gradients still reach every node
+    assert all(r.param_grad is None and r.activation_grad > 0 for r in rows)
+    refused = cli("explain", "specs/perceptron_and.yaml", "--gradient-flow")
+    assert refused.code == 2 and "layer 'fire' uses step" in refused.err
