@@ -114,3 +114,8 @@ def test_errors_doc_is_up_to_date():
     doc = ROOT / "docs" / "errors.md"
     assert doc.read_text(encoding="utf-8") == gen.render(EXAMPLES), \
         "docs/errors.md is stale: run python scripts/gen_errors_doc.py"
+
+
+def test_no_orphan_goldens():
+    orphans = [p.name for p in gen.EXAMPLES.glob("*.expected") if not p.with_suffix(".yaml").exists()]
+    assert not orphans, f"delete the goldens of removed examples: {orphans}"
