@@ -166,10 +166,14 @@ def cmd_export(args) -> int:
     if graph.errors:
         return EXIT_SPEC
     lower = to_onnx_via_torch if args.via == "torch" else to_onnx
-    model = lower(graph, weights=args.weights, seed=args.seed)
+    try:
+        model = lower(graph, weights=args.weights, seed=args.seed)
+    except ModuleNotFoundError as e:  # --via torch without torch
+        raise UsageError(f"--via {args.via} needs {e.name}, which is not installed") from None
     written = save(model, args.output)
     weights = args.weights or f"the spec's initialisation, seed {args.seed}"
-    print(f"wrote {', '.join(map(str, written))}: {len(model.graph.node)} nodes, opset "
+    how = " by torch.onnx.export (the legacy TorchScript exporter)" if args.via == "torch" else ""
+    print(f"wrote {', '.join(map(str, written))}{how}: {len(model.graph.node)} nodes, opset "
           f"{model.opset_import[0].version}, weights from {weights}", file=sys.stderr)
     return EXIT_OK
 

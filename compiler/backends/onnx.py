@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -204,7 +205,8 @@ def to_onnx_via_torch(network: Graph | str | Path, weights: str | Path | Mapping
                for name, t in [*((i, graph.nodes[i]) for i in graph.inputs),
                                *((o, graph.nodes[s]) for o, s in graph.outputs.items())]}
     buffer = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # the legacy exporter, chosen knowingly
         torch.onnx.export(module, samples, buffer, input_names=list(graph.inputs), output_names=list(graph.outputs),
                           dynamic_axes=dynamic, opset_version=opset, dynamo=False)
     model = onnx.load_from_string(buffer.getvalue())

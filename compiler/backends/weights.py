@@ -46,8 +46,11 @@ def load_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
         from safetensors.numpy import load_file
 
         return load_file(str(path))
-    import torch  # only a torch checkpoint needs torch
-
+    try:
+        import torch  # only a torch checkpoint needs torch
+    except ImportError:
+        raise UsageError(f"reading {path} needs torch, which is not installed; save the weights as "
+                         ".safetensors to export without torch") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a pickle that is not plain tensors, or not a checkpoint at all

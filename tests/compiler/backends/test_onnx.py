@@ -185,7 +185,7 @@ def test_export_without_torch_runs_in_onnxruntime(tmp_path, in_repo):
         class NoTorch:
             def find_spec(self, name, path=None, target=None):
                 if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked in this test")
+                    raise ModuleNotFoundError("torch is blocked in this test", name="torch")
         sys.meta_path.insert(0, NoTorch())
         from nncompile.compiler.cli import main
         code = main(sys.argv[1:])
@@ -199,6 +199,9 @@ def test_export_without_torch_runs_in_onnxruntime(tmp_path, in_repo):
     image = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
     [logits] = run(out, image)
     assert logits.shape == (2, 1000) and np.isfinite(logits).all()
+    via_torch = subprocess.run([sys.executable, "-c", blocker, "export", "specs/xor.yaml", "-o", str(out),
+                                "--via", "torch"], capture_output=True, text=True, timeout=120)
+    assert via_torch.returncode == 2 and "--via torch needs torch, which is not installed" in via_torch.stderr
 
 
 def test_cli_export_writes_atomically_and_says_what(cli, in_repo, tmp_path):
