@@ -151,7 +151,7 @@ class _Builder:
         tensor = self.proto.initializer.add()
         tensor.name, tensor.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
         tensor.dims.extend(array.shape)
-        tensor.raw_data = np.ascontiguousarray(array).tobytes()  # little-endian, as ONNX stores it
+        tensor.raw_data = np.ascontiguousarray(array).tobytes()  # ONNX wants little-endian: x86 and ARM are
 
     def lower(self, node: Node) -> None:
         """The layer's nodes; the one that makes its output takes the layer's name, and so
