@@ -1,7 +1,7 @@
 """Fuzzing: random YAML and mutated shipped specs must compile or give located diagnostics,
 through the API and through the CLI.
 
-Each property runs twice: a short profile (2,400 cases in all, derandomized) by default,
+Each property runs twice: a short profile (2,000 cases in all, derandomized) by default,
 and a long one (120,000 cases, random) marked slow and run only on demand:
 
     NNCOMPILE_FUZZ=long python3 -m pytest tests/fuzz -q -k long
@@ -44,7 +44,7 @@ def _through_the_cli(case):
     check_cli(write_case(text, beside))
 
 
-test_random_documents, test_random_documents_long = two_profiles(random_documents, 900, 40_000)(_random_document)
-test_mutated_specs, test_mutated_specs_long = two_profiles(spec_mutation(), 1100, 60_000)(_mutated_spec)
+test_random_documents, test_random_documents_long = two_profiles(random_documents, 1000, 40_000)(_random_document)
+test_mutated_specs, test_mutated_specs_long = two_profiles(spec_mutation(), 600, 60_000)(_mutated_spec)
 test_cli_contract_holds, test_cli_contract_holds_long = two_profiles(
     st.one_of(random_documents.map(lambda text: (None, text)), spec_mutation()), 400, 20_000)(_through_the_cli)
