@@ -3,6 +3,9 @@ the CLI run in-process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI_MODULE = "nncompile.compiler.cli"  # the one place tests name the CLI's module
 
 
 @pytest.fixture
@@ -52,5 +56,18 @@ def cli(capsys):
             code = e.code
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def run_nncompile():
+    """run_nncompile("train", "spec.yaml", ..., cwd=…, env={…}, timeout=…) -> CliResult: `nncompile` in a
+    subprocess, for what in-process runs cannot show (exit by signal, tracebacks, files left behind)."""
+
+    def run(*args, cwd=None, env=None, timeout=300, stdin=subprocess.DEVNULL) -> CliResult:
+        done = subprocess.run([sys.executable, "-m", CLI_MODULE, *map(str, args)], cwd=cwd, stdin=stdin,
+                              env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+        return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
