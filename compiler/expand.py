@@ -29,6 +29,7 @@ from .source import YList, YMap, load_file, load_text, span_of
 from .spec import COMMON_KEYS, NAME_PATTERN, BlockCall, BlockDef, Document, diagnostics_from, validate_layer
 
 MAX_NODES = 250_000  # repeats of repeats can multiply: bound the graph
+MAX_BLOCK_DEPTH = 64  # blocks inside blocks: each level costs the expander a few stack frames
 TYPE_NAMES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list}
 
 
@@ -52,24 +53,34 @@ class Namespace:
     broken: set[str] = field(default_factory=set)  # imports that failed (already reported)
 
     def resolve(self, name: str) -> BlockEntry | None:
-        if name in self.blocks:
-            return self.blocks[name]
-        head, _, rest = name.partition(".")
-        return self.imports[head].resolve(rest) if rest and head in self.imports else None
+        ns, parts = self, name.split(".")
+        for head in parts[:-1]:
+            if head not in ns.imports:
+                return None
+            ns = ns.imports[head]
+        return ns.blocks.get(parts[-1])
 
     def import_failed(self, name: str) -> bool:
         """Whether a dotted block name reaches into a failed import: calls into it are not
         reported again, so one bad import gives one diagnostic."""
-        head, _, rest = name.partition(".")
-        if not rest:
-            return False
-        return head in self.broken or head in self.imports and self.imports[head].import_failed(rest)
+        ns = self
+        for head in name.split(".")[:-1]:
+            if head in ns.broken:
+                return True
+            if head not in ns.imports:
+                return False
+            ns = ns.imports[head]
+        return False
 
-    def all_names(self, prefix: str = "") -> list[str]:
-        names = [prefix + n for n in self.blocks]
-        for alias, ns in self.imports.items():
-            names += ns.all_names(f"{prefix}{alias}.")
-        return names
+    def all_names(self, limit: int = 1000) -> list[str]:
+        """Every block name reachable from here (imports depth first), up to limit: a
+        lattice of imports reaches the same file by exponentially many paths."""
+        names, stack = [], [("", self)]
+        while stack and len(names) < limit:
+            prefix, ns = stack.pop()
+            names += [prefix + n for n in ns.blocks]
+            stack += [(f"{prefix}{alias}.", child) for alias, child in reversed(ns.imports.items())]
+        return names[:limit]
 
 
 @dataclass
@@ -111,7 +122,6 @@ class Expander:
         self.layer_spans: dict[str, Span] = {}  # qualified name -> where the layer is defined
         self.hash = hashlib.sha256()
         self.loaded: dict[Path, Namespace] = {}
-        self.loading: list[Path] = []
         self.graph: Graph | None = None
 
     # --- errors ----------------------------------------------------------------------
@@ -125,7 +135,10 @@ class Expander:
         shown = display_path(path)
         data, text = load_file(path, shown)
         self.sources.add(shown, text)
-        self.hash.update(shown.encode() + b"\0" + text.encode() + b"\0")
+        # the content, and where an import lies relative to the main spec: nothing about the
+        # working directory or the path that named the spec, so `--resume` finds it from anywhere
+        name = "" if path == self.path.resolve() else Path(os.path.relpath(path, self.roots[0])).as_posix()
+        self.hash.update(name.encode() + b"\0" + text.encode() + b"\0")
         if not isinstance(data, YMap):
             raise SpecError(Diagnostic("a spec is a mapping (name:, inputs:, layers:, …) at the top level",
                                        getattr(data, "span", Span(shown, 1, 1)), code="not-a-mapping"))
@@ -135,43 +148,57 @@ class Expander:
             self.errors += diagnostics_from(e, data)
             return None
 
-    def namespace(self, path: Path, doc: Document, raw: YMap) -> Namespace:
-        ns = Namespace(display_path(path))
-        self.loaded[path] = ns
-        for alias, relative in doc.import_.items():
-            span = span_of(raw["import"], alias)
-            try:
-                target = (path.parent / relative).resolve()
-                exists = target.is_file()
-            except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
-                shown = relative if len(relative) <= 60 else relative[:60] + "…"
-                self.error(f"import '{shown}' is not a usable path: {getattr(e, 'strerror', None) or e}", span,
-                           "import-missing")
+    def namespaces(self, path: Path, doc: Document, raw: YMap) -> Namespace:
+        """The namespace of a spec and, depth first, of everything it imports. An explicit
+        stack rather than recursion: a chain of imports may be as long as it likes."""
+        root = self.open_namespace(path)
+        stack = [(path, doc, raw, root, iter(doc.import_.items()))]
+        while stack:
+            path, doc, raw, ns, pending = stack[-1]
+            alias, relative = next(pending, (None, None))
+            if alias is None:
+                stack.pop()
+                ns.broken = set(doc.import_) - set(ns.imports)
+                for name, definition in doc.blocks.items():
+                    ns.blocks[name] = BlockEntry(f"{ns.file}:{name}", definition, raw["blocks"][name], ns)
                 continue
-            if not any(target.is_relative_to(root) for root in self.roots):
-                self.error(f"import '{relative}' is outside the spec's directory tree", span, "import-outside",
-                           ["pass --allow-path DIR to allow another directory"])
-                continue
-            if target in self.loading:
-                chain = " → ".join(display_path(p) for p in self.loading[self.loading.index(target):] + [target])
-                self.error(f"circular import: {chain}", span, "import-cycle")
-                continue
+            target = self.import_target(path, alias, relative, raw, [entry[0] for entry in stack])
             if target in self.loaded:
                 ns.imports[alias] = self.loaded[target]
-                continue
-            if not exists:
-                self.error(f"import '{relative}': no such file ({display_path(target)})", span, "import-missing")
-                continue
-            loaded = self.read(target)
-            if loaded is None:
-                continue
-            self.loading.append(target)
-            ns.imports[alias] = self.namespace(target, *loaded)
-            self.loading.pop()
-        ns.broken = set(doc.import_) - set(ns.imports)
-        for name, definition in doc.blocks.items():
-            ns.blocks[name] = BlockEntry(f"{ns.file}:{name}", definition, raw["blocks"][name], ns)
+            elif target is not None:
+                loaded = self.read(target)
+                if loaded is not None:
+                    ns.imports[alias] = self.open_namespace(target)
+                    stack.append((target, *loaded, ns.imports[alias], iter(loaded[0].import_.items())))
+        return root
+
+    def open_namespace(self, path: Path) -> Namespace:
+        ns = self.loaded[path] = Namespace(display_path(path))
         return ns
+
+    def import_target(self, path: Path, alias: str, relative: str, raw: YMap, loading: list[Path]) -> Path | None:
+        """The file an import names, or None (reported) if it cannot be imported."""
+        span = span_of(raw["import"], alias)
+        try:
+            target = (path.parent / relative).resolve()
+            exists = target.is_file()
+        except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
+            shown = relative if len(relative) <= 60 else relative[:60] + "…"
+            self.error(f"import '{shown}' is not a usable path: {getattr(e, 'strerror', None) or e}", span,
+                       "import-missing")
+            return None
+        if not any(target.is_relative_to(root) for root in self.roots):
+            self.error(f"import '{relative}' is outside the spec's directory tree", span, "import-outside",
+                       ["pass --allow-path DIR to allow another directory"])
+            return None
+        if target in loading:
+            chain = " → ".join(display_path(p) for p in loading[loading.index(target):] + [target])
+            self.error(f"circular import: {chain}", span, "import-cycle")
+            return None
+        if target not in self.loaded and not exists:
+            self.error(f"import '{relative}': no such file ({display_path(target)})", span, "import-missing")
+            return None
+        return target
 
     # --- params and expressions --------------------------------------------------------
 
@@ -215,9 +242,7 @@ class Expander:
         if loaded is None:
             raise SpecError(self.errors)
         doc, raw = loaded
-        self.loading.append(path)
-        ns = self.namespace(path, doc, raw)
-        self.loading.pop()
+        ns = self.namespaces(path, doc, raw)
         shown = display_path(path)
         graph = self.graph = Graph(name=doc.name or path.stem, file=shown, doc=doc.doc)
         graph.params = self.top_params(doc, raw)
@@ -353,7 +378,7 @@ class Expander:
             return qualified
         choices = sorted(scope.names | set(scope.inputs))
         self.error(f"layer '{layer}': unknown input '{ref}'{did_you_mean(ref, choices)}", span, "unknown-input",
-                   [f"names in this scope: {', '.join(choices[:20])}{' …' if len(choices) > 20 else ''}"])
+                   [f"names in this scope: {_listing(choices)}"])
         return None
 
     def instance(self, qualified: str, name: str, model: BaseModel, body: YMap, span: Span, inputs: list[str],
@@ -415,11 +440,16 @@ class Expander:
         if entry is None:
             self.error(f"layer '{name}': unknown block '{call.block}'"
                        f"{did_you_mean(call.block, scope.namespace.all_names())}", span_of(body, "block"),
-                       "unknown-block", [f"blocks here: {', '.join(scope.namespace.all_names()) or 'none'}"])
+                       "unknown-block", [f"blocks here: {_listing(scope.namespace.all_names())}"])
             self.aliases[qualified] = inputs[0]
             return
-        if entry.qualname in scope.calls or len(scope.calls) > 64:
+        if entry.qualname in scope.calls:
             self.error(f"block '{call.block}' calls itself", span_of(body, "block"), "block-recursion")
+            self.aliases[qualified] = inputs[0]
+            return
+        if len(scope.calls) >= MAX_BLOCK_DEPTH:
+            self.error(f"blocks are nested more than {MAX_BLOCK_DEPTH} levels deep",
+                       span_of(body, "block"), "too-large", ["a real network nests blocks a few levels deep"])
             self.aliases[qualified] = inputs[0]
             return
         definition = entry.definition
@@ -554,6 +584,11 @@ def _init_map(init: Any) -> dict[str, Any]:
     if isinstance(init, dict) and "scheme" not in init:
         return dict(init)
     return {"weight": init}
+
+
+def _listing(names: list[str], shown: int = 20) -> str:
+    """Names for a note, the first `shown` of them: a note fits on a screen."""
+    return (", ".join(names[:shown]) + (" …" if len(names) > shown else "")) if names else "none"
 
 
 def _as_list(value) -> list:

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 MAX_MAGNITUDE = 10**18
 MAX_LENGTH = 500
+MAX_DEPTH = 100  # nesting of sub-expressions: the evaluator recurses once per level
 
 _WHOLE_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _WHOLE_EXPR = re.compile(r"^\$\{(.*)\}$", re.S)
@@ -38,26 +39,6 @@ _FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "r
 
 class ExprError(Exception):
     """A bad expression; the caller attaches the source location."""
-
-
-def is_expression(value: Any) -> bool:
-    return isinstance(value, str) and "$" in value
-
-
-def names_in(value: Any) -> set[str]:
-    """The parameter names an expression string refers to (for unused-parameter checks)."""
-    if not isinstance(value, str):
-        return set()
-    found = set()
-    for expr, name in _PIECE.findall(value):
-        if name:
-            found.add(name)
-        else:
-            try:
-                found |= {n.id for n in ast.walk(ast.parse(expr.strip(), mode="eval")) if isinstance(n, ast.Name)}
-            except SyntaxError:
-                pass
-    return found
 
 
 def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
@@ -96,7 +77,19 @@ def _evaluate_source(source: str, env: Mapping[str, Any]) -> Any:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as e:
         raise ExprError(f"invalid expression '{source}': {e.msg}") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise ExprError(f"expression nested too deeply (limit {MAX_DEPTH})")
     return _Evaluator(env).visit(tree.body)
+
+
+def _depth(tree: ast.expr) -> int:
+    """How deeply sub-expressions nest, measured without recursion (`-` 496 times is 497)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)]
+    return deepest
 
 
 def _check(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nncompile.compiler.expr import ExprError, evaluate, names_in
+from nncompile.compiler.expr import ExprError, evaluate
 
 ENV = {"k": 3, "c": 64, "i": 1, "ratio": 0.5, "name": "conv", "deep": True}
 
@@ -68,8 +68,13 @@ def test_unknown_name_suggests_the_closest():
     assert "did you mean 'width'" in str(caught.value) and "known: depth, width" in str(caught.value)
 
 
-def test_names_in():
-    """The parameters an expression reads (for unused-parameter checks)."""
-    assert {"a", "b", "c", "d"} <= names_in("${a * b + min(c, 2)} and $d")
-    assert "e" not in names_in("${a * b + min(c, 2)} and $d")
-    assert names_in("plain") == set() and names_in(3) == set()
+
+@pytest.mark.parametrize("text", ["${%s1}" % ("-" * 496), "${%s1%s}" % ("[" * 150, "]" * 150),
+                                  "${%sTrue}" % ("not " * 120)])
+def test_deep_nesting_is_refused_before_evaluation(text):
+    with pytest.raises(ExprError, match=r"^expression nested too deeply \(limit 100\)$"):
+        evaluate(text, {})
+
+
+def test_nesting_up_to_the_limit_evaluates():
+    assert evaluate("${%s1}" % ("-" * 98), {}) == 1  # 98 minuses and the constant: 99 levels
