@@ -1,0 +1,174 @@
+"""Stage 1, loading: the spec file and, depth first, every file it imports, each parsed,
+validated as a Document and given a Namespace of its blocks and its imports' namespaces.
+The content hash is taken here, over exactly the bytes read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..diagnostics import Diagnostic, SourceCache, SpecError, Span
+from ..source import YMap, load_file, span_of
+from ..spec import BlockDef, Document, diagnostics_from
+from .problems import Problems
+
+
+@dataclass
+class BlockEntry:
+    qualname: str  # "lib/resnet.yaml:basic": unique across files, for the recursion check
+    definition: BlockDef
+    raw: YMap
+    namespace: "Namespace"
+
+
+@dataclass
+class Namespace:
+    file: str
+    blocks: dict[str, BlockEntry] = field(default_factory=dict)
+    imports: dict[str, "Namespace"] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)  # imports that failed (already reported)
+
+    def resolve(self, name: str) -> BlockEntry | None:
+        ns, parts = self, name.split(".")
+        for head in parts[:-1]:
+            if head not in ns.imports:
+                return None
+            ns = ns.imports[head]
+        return ns.blocks.get(parts[-1])
+
+    def import_failed(self, name: str) -> bool:
+        """Whether a dotted block name reaches into a failed import: calls into it are not
+        reported again, so one bad import gives one diagnostic."""
+        ns = self
+        for head in name.split(".")[:-1]:
+            if head in ns.broken:
+                return True
+            if head not in ns.imports:
+                return False
+            ns = ns.imports[head]
+        return False
+
+    def all_names(self, limit: int = 1000) -> list[str]:
+        """Every block name reachable from here (imports depth first), up to limit: a
+        lattice of imports reaches the same file by exponentially many paths."""
+        names, stack = [], [("", self)]
+        while stack and len(names) < limit:
+            prefix, ns = stack.pop()
+            names += [prefix + n for n in ns.blocks]
+            stack += [(f"{prefix}{alias}.", child) for alias, child in reversed(ns.imports.items())]
+        return names[:limit]
+
+
+@dataclass
+class LoadedSpec:
+    """What loading hands on: the main document, its raw YAML, its namespace, and the text
+    of every file read (for diagnostics)."""
+
+    path: Path  # resolved
+    document: Document
+    raw: YMap
+    namespace: Namespace
+    sources: SourceCache
+    hash: Any  # a hashlib sha256 over every file read
+
+    def fingerprint(self, params: dict[str, Any]) -> str:
+        """The spec's identity for `--resume`: its files' content and the params."""
+        digest = self.hash.copy()
+        digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+        return digest.hexdigest()
+
+
+def display_path(path: Path) -> str:
+    """Relative to the working directory when below it, like a compiler's messages."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+class Loader:
+    def __init__(self, path: str | Path, allow_paths, problems: Problems, sources: SourceCache):
+        self.path = Path(path).resolve()
+        self.roots = [self.path.parent] + [Path(p).resolve() for p in allow_paths]
+        self.problems = problems
+        self.sources = sources
+        self.hash = hashlib.sha256()
+        self.loaded: dict[Path, Namespace] = {}
+
+    def load(self) -> LoadedSpec:
+        """The main spec and its imports; raises SpecError if the main spec is unusable."""
+        loaded = self.read(self.path)
+        if loaded is None:
+            raise SpecError(self.problems)
+        namespace = self.namespaces(self.path, *loaded)
+        return LoadedSpec(self.path, *loaded, namespace, self.sources, self.hash)
+
+    def read(self, path: Path) -> tuple[Document, YMap] | None:
+        shown = display_path(path)
+        data, text = load_file(path, shown)
+        self.sources.add(shown, text)
+        # the content, and where an import lies relative to the main spec: nothing about the
+        # working directory or the path that named the spec, so `--resume` finds it from anywhere
+        name = "" if path == self.path else Path(os.path.relpath(path, self.roots[0])).as_posix()
+        self.hash.update(name.encode() + b"\0" + text.encode() + b"\0")
+        if not isinstance(data, YMap):
+            raise SpecError(Diagnostic("a spec is a mapping (name:, inputs:, layers:, …) at the top level",
+                                       getattr(data, "span", Span(shown, 1, 1)), code="not-a-mapping"))
+        try:
+            return Document.model_validate(data), data
+        except ValidationError as e:
+            self.problems += diagnostics_from(e, data)
+            return None
+
+    def namespaces(self, path: Path, doc: Document, raw: YMap) -> Namespace:
+        """The namespace of a spec and, depth first, of everything it imports. An explicit
+        stack rather than recursion: a chain of imports may be as long as it likes."""
+        root = self.loaded[path] = Namespace(display_path(path))
+        stack = [(path, doc, raw, root, iter(doc.import_.items()))]
+        while stack:
+            path, doc, raw, ns, pending = stack[-1]
+            alias, relative = next(pending, (None, None))
+            if alias is None:
+                stack.pop()
+                ns.broken = set(doc.import_) - set(ns.imports)
+                for name, definition in doc.blocks.items():
+                    ns.blocks[name] = BlockEntry(f"{ns.file}:{name}", definition, raw["blocks"][name], ns)
+                continue
+            target = self.import_target(path, relative, span_of(raw["import"], alias), [s[0] for s in stack])
+            if target in self.loaded:
+                ns.imports[alias] = self.loaded[target]
+            elif target is not None and (loaded := self.read(target)) is not None:
+                child = ns.imports[alias] = self.loaded[target] = Namespace(display_path(target))
+                stack.append((target, *loaded, child, iter(loaded[0].import_.items())))
+        return root
+
+    def import_target(self, path: Path, relative: str, span: Span | None, loading: list[Path]) -> Path | None:
+        """The file an import names, or None (reported) if it cannot be imported."""
+        error = self.problems.error
+        try:
+            target = (path.parent / relative).resolve()
+            exists = target.is_file()
+        except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
+            shown = relative if len(relative) <= 60 else relative[:60] + "…"
+            error(f"import '{shown}' is not a usable path: {getattr(e, 'strerror', None) or e}", span,
+                  "import-missing")
+            return None
+        if not any(target.is_relative_to(root) for root in self.roots):
+            error(f"import '{relative}' is outside the spec's directory tree", span, "import-outside",
+                  ["pass --allow-path DIR to allow another directory"])
+            return None
+        if target in loading:
+            chain = " → ".join(display_path(p) for p in loading[loading.index(target):] + [target])
+            error(f"circular import: {chain}", span, "import-cycle")
+            return None
+        if target not in self.loaded and not exists:
+            error(f"import '{relative}': no such file ({display_path(target)})", span, "import-missing")
+            return None
+        return target

@@ -1,0 +1,18 @@
+"""The diagnostics every stage of expansion adds to: collected, so one run reports every
+independent mistake."""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic, Span
+
+
+class Problems(list):
+    """The errors found so far, in the order found (a list of Diagnostic)."""
+
+    def error(self, message: str, span: Span | None, code: str, notes: list[str] | None = None) -> None:
+        self.append(Diagnostic(message, span, notes=notes or [], code=code))
+
+
+def listing(names: list[str], shown: int = 20) -> str:
+    """Names for a note, the first `shown` of them: a note fits on a screen."""
+    return (", ".join(names[:shown]) + (" …" if len(names) > shown else "")) if names else "none"

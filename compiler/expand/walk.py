@@ -1,0 +1,303 @@
+"""Stage 3, walking: each layer site of the spec, and of every block it calls, becomes
+nodes of the graph, or an alias (a block instance stands for its output; a layer switched
+off, or one that could not be expanded, for its input). Names become dotted paths
+(`layer1.0.conv1`), the names the torch module's state_dict and the ONNX graph use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
+from ..ir import Graph, Node, Scope
+from ..ops import REGISTRY
+from ..source import YList, YMap, span_of
+from ..spec import BlockCall, Document, diagnostics_from, validate_layer
+from . import bind
+from .bind import evaluate
+from .load import BlockEntry, Namespace
+from .problems import Problems, listing
+from .resolve import Links
+
+MAX_BLOCK_DEPTH = 64  # blocks inside blocks: each level costs the walker a few stack frames
+
+
+@dataclass(frozen=True)
+class LayerScope:
+    """Where a list of layers is being expanded."""
+
+    prefix: str  # qualified-name prefix: "" or "layer1.0."
+    env: dict[str, Any]  # values visible to expressions
+    namespace: Namespace
+    inputs: dict[str, str]  # local input name -> qualified name
+    names: frozenset[str] = frozenset()  # every layer name of this list (forward references are allowed)
+    scopes: tuple[Scope, ...] = ()
+    trainable: bool = True
+    share: tuple[str, str] | None = None  # (this instance's prefix, the shared instance's prefix)
+    calls: tuple[str, ...] = ()  # blocks being expanded (a block may not call itself)
+
+
+@dataclass(frozen=True)
+class Site:
+    """One layer instance being expanded: what it is, where, and what it reads."""
+
+    qualified: str
+    name: str  # as written
+    model: BaseModel  # the validated body: an op's layer model or a BlockCall
+    body: YMap
+    span: Span  # the layer's name
+    inputs: list[str]
+    scope: LayerScope
+    env: dict[str, Any]  # the scope's, with `i` inside a repeat
+    repeat: tuple[int, int] | None = None  # (index, count)
+
+
+class Walker:
+    def __init__(self, graph: Graph, problems: Problems, max_nodes: int):
+        self.graph, self.problems, self.max_nodes = graph, problems, max_nodes
+        self.links = Links()
+
+    def evaluate(self, value: Any, env: dict, container: Any, key: Any) -> tuple[Any, bool]:
+        return evaluate(self.problems, value, env, (container, key))
+
+    # --- lists of layers -------------------------------------------------------------
+
+    def layers(self, raw_layers: YList, scope: LayerScope) -> str | None:
+        """Expand a list of layers; returns the qualified name of the last one."""
+        seen: dict[str, Span] = {}
+        for entry in raw_layers:
+            name = next(iter(entry))
+            span = entry.key_spans[name]
+            if name in seen or name in scope.inputs:
+                first = seen.get(name) or "the inputs"
+                self.problems.error(f"duplicate layer name '{name}'", span, "duplicate-name",
+                                    [f"first defined at {first}"])
+            seen.setdefault(name, span)
+            self.links.layer_spans.setdefault(scope.prefix + name, span)
+        previous = next(iter(scope.inputs.values()))
+        done: set[str] = set()
+        for entry in raw_layers:
+            name = next(iter(entry))
+            if name in done:
+                continue
+            done.add(name)
+            self.layer(name, entry, scope, previous)
+            previous = scope.prefix + name
+        return previous
+
+    def layer(self, name: str, entry: YMap, scope: LayerScope, previous: str) -> None:
+        qualified = scope.prefix + name
+        body = self.body_of(name, entry, scope)
+        model, problems = validate_layer(body, name) if body is not None else (None, [])
+        self.problems += problems
+        if model is None:
+            return self.links.pass_through(qualified, previous)
+        inputs = self.inputs(model, body, scope, previous, name)
+        repeat, ok = self.evaluate(model.repeat, scope.env, body, "repeat")
+        if ok and repeat is not None and not (isinstance(repeat, int) and not isinstance(repeat, bool)
+                                              and 1 <= repeat <= 10_000):
+            self.problems.error(f"layer '{name}': repeat must be an integer from 1 to 10,000, got {repeat!r}",
+                                span_of(body, "repeat"), "bad-attribute")
+            ok = False
+        if not ok:
+            return self.links.pass_through(qualified, inputs[0])
+        site = Site(qualified, name, model, body, entry.key_spans[name], inputs, scope, scope.env)
+        if repeat is None:
+            return self.instance(site)
+        for k in range(repeat):
+            self.instance(replace(site, qualified=f"{qualified}.{k}", env={**scope.env, "i": k}, repeat=(k, repeat),
+                                  inputs=inputs if k == 0 else [f"{qualified}.{k - 1}"]))
+        self.links.pass_through(qualified, f"{qualified}.{repeat - 1}")
+
+    def body_of(self, name: str, entry: YMap, scope: LayerScope) -> YMap | None:
+        """The layer's body as a mapping (`- relu1: relu` is `{op: relu}`); None if it names
+        neither an op nor a block (reported)."""
+        body = entry[name]
+        if not isinstance(body, str):
+            return body
+        if body not in REGISTRY and scope.namespace.resolve(body) is None and not scope.namespace.import_failed(body):
+            self.problems.error(f"layer '{name}': unknown op or block '{body}'"
+                                f"{did_you_mean(body, list(REGISTRY) + scope.namespace.all_names())}",
+                                entry.value_spans[name], "unknown-op", ["the ops are listed by `nncompile ops`"])
+            return None
+        mapping = YMap(op=body) if body in REGISTRY else YMap(block=body)
+        mapping.span, mapping.key_spans = entry.key_spans[name], {}
+        mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
+        return mapping
+
+    def inputs(self, model: BaseModel, body: YMap, scope: LayerScope, previous: str, name: str) -> list[str]:
+        refs = model.in_
+        if refs is None:
+            return [previous]
+        container, keys = (body["in"], range(len(refs))) if isinstance(refs, list) else (body, ["in"])
+        refs = refs if isinstance(refs, list) else [refs]
+        if not refs:
+            self.problems.error(f"layer '{name}': `in` lists no inputs", span_of(body, "in"), "bad-input")
+            return [previous]
+        resolved = []
+        for ref, key in zip(refs, keys):
+            ref, ok = self.evaluate(ref, scope.env, container, key)
+            target = self.reference(str(ref), scope, span_of(container, key), name) if ok else None
+            resolved.append(target or previous)
+        return resolved
+
+    def reference(self, ref: str, scope: LayerScope, span: Span | None, layer: str) -> str | None:
+        """A name written in `in:`, `share:` or `outputs:` -> a qualified name."""
+        if ref in scope.inputs:
+            return scope.inputs[ref]
+        if ref.split(".", 1)[0] in scope.names:
+            qualified = scope.prefix + ref
+            self.links.ref_spans.setdefault(qualified, span)
+            return qualified
+        choices = sorted(scope.names | set(scope.inputs))
+        self.problems.error(f"layer '{layer}': unknown input '{ref}'{did_you_mean(ref, choices)}", span,
+                            "unknown-input", [f"names in this scope: {listing(choices)}"])
+        return None
+
+    def outputs(self, raw: YMap, outputs, scope: LayerScope, layer: str) -> list[str | None]:
+        """The qualified names a list of `outputs:` names (None where one is unknown, reported)."""
+        raw_outputs = raw["outputs"] if outputs else None
+        return [self.reference(ref, scope, span_of(raw_outputs, i) if isinstance(raw_outputs, YList)
+                               else span_of(raw, "outputs"), layer) for i, ref in enumerate(outputs)]
+
+    # --- one layer instance ------------------------------------------------------------
+
+    def instance(self, site: Site) -> None:
+        body = site.body
+        when, ok = self.evaluate(site.model.when, site.env, body, "when")
+        trainable, ok2 = self.evaluate(site.model.trainable, site.env, body, "trainable")
+        if not (ok and ok2):
+            return self.links.pass_through(site.qualified, site.inputs[0])
+        for key, value in (("when", when), ("trainable", trainable)):
+            if not isinstance(value, bool):
+                self.problems.error(f"layer '{site.name}': `{key}` must be true or false, got {value!r}",
+                                    span_of(body, key), "bad-attribute")
+                return self.links.pass_through(site.qualified, site.inputs[0])
+        if not when:  # switched off: the layer passes its input through
+            return self.links.pass_through(site.qualified, site.inputs[0], switched_off=True)
+        share = None
+        if site.model.share is not None:
+            share = self.reference(site.model.share, site.scope, span_of(body, "share"), site.name)
+        elif site.scope.share:
+            mine, theirs = site.scope.share
+            share = theirs + site.qualified[len(mine):]
+        if isinstance(site.model, BlockCall):
+            self.block(site, trainable and site.scope.trainable, share)
+        else:
+            self.op(site, trainable and site.scope.trainable, share)
+
+    def op(self, site: Site, trainable: bool, share: str | None) -> None:
+        op, body = REGISTRY[site.model.op], site.body
+        values, ok = {}, True
+        for key in op.Attrs.model_fields:
+            if key in body:
+                values[key], good = self.evaluate(body[key], site.env, body, key)
+                ok &= good
+        init, good = self.evaluate(site.model.init, site.env, body, "init")
+        node = self.add(Node(site.qualified, site.model.op, site.inputs, span=site.span, source=body,
+                             scope=site.scope.scopes, trainable=trainable, share=share, init=_init_map(init),
+                             doc=site.model.doc))
+        if not (ok and good):
+            node.error = self.problems[-1]
+            return
+        try:
+            node.attrs = op.Attrs.model_validate(values)
+        except ValidationError as e:
+            found = diagnostics_from(e, body, layer=site.name)
+            self.problems += found
+            node.error = found[0]
+
+    def block(self, site: Site, trainable: bool, share: str | None) -> None:
+        call, body, scope = site.model, site.body, site.scope
+        entry = scope.namespace.resolve(call.block)
+        problem = None if entry is None and scope.namespace.import_failed(call.block) \
+            else self.call_problem(site, entry)  # (a failed import was reported where it failed)
+        if entry is None or problem:
+            self.problems += [problem] if problem else []
+            return self.links.pass_through(site.qualified, site.inputs[0])
+        block_env = bind.block_params(self.problems, bind.Call(site.name, call, body, entry), site.env, {})
+        if block_env is None:
+            return self.links.pass_through(site.qualified, site.inputs[0])
+        definition = entry.definition
+        if len(site.inputs) != len(definition.inputs):
+            self.problems.error(f"layer '{site.name}': block '{call.block}' takes {len(definition.inputs)} "
+                                f"input(s) ({', '.join(definition.inputs)}), given {len(site.inputs)}",
+                                span_of(body, "in") or site.span, "block-inputs")
+            return self.links.pass_through(site.qualified, site.inputs[0])
+        prefix = site.qualified + "."
+        for local, source in zip(definition.inputs, site.inputs):
+            self.links.pass_through(prefix + local, source)
+        inner = LayerScope(prefix, block_env, entry.namespace, {n: prefix + n for n in definition.inputs},
+                           _names(entry.raw["layers"]),
+                           scopes=scope.scopes + (Scope(site.qualified, call.block, *(site.repeat or (None, None)),
+                                                        site.span),),
+                           trainable=trainable, share=(prefix, share + ".") if share else None,
+                           calls=scope.calls + (entry.qualname,))
+        last = self.layers(entry.raw["layers"], inner)
+        targets = self.outputs(entry.raw, _as_list(definition.outputs), inner, site.name)
+        self.links.pass_through(site.qualified, targets[0] or last if targets else last)
+
+    def call_problem(self, site: Site, entry: BlockEntry | None) -> Diagnostic | None:
+        """Why the block cannot be called here, if it cannot."""
+        call, at = site.model, span_of(site.body, "block")
+        names = site.scope.namespace.all_names
+        if entry is None:
+            return Diagnostic(f"layer '{site.name}': unknown block '{call.block}'{did_you_mean(call.block, names())}",
+                              at, notes=[f"blocks here: {listing(names())}"], code="unknown-block")
+        if entry.qualname in site.scope.calls:
+            return Diagnostic(f"block '{call.block}' calls itself", at, code="block-recursion")
+        if len(site.scope.calls) >= MAX_BLOCK_DEPTH:
+            return Diagnostic(f"blocks are nested more than {MAX_BLOCK_DEPTH} levels deep", at,
+                              notes=["a real network nests blocks a few levels deep"], code="too-large")
+        return None
+
+    def add(self, node: Node) -> Node:
+        if len(self.graph.nodes) >= self.max_nodes:
+            raise SpecError(self.problems + [Diagnostic(f"the network expands to more than {self.max_nodes:,} "
+                                                        "layers", node.span, code="too-large")])
+        return self.graph.add(node)
+
+    # --- a spec's own layers -------------------------------------------------------------
+
+    def spec(self, doc: Document, raw: YMap, namespace: Namespace) -> None:
+        """The spec's layers and its outputs (default: its last layer)."""
+        graph = self.graph
+        scope = LayerScope("", graph.params, namespace, {n: n for n in doc.inputs}, _names(raw["layers"]))
+        last = self.layers(raw["layers"], scope)
+        names = _as_list(doc.outputs)
+        if not names:
+            graph.outputs[last.split(".")[0] if last else ""] = last
+        for ref, target in zip(names, self.outputs(raw, names, scope, "outputs")):
+            if target and target not in self.links.switched_off:  # an optional output (FCN's aux head) is left out
+                graph.outputs[ref] = target
+
+
+def check_library(namespace: Namespace) -> list[Diagnostic]:
+    """A file of blocks alone: each layer's keys and literal values (expressions and shapes
+    are checked where a spec calls the block)."""
+    found = []
+    for entry in namespace.blocks.values():
+        for layer in entry.raw["layers"]:
+            name, body = next(iter(layer.items()))
+            if isinstance(body, dict):
+                found += validate_layer(body, name)[1]
+    return found
+
+
+def _init_map(init: Any) -> dict[str, Any]:
+    """`init: kaiming` applies to the weight; a mapping names each parameter."""
+    if init is None:
+        return {}
+    if isinstance(init, dict) and "scheme" not in init:
+        return dict(init)
+    return {"weight": init}
+
+
+def _names(raw_layers: YList) -> frozenset[str]:
+    return frozenset(next(iter(entry)) for entry in raw_layers)
+
+
+def _as_list(value) -> list:
+    return [] if value is None else value if isinstance(value, list) else [value]
