@@ -13,59 +13,86 @@ This module imports no torch: a config is checked before anything heavy is loade
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, ValidationError
 
-from ..compiler.diagnostics import Diagnostic, SourceCache, Span, SpecError
+from ..compiler.diagnostics import Diagnostic, SourceCache, Span, SpecError, did_you_mean
 from ..compiler.expand import UsageError
 from ..compiler.source import YList, YMap, load_file, span_at
-from ..compiler.spec import diagnostics_from
 
 COMMAND_LINE = "<command line>"  # the pseudo-file --set values are located in
 
+# Every number is bounded: it ends in a C integer (seeds, sizes) or in arithmetic that must stay finite.
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-PositiveInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
+PositiveInt = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]
+Side = Annotated[int, Strict(), Field(ge=1, le=16_384)]  # an image's height or width, in pixels
+# a learning rate or a decay factor: torch steps float32 weights with it, so it must be a float32
+Rate = Annotated[float, Field(gt=0, le=3.4e38)]
 Metric = Literal["accuracy", "top5", "mean_iou", "pixel_accuracy"]
 
 
+def _path_text(text: str) -> str:
+    if "\0" in text:
+        raise ValueError("a path cannot contain a NUL character")
+    if not text:
+        raise ValueError("a path cannot be empty")
+    return text
+
+
+def _run_name(text: str) -> str:
+    """One folder name, so a run writes only inside run.dir, never over a path it was handed."""
+    if text in ("", ".", "..") or {"/", "\\", "\0"} & set(text):
+        raise ValueError("a run name is one folder name: not empty, not '.' or '..', without '/', '\\' or NUL")
+    if len(text.encode("utf-8", "surrogatepass")) > 255:
+        raise ValueError("a run name is one folder name, at most 255 bytes long")
+    return text
+
+
+PathText = Annotated[str, AfterValidator(_path_text)]
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Run(Section):
     """Where and how a run happens."""
 
-    name: str | None = Field(None, description="the run folder's name under `dir`; default: the spec's name")
-    dir: str = Field("runs", description="the folder runs are kept in (relative to the working directory)")
-    seed: int = Field(0, description="seeds initialisation, shuffling, splits, augmentation and dropout")
+    name: Annotated[str, AfterValidator(_run_name)] | None = Field(
+        None, description="the run folder's name under `dir` (one folder name); default: the spec's name")
+    dir: PathText = Field("runs", description="the folder runs are kept in (relative to the working directory)")
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)] = Field(
+        0, description="seeds initialisation, shuffling, splits, augmentation and dropout")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA if present, else CPU")
     bf16: bool = Field(True, description="bfloat16 autocast (on CUDA only)")
     channels_last: bool = Field(False, description="NHWC memory layout for 4-D inputs (faster convs on GPU)")
     compile: bool = Field(False, description="torch.compile the model")
-    threads: PositiveInt | None = Field(None, description="CPU threads per process (default: torch's); small "
+    threads: Annotated[int, Strict(), Field(ge=1, le=1024)] | None = Field(None, description="CPU threads per process (default: torch's); small "
                                                           "models train fastest on 1, above all on a busy machine")
-    checkpoint_every: int = Field(0, ge=0, description="also checkpoint every this many steps (0: per epoch only)")
+    checkpoint_every: Count = Field(0, description="also checkpoint every this many steps (0: per epoch only)")
 
 
 class Data(Section):
     """The dataset and how it is split and batched."""
 
     dataset: Literal["xor", "npz", "image_folder", "digits", "shapes"]
-    path: str | None = Field(None, description="npz: the .npz file; image_folder: the folder of class folders")
-    size: PositiveInt | None = Field(None, description="xor: samples per epoch (the 4 points repeated); "
+    path: PathText | None = Field(None, description="npz: the .npz file; image_folder: the folder of class folders")
+    size: Annotated[int, Strict(), Field(ge=1, le=10_000_000)] | None = Field(None, description="xor: samples per epoch (the 4 points repeated); "
                                                         "shapes: images generated (default 2000)")
-    image_size: tuple[PositiveInt, PositiveInt] | None = Field(
+    image_size: tuple[Side, Side] | None = Field(
         None, description="image_folder: resize to H×W (default: the spec input's); shapes: H×W (default 32×32)")
     mean: list[float] | None = Field(None, description="image_folder: per-channel mean subtracted after scaling to [0, 1]")
-    std: list[float] | None = Field(None, description="image_folder: per-channel std divided by")
+    std: list[Annotated[float, Field(gt=0)]] | None = Field(None, description="image_folder: per-channel std divided by")
     augment: bool = Field(False, description="image_folder: random horizontal flips and ±10% shifts while training")
     batch_size: PositiveInt = 32
     val_split: Fraction = Field(0.0, description="fraction held out to validate each epoch and pick best.pt")
     test_split: Fraction = Field(0.0, description="fraction held out until the end, then scored with best.pt")
-    workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    workers: Annotated[int, Strict(), Field(ge=0, le=1024)] = Field(0, description="DataLoader worker processes")
 
 
 class Train(Section):
@@ -76,9 +103,9 @@ class Train(Section):
         "cross_entropy", description="cross_entropy on logits; nll on log-probabilities; bce on "
         "probabilities (a sigmoid output); bce_with_logits; mse")
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    lr: float = Field(1e-3, gt=0)
+    lr: Rate = 1e-3
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: Annotated[float, Field(ge=0, le=3.4e38)] = 0.0
     schedule: Literal["constant", "step", "cosine"] = "constant"
     step_size: PositiveInt = Field(10, description="step: epochs between drops of the lr by `gamma`")
     gamma: float = Field(0.1, gt=0, le=1)
@@ -90,7 +117,7 @@ class Reconstruct(Section):
     """Autoencoder pre-training: rebuild a layer's input from its output through a decoder."""
 
     reconstruct: str = Field(description="a layer or block instance of the spec")
-    decoder: str | None = Field(None, description="a decoder spec (its input: the layer's output, its output: "
+    decoder: PathText | None = Field(None, description="a decoder spec (its input: the layer's output, its output: "
                                                   "the layer's input); default: one linear map")
 
 
@@ -108,7 +135,7 @@ class Stage(Section):
 
     name: str | None = None
     epochs: PositiveInt | None = Field(None, description="default: train.epochs")
-    lr: float | None = Field(None, gt=0, description="default: train.lr")
+    lr: Rate | None = Field(None, description="default: train.lr")
     train: list[str] | None = Field(None, description="layers or block instances to train; default: all")
     freeze: list[str] = Field([], description="layers or block instances to keep fixed")
     objective: Objective = "supervised"
@@ -138,6 +165,16 @@ class Loaded:
     def span(self, *path) -> Span | None:
         return span_at(self.root, path)
 
+    def is_set(self, *path) -> bool:
+        """Whether the config file (or a --set) gives the value at `path`."""
+        node = self.root
+        for key in path:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return False
+        return True
+
     def resolve(self, relative: str) -> Path:
         return (self.path.parent / relative) if not Path(relative).is_absolute() else Path(relative)
 
@@ -160,13 +197,16 @@ def load(path: str | Path, overrides: dict[str, str] | None = None) -> Loaded:
         raise _located([Diagnostic("a training config is a mapping (run:, data:, train:, stages:)",
                                    getattr(root, "span", None), code="bad-config")], sources)
     if overrides:
-        sources.add(COMMAND_LINE, "\n".join(f"{k}={v}" for k, v in overrides.items()))
+        # each --set is a line of the pseudo-file, written as the user typed it
+        sources.add(COMMAND_LINE, "\n".join(f"--set {k}={v}" for k, v in overrides.items()))
         for line, (key, value) in enumerate(overrides.items(), 1):
-            _override(root, key, value, Span(COMMAND_LINE, line, len(key) + 2, max(1, len(value))))
+            at = len("--set ") + 1
+            _override(root, key, value, key_span=Span(COMMAND_LINE, line, at, len(key)),
+                      value_span=Span(COMMAND_LINE, line, at + len(key) + 1, max(1, len(value))))
     try:
         config = TrainConfig.model_validate(root)
     except ValidationError as e:
-        raise _located(diagnostics_from(e, root, fields_near=_fields_near), sources) from None
+        raise _located([_diagnostic(error, root) for error in e.errors(include_url=False)], sources) from None
     return Loaded(config, root, path, sources)
 
 
@@ -176,27 +216,97 @@ def _located(diagnostics: list[Diagnostic], sources: SourceCache) -> SpecError:
     return error
 
 
-def _override(root: YMap, dotted: str, text: str, span: Span) -> None:
-    """Sets root[a][b]... = the YAML value of text, remembering span as its place."""
+def _diagnostic(error: dict, root: YMap) -> Diagnostic:
+    """One pydantic error in the user's words: the key as written (`train.metrics[0]`), at its place."""
+    path = _yaml_path(root, error["loc"])
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        near = did_you_mean(_dotted(path), [_dotted([*path[:-1], name]) for name in _fields_near(root, path)])
+        return Diagnostic(f"unknown key '{_dotted(path)}'{near}", span_at(root, tuple(path), of_key=True),
+                          code="unknown-key")
+    if kind == "missing":
+        where = f" in {_dotted(path)}" if path else ""
+        return Diagnostic(f"missing required key '{error['loc'][-1]}'{where}", span_at(root, tuple(path)),
+                          code="missing-key")
+    message = str(error["ctx"]["error"]) if kind == "value_error" else error["msg"][0].lower() + error["msg"][1:]
+    if kind in _BOUNDS:  # pydantic writes 3.4e38 out in 39 digits
+        key, words = _BOUNDS[kind]
+        message = f"input should be {words} {_number(error['ctx'][key])}"
+    return Diagnostic(f"{_dotted(path) or 'the config'}: {message}, got {_shown(value)}", span_at(root, tuple(path)),
+                      code="bad-config")
+
+
+_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "greater than or equal to"),
+           "less_than": ("lt", "less than"), "less_than_equal": ("le", "less than or equal to")}
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _yaml_path(root: Any, loc: tuple) -> list:
+    """The keys and indices of pydantic's loc that exist in the YAML (union tags are skipped)."""
+    node, path = root, []
+    for part in loc:
+        if isinstance(node, (YMap, YList)):
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                continue
+            path.append(part)
+    return path
+
+
+def _dotted(path: list) -> str:
+    """['train', 'metrics', 0] -> 'train.metrics[0]'"""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _override(root: YMap, dotted: str, text: str, *, key_span: Span, value_span: Span) -> None:
+    """Sets root[a][b]... = the YAML value of text, remembering the spans as its place."""
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
         value = text
     *parents, last = dotted.split(".")
     node: Any = root
-    for part in parents:
+    for i, part in enumerate(parents):
         key = _key(node, part, dotted)
         if isinstance(node, YMap) and key not in node:
-            child = YMap()
-            child.span, child.key_spans, child.value_spans = span, {}, {}
-            node[key], node.key_spans[key], node.value_spans[key] = child, span, span
+            index = (parents + [last])[i + 1]
+            if index.isdigit():
+                raise UsageError(f"--set {dotted}: the config has no list '{'.'.join(parents[:i + 1])}' "
+                                 f"to set item {index} of")
+            node[key], node.key_spans[key], node.value_spans[key] = _spanned({}, key_span), key_span, key_span
         node = node[key]
     key = _key(node, last, dotted)
-    node[key] = value
+    node[key] = _spanned(value, value_span)
     if isinstance(node, YMap):
-        node.key_spans[key], node.value_spans[key] = span, span
+        node.key_spans[key], node.value_spans[key] = key_span, value_span
     else:
-        node.value_spans[key] = span
+        node.value_spans[key] = value_span
+
+
+def _spanned(value: Any, span: Span) -> Any:
+    """A value parsed from --set as YMap/YList, every part of it located at the --set value."""
+    if isinstance(value, dict):
+        out = YMap({k: _spanned(v, span) for k, v in value.items()})
+        out.span, out.key_spans, out.value_spans = span, dict.fromkeys(out, span), dict.fromkeys(out, span)
+        return out
+    if isinstance(value, list):
+        out = YList(_spanned(v, span) for v in value)
+        out.span, out.value_spans = span, [span] * len(out)
+        return out
+    return value
 
 
 def _key(node: Any, part: str, dotted: str):
@@ -227,6 +337,14 @@ def _members(annotation) -> list:
     """The classes inside Optional[...], list[...], Union[...]."""
     args = getattr(annotation, "__args__", None)
     return [annotation] if not args else [m for a in args for m in _members(a)]
+
+
+def require(module: str, package: str, needed_by: str):
+    """Imports an optional dependency of training, or says which package to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"{needed_by} needs {package}, which is not installed: pip install 'nncompile[train]'") from None
 
 
 def is_config_key(name: str) -> bool:

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, Sampler, Subset
 
 from ..compiler.diagnostics import Diagnostic, SpecError
 from ..compiler.ir import Graph
-from .config import Loaded
+from .config import Loaded, require
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CLASS_LOSSES = {"cross_entropy", "nll"}  # targets are class indices over the output's dim 1
@@ -52,9 +52,7 @@ def xor(size: int | None) -> ArrayDataset:
 
 def digits() -> ArrayDataset:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes), scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    bunch = require("sklearn.datasets", "scikit-learn", "dataset 'digits'").load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # N×1×8×8
     return ArrayDataset(x, torch.tensor(bunch.target, dtype=torch.int64))
 
@@ -142,7 +140,7 @@ class ImageFolder(Dataset):
         self.epoch = epoch
 
     def __getitem__(self, i):
-        from PIL import Image
+        from PIL import Image  # importable: _image_folder checked
 
         path, label = self.files[i]
         with Image.open(path) as image:
@@ -171,6 +169,7 @@ def _path(loaded: Loaded) -> Path:
 
 
 def _image_folder(loaded: Loaded, graph: Graph, augment: bool) -> ImageFolder:
+    require("PIL.Image", "Pillow", "dataset 'image_folder'")
     data, root = loaded.config.data, _path(loaded)
     if not root.is_dir():
         raise loaded.error(f"no such folder: {root}", "data", "path")

@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The train-specific flags (the spec, --set, --allow-path come from the CLI's spec command)."""
     p.add_argument("--config", required=True, metavar="FILE", help="the training config (docs/training.md)")
     p.add_argument("--resume", action="store_true", help="continue the run from its last.pt")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="reuse the run folder if it exists (else a rerun goes to <name>-2, <name>-3, …); "
+                        "only the files a run writes are replaced")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (summaries only)")
     p.add_argument("--nproc", type=int, default=1, metavar="N", help="processes on this machine (DDP via torchrun)")
     group = p.add_argument_group("multi-node (passed to torchrun)")
@@ -46,25 +49,26 @@ def _train_argv(args) -> list[str]:
         argv += ["--set", pair]
     for path in args.allow_path or []:
         argv += ["--allow-path", path]
-    return argv + ["--resume"] * args.resume + ["--no-progress"] * args.no_progress
+    return argv + ["--resume"] * args.resume + ["--exist-ok"] * args.exist_ok + ["--no-progress"] * args.no_progress
 
 
 def run(args, pairs: dict[str, str]) -> int:
     from ..compiler.expand import UsageError
+    from . import config
 
     params, overrides = split_sets(pairs)
     command = "nncompile train " + shlex.join(_train_argv(args))
     distributed = args.nproc > 1 or args.nnodes != "1"
     if args.nproc < 1:
         raise UsageError("--nproc must be 1 or more")
+    config.require("torch", "torch", "nncompile train")
     if not distributed:
         from .train import train
 
-        train(args.spec, args.config, params=params, overrides=overrides, resume=args.resume,
+        train(args.spec, args.config, params=params, overrides=overrides, resume=args.resume, exist_ok=args.exist_ok,
               allow_paths=args.allow_path or (), command=command, progress=not args.no_progress)
         return 0
     from .. import compiler
-    from . import config
 
     config.load(args.config, overrides)  # errors once, here, not in every worker
     compiler.build(args.spec, params, allow_paths=args.allow_path or ())

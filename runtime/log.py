@@ -6,21 +6,27 @@
       metrics.csv    one row per epoch
       metrics.png    loss and first-metric curves (if matplotlib is installed)
       last.pt, best.pt   checkpoints (runtime/checkpoint.py)
+      test.json      the test split's figures
+
+A fresh run never touches an existing folder: it takes the first free one of <name>,
+<name>-2, <name>-3, … . `--exist-ok` reuses <name> and `--resume` continues it; even then
+only the files above are replaced and nothing is removed.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from ..compiler.atomic import atomic_path, write_text
+from ..compiler.atomic import atomic_path, write_bytes, write_text
+from ..compiler.expand import UsageError
 from ..compiler.ir import Graph
 
 
@@ -68,8 +74,29 @@ def summary(row: dict) -> str:
 
 
 class RunFolder:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, note: str = ""):
         self.path = path
+        self.note = note  # why the run went to this folder, when it is not the one named
+
+    @classmethod
+    def claim(cls, parent: Path, name: str, reuse: bool) -> "RunFolder":
+        """parent/name if `reuse`, else the first of name, name-2, name-3, … that does not
+        exist; made here, so that no other run can take it too."""
+        path = parent / name
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            if reuse:
+                path.mkdir(exist_ok=True)
+                return cls(path)
+            for n in itertools.count(1):
+                path = parent / (name if n == 1 else f"{name}-{n}")
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    continue
+                return cls(path, "" if n == 1 else f"{parent / name} exists; --exist-ok reuses it")
+        except OSError as e:
+            raise UsageError(f"cannot make the run folder {path}: {e.strerror or e}") from None
 
     @property
     def last(self) -> Path:
@@ -79,20 +106,15 @@ class RunFolder:
     def best(self) -> Path:
         return self.path / "best.pt"
 
-    def start(self, config: dict, graph: Graph, command: str, fresh: bool) -> None:
-        """Writes the resolved config and a copy of the spec's files; a fresh run first
-        removes what an earlier run of the same name left."""
-        if fresh and self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+    def start(self, config: dict, graph: Graph, command: str) -> None:
+        """Writes the resolved config and a copy of the spec's files (replacing only those)."""
         write_text(self.path / "config.yaml", f"# {command}\n" + yaml.safe_dump(config, sort_keys=False))
         main = Path(graph.file).resolve().parent
         for name in graph.sources.files():
             source = Path(name).resolve()
             relative = Path(os.path.relpath(source, main))
             target = self.path / "spec" / (relative if not relative.parts[0] == ".." else source.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            write_bytes(target, source.read_bytes())
 
     def write_metrics(self, history: list[dict], plot: bool) -> None:
         """Rewrites metrics.csv from the whole history (a resumed run never duplicates a row);
@@ -112,7 +134,9 @@ class RunFolder:
 
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
-        except ImportError:  # the plot is optional (the `train` extra installs matplotlib)
+        except ImportError:  # the plot is optional: say so, and train on
+            print("nncompile: note: metrics.png not drawn: matplotlib cannot be imported; "
+                  "install it with: pip install 'nncompile[train]'", file=sys.stderr)
             return
         names = [k[6:] for k in history[0] if k.startswith("train_")] if history else []
         fig, axes = plt.subplots(1, min(len(names), 2) or 1, figsize=(5 * max(1, min(len(names), 2)), 3.5),

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.utils import get_total_norm
 from torch.utils.data import DataLoader
 
 from ..compiler import build, to_torch
@@ -113,10 +114,10 @@ def make_optimizer(train, params, lr: float) -> torch.optim.Optimizer:
 
 
 class Trainer:
-    def __init__(self, graph: Graph, loaded: Loaded, *, resume: bool = False, command: str = "nncompile train",
-                 progress: bool = True):
+    def __init__(self, graph: Graph, loaded: Loaded, *, resume: bool = False, exist_ok: bool = False,
+                 command: str = "nncompile train", progress: bool = True):
         self.graph, self.loaded, self.config = graph, loaded, loaded.config
-        self.resume, self.command, self.show_progress = resume, command, progress
+        self.resume, self.exist_ok, self.command, self.show_progress = resume, exist_ok, command, progress
         run, train = self.config.run, self.config.train
         self.stages = self.config.resolved_stages()
         for i, stage in enumerate(self.stages):
@@ -134,7 +135,7 @@ class Trainer:
         self.process = start_process(run.device)
         self.device = pick_device(run.device, self.process)
         self.splits = data_module.load(loaded, graph)
-        self.folder = RunFolder(Path(run.dir) / (run.name or graph.name))
+        self.folder = RunFolder(Path(run.dir) / (run.name or graph.name))  # the named one, until run() claims one
         self.history: list[dict] = []
         self.best: float | None = None
 
@@ -171,9 +172,12 @@ class Trainer:
         if state is not None:
             model.load_state_dict(state["model"])
             self.history, self.best = state["history"], state["best"]
+        self.folder = self.on_rank0(lambda: RunFolder.claim(self.folder.path.parent, self.folder.path.name,
+                                                            reuse=self.resume or self.exist_ok))
         if self.process.main:
-            self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command, fresh=state is None)
-            where = f" ({self.process.world} processes, {dist.get_backend()})" if self.process.world > 1 else ""
+            self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command)
+            where = f" ({self.folder.note})" if self.folder.note else ""
+            where += f" ({self.process.world} processes, {dist.get_backend()})" if self.process.world > 1 else ""
             print(f"run folder {self.folder.path}{where}" + (f", resuming at stage {state['stage'] + 1} epoch "
                                                        f"{state['epoch'] + 1} step {state['step']}" if state else ""))
         train_loader, sampler = self.loader(self.splits.train, shuffle=True)
@@ -226,6 +230,21 @@ class Trainer:
         test = self.score_test(model)
         return Result(model, self.folder, self.history, test)
 
+    def on_rank0(self, make):
+        """make()'s result on rank 0, or its usage error, shared with every process."""
+        if self.process.world == 1:
+            return make()
+        shared = [None]
+        if self.process.main:
+            try:
+                shared = [make()]
+            except UsageError as e:
+                shared = [e]
+        dist.broadcast_object_list(shared, src=0, device=self.device)
+        if isinstance(shared[0], UsageError):
+            raise shared[0]
+        return shared[0]
+
     def meter(self, stage) -> Meter:
         metrics = self.config.train.metrics if stage.objective == "supervised" else []
         return Meter(self.loss, metrics, self.classes)
@@ -245,6 +264,7 @@ class Trainer:
                 loss, out = wrapped(x, y)
             at.optimizer.zero_grad(set_to_none=True)
             self.backward(loss)
+            self.check_finite(at, epoch, step, loss)
             at.optimizer.step()
             at.scheduler.step()
             value = float(loss.detach())
@@ -264,7 +284,7 @@ class Trainer:
         row |= {"samples_per_s": samples * self.process.world / max(seconds, 1e-9), "seconds": seconds}
         self.history.append(row)
         improved = self.improved(row, stage)
-        self.save(at, meter, epoch + 1, 0, best=improved)
+        self.save(at, self.meter(stage), epoch + 1, 0, best=improved)  # the next epoch's meter starts empty
         if self.process.main:
             print(summary(row), flush=True)
             self.folder.write_metrics(self.history, plot=epoch + 1 == stage.epochs)
@@ -282,6 +302,30 @@ class Trainer:
             error = SpecError(Diagnostic(f"cannot train '{self.graph.name}': {e}", node.span, code="not-differentiable"))
             error.sources = self.graph.sources
             raise error from None
+
+    def check_finite(self, at: StageRun, epoch: int, step: int, loss: torch.Tensor) -> None:
+        """Stops the run before a non-finite loss or gradient reaches the weights: one fused
+        check (the largest |gradient|) and one sync a step, and every process stops alike."""
+        grads = [p.grad for group in at.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        figures = torch.stack([loss.detach().float().reshape(()),
+                               get_total_norm(grads, math.inf).float().to(loss.device)])
+        stop = (~figures.isfinite()).any().int()
+        if self.process.world > 1:
+            dist.all_reduce(stop, op=dist.ReduceOp.MAX)
+        if stop:
+            value, largest = figures.tolist()
+            problem = (f"the loss is {value}" if not math.isfinite(value) else
+                       f"a gradient is {largest}" if not math.isfinite(largest) else "another process's loss is not finite")
+            raise self.diverged(at, f"epoch {epoch + 1}, step {step}", problem)
+
+    def diverged(self, at: StageRun, when: str, problem: str) -> SpecError:
+        """The error of a run stopped by a non-finite figure, located at the lr it trained with."""
+        lr_key = ("stages", at.index, "lr") if self.loaded.is_set("stages", at.index, "lr") else ("train", "lr")
+        return self.loaded.error(
+            f"training stopped at stage '{at.stage.name}', {when}: {problem}",
+            *(lr_key if self.loaded.is_set(*lr_key) else ()), code="non-finite",
+            notes=[f"the learning rate is {at.stage.lr:g} ({'.'.join(map(str, lr_key))}): try a lower one",
+                   "no checkpoint was written with these weights: last.pt and best.pt, if any, are from before"])
 
     def evaluate(self, task: nn.Module, dataset, stage) -> dict[str, float]:
         loader, _ = self.loader(dataset, shuffle=False)
@@ -312,6 +356,10 @@ class Trainer:
 
     def save(self, at: StageRun, meter: Meter, epoch: int, step: int, best: bool = False) -> None:
         """Checkpoints the run as it stands before batch `step` of `epoch`."""
+        weights = [t for t in at.model.state_dict().values() if t.is_floating_point()]
+        if not get_total_norm(weights, math.inf).isfinite():  # alike on every process: DDP keeps replicas equal
+            when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+            raise self.diverged(at, when, "the weights are no longer finite")
         if not self.process.main:
             return
         state = {
@@ -343,13 +391,15 @@ class Trainer:
 
 
 def train(spec: str | Path, config: str | Path, *, params: dict | None = None, overrides: dict | None = None,
-          resume: bool = False, allow_paths=(), command: str = "nncompile train", progress: bool = True) -> Result:
-    """Trains `spec` as `config` says (overrides: dotted config paths -> YAML values).
+          resume: bool = False, exist_ok: bool = False, allow_paths=(), command: str = "nncompile train",
+          progress: bool = True) -> Result:
+    """Trains `spec` as `config` says (overrides: dotted config paths -> YAML values); a fresh
+    run goes to a new folder unless `exist_ok` (runtime/log.py, RunFolder.claim).
     Raises SpecError (located diagnostics) or UsageError before training if anything is wrong."""
     loaded = config_module.load(config, overrides)
     graph = build(spec, params, allow_paths=allow_paths)
     try:
-        return Trainer(graph, loaded, resume=resume, command=command, progress=progress).run()
+        return Trainer(graph, loaded, resume=resume, exist_ok=exist_ok, command=command, progress=progress).run()
     except checkpoint.CheckpointError as e:
         raise UsageError(str(e)) from None
     finally:

@@ -50,24 +50,24 @@ def test_errors_point_at_the_file_and_suggest(tmp_path):
           - objective: {reconstruct: layer1, decodr: x}
     """)
     shown = "\n".join(errors(path))
-    assert f"{path}:1:7: error: unknown key 'seeed' (did you mean 'seed'?)" in shown
-    assert f"{path}:3:12: error: dataset: input should be 'xor'" in shown
-    assert "unknown key 'decodr' (did you mean 'decoder'?)" in shown
+    assert f"{path}:1:7: error: unknown key 'run.seeed' (did you mean 'run.seed'?)" in shown
+    assert f"{path}:3:12: error: data.dataset: input should be 'xor'" in shown
+    assert "unknown key 'stages[0].objective.decodr' (did you mean 'stages[0].objective.decoder'?)" in shown
     assert "should be 'supervised'" not in shown  # one error for the objective, not one per alternative
 
 
 def test_a_bad_override_is_located_on_the_command_line(tmp_path):
     path = write(tmp_path, "data: {dataset: xor}\n")
     (shown,) = errors(path, {"train.epochs": "3", "train.lr": "fast"})
-    assert shown.splitlines()[0].startswith("<command line>:2:10: error: lr: input should be a valid number")
-    assert shown.splitlines()[1:] == ["    2 | train.lr=fast", "      |          ^^^^"]
+    assert shown.splitlines()[0].startswith("<command line>:2:16: error: train.lr: input should be a valid number")
+    assert shown.splitlines()[1:] == ["    2 | --set train.lr=fast", "      |                ^^^^"]
 
 
 def test_cli_reports_config_errors_with_exit_1(tmp_path, cli, in_repo):
     path = write(tmp_path, "data: {dataset: xor, batch_size: 0}\n")
     result = cli("train", "specs/xor.yaml", "--config", path)
     assert result.code == 1
-    assert "batch_size: input should be greater than or equal to 1" in result.err
+    assert "data.batch_size: input should be greater than or equal to 1" in result.err
     assert "Traceback" not in result.err
 
 
