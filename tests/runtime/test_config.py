@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from nncompile.compiler.diagnostics import SpecError
+from nncompile.compiler.expand import UsageError
 from nncompile.runtime import config
 
 
@@ -76,3 +77,70 @@ def test_cli_usage_errors_exit_2(tmp_path, cli, in_repo):
     path = write(tmp_path, "data: {dataset: xor}\n")
     result = cli("train", "specs/xor.yaml", "--config", path, "--set", "data.dataset.x=1")
     assert result.code == 2 and "not a mapping" in result.err
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("run.seed=99999999999999999999999", "run.seed: input should be less than or equal to 4,294,967,295"),
+    ("run.seed=-1", "run.seed: input should be greater than or equal to 0"),
+    ("train.lr=.inf", "train.lr: input should be a finite number, got inf"),
+    ("train.lr=.nan", "train.lr: input should be a finite number, got nan"),
+    ("train.lr=-0.1", "train.lr: input should be greater than 0, got -0.1"),
+    ("train.lr=1e300", "train.lr: input should be less than or equal to 3.4e+38"),
+    ("train.momentum=1", "train.momentum: input should be less than 1"),
+    ("train.weight_decay=-1", "train.weight_decay: input should be greater than or equal to 0"),
+    ("train.gamma=0", "train.gamma: input should be greater than 0"),
+    ("train.warmup_epochs=-.inf", "train.warmup_epochs: input should be a finite number"),
+    ("train.epochs=2.5", "train.epochs: input should be a valid integer"),
+    ("train.step_size=true", "train.step_size: input should be a valid integer, got True"),
+    ("data.batch_size=4294967296", "data.batch_size: input should be less than or equal to 2,147,483,647"),
+    ("data.workers=-1", "data.workers: input should be greater than or equal to 0"),
+    ("data.size=0", "data.size: input should be greater than or equal to 1"),
+    ("data.image_size=[8, 100000]", "data.image_size[1]: input should be less than or equal to 16,384"),
+    ("data.std=[0.5, 0]", "data.std[1]: input should be greater than 0, got 0"),
+    ("run.threads=0", "run.threads: input should be greater than or equal to 1"),
+    ("run.checkpoint_every=-5", "run.checkpoint_every: input should be greater than or equal to 0"),
+    ("train.metrics=[accuracy, f1]", "train.metrics[1]: input should be 'accuracy', 'top5', 'mean_iou' or "
+                                     "'pixel_accuracy', got 'f1'"),
+    ("stages.0.epochs=0", "stages[0].epochs: input should be greater than or equal to 1"),
+    ("stages.0.lr=.inf", "stages[0].lr: input should be a finite number"),
+    ("stages.0.objective={reconstruct: [1]}", "stages[0].objective.reconstruct: input should be a valid string, "
+                                             "got a list"),
+    ("run.dir=''", "run.dir: a path cannot be empty"),
+])
+def test_every_config_number_is_bounded_and_located_at_its_set(tmp_path, pair, message):
+    path = write(tmp_path, "data: {dataset: xor}\nstages: [{epochs: 1}]\n")
+    key, value = pair.split("=", 1)
+    (shown,) = errors(path, {key: value})
+    first, source, caret = shown.splitlines()
+    assert first.startswith(f"<command line>:1:{len(key) + 8}: error: {message}"), first
+    assert source == f"    1 | --set {pair}" and caret == "      | " + " " * (len(key) + 7) + "^" * len(value)
+    assert "YMap" not in shown and "YList" not in shown
+
+
+def test_values_in_the_file_are_named_as_written_at_their_line(tmp_path):
+    path = write(tmp_path, """
+        data: {dataset: xor, std: [1, -1]}
+        train: {metrics: [f1]}
+        stages: {epochs: 2}
+    """)
+    shown = "\n".join(errors(path))
+    assert f"{path}:1:31: error: data.std[1]: input should be greater than 0, got -1" in shown
+    assert f"{path}:2:19: error: train.metrics[0]: input should be 'accuracy'" in shown
+    assert f"{path}:3:9: error: stages: input should be a valid list, got a mapping" in shown
+
+
+def test_set_into_a_list_the_config_lacks_is_a_usage_error(tmp_path):
+    path = write(tmp_path, "data: {dataset: xor}\n")
+    with pytest.raises(UsageError, match=r"--set stages.0.epochs: the config has no list 'stages' to set item 0 of"):
+        config.load(path, {"stages.0.epochs": "2"})
+
+
+def test_cli_reports_every_bad_set_located_without_a_traceback(tmp_path, run_nncompile, in_repo):
+    path = write(tmp_path, "data: {dataset: xor}\n")
+    result = run_nncompile("train", "specs/xor.yaml", "--config", path, "--set", "run.seed=99999999999999999999999",
+                           "--set", "train.lr=.inf", "--set", "train.metrics=[f1]")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "<command line>:1:16: error: run.seed: input should be less than or equal to 4,294,967,295" in result.err
+    assert "<command line>:2:16: error: train.lr: input should be a finite number, got inf" in result.err
+    assert "<command line>:3:21: error: train.metrics[0]: input should be 'accuracy'" in result.err
+    assert result.err.endswith("3 errors\n")

@@ -115,3 +115,61 @@ def test_pretraining_trains_only_its_layers(train, tmp_path):
     trained = torch.load(tmp_path / "runs/t/last.pt", weights_only=True)[MODEL_KEY]
     changed = {k for k in initial if not torch.equal(initial[k], trained[k])}
     assert changed == {"layer2.conv1.weight", "layer2.conv1.bias", "layer2.conv2.weight", "layer2.conv2.bias"}
+
+
+@pytest.fixture
+def line_fit(tmp_path, write_spec):
+    """A 1→1 linear map fitted by mse with plain SGD: a large lr makes it diverge within steps."""
+    import numpy as np
+
+    np.savez(tmp_path / "line.npz", x=np.full((8, 1), 3, np.float32), y=np.full((8, 1), -5, np.float32))
+    spec = write_spec("name: line\ninputs: {x: [N, 1]}\nlayers: [{fc: {op: linear, out_features: 1}}]\n")
+    config = tmp_path / "train.yaml"
+    config.write_text(f"run: {{dir: {tmp_path / 'runs'}, name: t, threads: 1, checkpoint_every: 1}}\n"
+                      "data: {dataset: npz, path: line.npz, batch_size: 4}\n"
+                      "train: {epochs: 2, loss: mse, metrics: [], optimizer: sgd, momentum: 0, lr: 0.01}\n")
+    return spec, config
+
+
+def finite_weights(path) -> bool:
+    return all(t.isfinite().all() for t in torch.load(path, weights_only=True)[MODEL_KEY].values())
+
+
+def test_a_non_finite_loss_stops_the_run_at_its_step_and_keeps_the_good_checkpoints(line_fit, run_nncompile, cli,
+                                                                                   tmp_path):
+    spec, config = line_fit
+    assert cli("train", spec, "--config", config, "--no-progress").code == 0
+    folder = tmp_path / "runs/t"
+    result = run_nncompile("train", spec, "--config", config, "--no-progress", "--exist-ok", "--set", "train.lr=1e10")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert ("<command line>:1:16: error: training stopped at stage 'train', epoch 2, step 1: the loss is inf "
+            "[non-finite]") in result.err
+    assert "note: the learning rate is 1e+10 (train.lr): try a lower one" in result.err
+    assert "[train] epoch 1/2" in result.out and "epoch 2/2" not in result.out
+    last = torch.load(folder / "last.pt", weights_only=True)
+    assert (last["epoch"], last["step"]) == (1, 0)  # the end of epoch 1, just before the step that broke
+    assert finite_weights(folder / "last.pt") and finite_weights(folder / "best.pt")
+
+
+def test_weights_that_overflow_are_never_checkpointed(line_fit, cli, tmp_path):
+    spec, config = line_fit
+    assert cli("train", spec, "--config", config, "--no-progress").code == 0
+    folder = tmp_path / "runs/t"
+    before = {name: (folder / name).read_bytes() for name in ("last.pt", "best.pt")}
+    result = cli("train", spec, "--config", config, "--no-progress", "--exist-ok", "--set", "train.lr=3e38")
+    assert result.code == 1
+    assert "training stopped at stage 'train', epoch 1, step 1: the weights are no longer finite" in result.err
+    assert {name: (folder / name).read_bytes() for name in before} == before
+
+
+def test_the_finite_check_costs_one_fused_reduction_a_step(line_fit, cli, monkeypatch):
+    """No per-parameter sync: the gradients are reduced by one get_total_norm call per step."""
+    from nncompile.runtime import train as train_module
+
+    calls = []
+    real = train_module.get_total_norm
+    monkeypatch.setattr(train_module, "get_total_norm", lambda tensors, *a: calls.append(a) or real(tensors, *a))
+    spec, config = line_fit
+    assert cli("train", spec, "--config", config, "--no-progress", "--set", "run.checkpoint_every=0").code == 0
+    steps, saves = 2 * 2, 2
+    assert len(calls) == steps + saves
