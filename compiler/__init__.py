@@ -22,7 +22,7 @@ def analyse(path: str | Path, params: dict | None = None, *, strict: bool = Fals
     references) are in graph.errors, so a caller can still show what was inferred; errors
     that leave none (unreadable YAML) raise SpecError."""
     overrides = {k: v if isinstance(v, str) else _yaml_text(v) for k, v in (params or {}).items()}
-    graph, sources = expand(path, overrides, allow_paths)
+    graph, sources = expand(path, overrides, allow_paths, strict=strict)
     graph.sources = sources
     graph.totals = infer(graph, strict=strict)
     return graph

@@ -4,9 +4,12 @@
     stride: ${2 if i == 0 else 1} -> arithmetic, comparisons, and/or/not, conditionals,
                                      min, max, abs, int, float, round
     name: "conv${i + 1}"          -> text interpolation inside a longer string
+    out_channels: ${input.channels * 4}, kernel: ${input.shape[2]}
+                                  -> a block's input's shape (a Record's fields, a shape's dims)
 
-Nothing can be called except those few functions, nothing indexed or looked up by
-attribute, and numbers stay bounded, so a spec cannot make the compiler hang or eat memory.
+Nothing can be called except those few functions, nothing looked up by attribute but a
+Record's fields, nothing indexed but a shape, and numbers stay bounded, so a spec cannot
+make the compiler hang or eat memory.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import math
 import operator
 import re
 from typing import Any, Mapping
+
+from .symbolic import SymDim
 
 MAX_MAGNITUDE = 10**18
 MAX_LENGTH = 500
@@ -41,6 +46,18 @@ class ExprError(Exception):
     """A bad expression; the caller attaches the source location."""
 
 
+class Record:
+    """A value with named fields an expression may read (`input.channels`)."""
+
+    def field(self, name: str) -> Any:
+        """The field's value; raises ExprError naming the fields there are."""
+        raise NotImplementedError
+
+
+class Shape(tuple):
+    """A tensor's dims: the one kind of value an expression may index (`input.shape[2]`)."""
+
+
 def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
     """Resolve `$name` / `${expr}` in a string; other values come back unchanged."""
     if not isinstance(value, str) or "$" not in value:
@@ -62,8 +79,10 @@ def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
 def _lookup(name: str, env: Mapping[str, Any]) -> Any:
     if name not in env:
         from .diagnostics import did_you_mean
-        known = ", ".join(sorted(env)) or "none"
-        raise ExprError(f"unknown parameter '{name}'{did_you_mean(name, env)}; known: {known}")
+        records = sorted(k for k, v in env.items() if isinstance(v, Record))
+        known = ", ".join(sorted(k for k in env if k not in records)) or "none"
+        inputs = f"; inputs: {', '.join(records)}" if records else ""
+        raise ExprError(f"unknown parameter '{name}'{did_you_mean(name, env)}; known: {known}{inputs}")
     return env[name]
 
 
@@ -122,6 +141,21 @@ class _Evaluator(ast.NodeVisitor):
             return {"True": True, "False": False, "None": None}[node.id]
         return _lookup(node.id, self.env)
 
+    def visit_Attribute(self, node):
+        value = self.visit(node.value)
+        if not isinstance(value, Record):
+            return self.generic_visit(node)
+        return value.field(node.attr)
+
+    def visit_Subscript(self, node):
+        value = self.visit(node.value)
+        if not isinstance(value, Shape) or isinstance(node.slice, ast.Slice):
+            return self.generic_visit(node)
+        index = self.visit(node.slice)
+        if not isinstance(index, int) or isinstance(index, bool) or not -len(value) <= index < len(value):
+            raise ExprError(f"'{ast.unparse(node)}': a shape of {len(value)} dims has no dim {index!r}")
+        return value[index]
+
     def visit_List(self, node):
         return [self.visit(e) for e in node.elts]
 
@@ -140,6 +174,10 @@ class _Evaluator(ast.NodeVisitor):
         if fn is None:
             return self.generic_visit(node)
         left, right = self.visit(node.left), self.visit(node.right)
+        symbolic = next((v for v in (left, right) if isinstance(v, SymDim)), None)
+        if symbolic is not None:
+            raise ExprError(f"'{ast.unparse(node)}': the size {symbolic} is symbolic, and arithmetic needs a "
+                            "number: give the spec's input a concrete size")
         if not all(isinstance(v, (int, float)) for v in (left, right)):
             raise ExprError(f"'{ast.unparse(node)}': arithmetic needs numbers, got {left!r} and {right!r}")
         if fn is operator.pow and (abs(right) > 64 or abs(left) > 2**32):

@@ -28,18 +28,21 @@ from .walk import Walker, check_library
 MAX_NODES = 250_000  # repeats of repeats can multiply: bound the graph
 
 
-def expand(path: str | Path, params: dict[str, str] | None = None, allow_paths=()) -> tuple[Graph, SourceCache]:
-    """The spec's graph, not yet analysed, and the text of every file read. Errors that
-    leave a graph are in graph.errors; others raise SpecError (UsageError for `--set`)."""
+def expand(path: str | Path, params: dict[str, str] | None = None, allow_paths=(), *,
+           strict: bool = False) -> tuple[Graph, SourceCache]:
+    """The spec's graph, not yet analysed (but for the layers whose shapes a block reads:
+    those are inferred on demand, `strict` as the analysis will be), and the text of every
+    file read. Errors that leave a graph are in graph.errors; others raise SpecError
+    (UsageError for `--set`)."""
     problems, sources = Problems(), SourceCache()
     try:
-        return _expand(Loader(path, allow_paths, problems, sources), params or {}, problems), sources
+        return _expand(Loader(path, allow_paths, problems, sources), params or {}, problems, strict), sources
     except SpecError as e:
         e.sources = sources
         raise
 
 
-def _expand(loader: Loader, overrides: dict[str, str], problems: Problems) -> Graph:
+def _expand(loader: Loader, overrides: dict[str, str], problems: Problems, strict: bool) -> Graph:
     spec = loader.load()
     doc, raw = spec.document, spec.raw
     graph = Graph(name=doc.name or spec.path.stem, file=spec.namespace.file, doc=doc.doc, errors=problems)
@@ -59,7 +62,7 @@ def _expand(loader: Loader, overrides: dict[str, str], problems: Problems) -> Gr
         graph.inputs.append(name)
     if any(graph.nodes[name].type is None for name in graph.inputs):
         raise SpecError(problems)
-    walker = Walker(graph, problems, MAX_NODES)
+    walker = Walker(graph, problems, MAX_NODES, strict)
     walker.spec(doc, raw, spec.namespace)
     Resolver(graph, walker.links, problems).resolve()
     return graph

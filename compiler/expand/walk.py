@@ -20,6 +20,7 @@ from .bind import evaluate
 from .load import BlockEntry, Namespace
 from .problems import Problems, listing
 from .resolve import Links
+from .shapes import InputTypes, ShapeUnknown, TensorView
 
 MAX_BLOCK_DEPTH = 64  # blocks inside blocks: each level costs the walker a few stack frames
 
@@ -55,9 +56,10 @@ class Site:
 
 
 class Walker:
-    def __init__(self, graph: Graph, problems: Problems, max_nodes: int):
+    def __init__(self, graph: Graph, problems: Problems, max_nodes: int, strict: bool = False):
         self.graph, self.problems, self.max_nodes = graph, problems, max_nodes
         self.links = Links()
+        self.types = InputTypes(graph, self.links, strict)
 
     def evaluate(self, value: Any, env: dict, container: Any, key: Any) -> tuple[Any, bool]:
         return evaluate(self.problems, value, env, (container, key))
@@ -94,7 +96,15 @@ class Walker:
         self.problems += problems
         if model is None:
             return self.links.pass_through(qualified, previous)
-        inputs = self.inputs(model, body, scope, previous, name)
+        try:
+            self.sites(Site(qualified, name, model, body, entry.key_spans[name], [previous], scope, scope.env))
+        except ShapeUnknown as e:  # `repeat:` or `in:` read a shape that an upstream error left unknown
+            self.links.pass_through(qualified, e.node)
+
+    def sites(self, site: Site) -> None:
+        """The layer's instances: one, or `repeat` of them, each reading the one before."""
+        model, body, scope, name, qualified = site.model, site.body, site.scope, site.name, site.qualified
+        inputs = self.inputs(model, body, scope, site.inputs[0], name)
         repeat, ok = self.evaluate(model.repeat, scope.env, body, "repeat")
         if ok and repeat is not None and not (isinstance(repeat, int) and not isinstance(repeat, bool)
                                               and 1 <= repeat <= 10_000):
@@ -103,7 +113,7 @@ class Walker:
             ok = False
         if not ok:
             return self.links.pass_through(qualified, inputs[0])
-        site = Site(qualified, name, model, body, entry.key_spans[name], inputs, scope, scope.env)
+        site = replace(site, inputs=inputs)
         if repeat is None:
             return self.instance(site)
         for k in range(repeat):
@@ -165,6 +175,13 @@ class Walker:
     # --- one layer instance ------------------------------------------------------------
 
     def instance(self, site: Site) -> None:
+        try:
+            self.switch(site)
+        except ShapeUnknown as e:  # an expression read a shape that an upstream error left unknown
+            self.links.pass_through(site.qualified, e.node)
+
+    def switch(self, site: Site) -> None:
+        """The instance, unless its `when` switches it off."""
         body = site.body
         when, ok = self.evaluate(site.model.when, site.env, body, "when")
         trainable, ok2 = self.evaluate(site.model.trainable, site.env, body, "trainable")
@@ -217,10 +234,12 @@ class Walker:
         if entry is None or problem:
             self.problems += [problem] if problem else []
             return self.links.pass_through(site.qualified, site.inputs[0])
-        block_env = bind.block_params(self.problems, bind.Call(site.name, call, body, entry), site.env, {})
+        definition = entry.definition
+        views = {local: TensorView(self.types, source, local, site.qualified)
+                 for local, source in zip(definition.inputs, site.inputs)}
+        block_env = bind.block_params(self.problems, bind.Call(site.name, call, body, entry), site.env, views)
         if block_env is None:
             return self.links.pass_through(site.qualified, site.inputs[0])
-        definition = entry.definition
         if len(site.inputs) != len(definition.inputs):
             self.problems.error(f"layer '{site.name}': block '{call.block}' takes {len(definition.inputs)} "
                                 f"input(s) ({', '.join(definition.inputs)}), given {len(site.inputs)}",

@@ -50,20 +50,28 @@ def infer(graph: Graph, strict: bool = False) -> Totals:
                                        notes=["data must flow one way: break the cycle by changing one `in:`"]))
         return Totals()
     for node in order:
-        if node.op == "input":
-            spatial = node.type.rank == 4
-            node.receptive_field, node.jump = ((1, 1), (1, 1)) if spatial else (None, None)
-            continue
-        if node.error or node.attrs is None or any(graph.nodes[i].type is None for i in node.inputs):
-            continue
-        try:
-            _infer_node(graph, node, strict)
-        except ShapeError as e:
-            _fail(graph, node, e)
+        if node.op == "input" or node.type is None:  # (one typed while expanding is done)
+            infer_node(graph, node, strict)
     _check_shares(graph)
     _check_init(graph)
     _warn_unused(graph)
     return totals(graph)
+
+
+def infer_node(graph: Graph, node: Node, strict: bool = False) -> None:
+    """Annotate one node whose inputs are annotated; a failure is recorded on the node and
+    in graph.errors. infer() calls it in data-flow order; so does the expander, on demand,
+    for the layers upstream of a block that reads its inputs' shapes."""
+    if node.op == "input":
+        spatial = node.type.rank == 4
+        node.receptive_field, node.jump = ((1, 1), (1, 1)) if spatial else (None, None)
+        return
+    if node.error or node.attrs is None or any(graph.nodes[i].type is None for i in node.inputs):
+        return
+    try:
+        _infer_node(graph, node, strict)
+    except ShapeError as e:
+        _fail(graph, node, e)
 
 
 def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
