@@ -371,9 +371,9 @@ class Trainer:
             "rng": checkpoint.rng_state(), "stage": at.index, "epoch": epoch, "step": step,
             "best": self.best, "history": self.history, "config": self.config.model_dump(mode="json"),
         }
-        checkpoint.save(self.folder.last, state)
-        if best:
+        if best:  # first: a run killed between the two resumes from the older last.pt and redoes both
             checkpoint.save(self.folder.best, state)
+        checkpoint.save(self.folder.last, state)
 
     def score_test(self, model: nn.Module) -> dict | None:
         """The test split, scored once at the end with best.pt's weights (else the last)."""

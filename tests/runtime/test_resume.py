@@ -1,26 +1,82 @@
-"""A run killed with SIGKILL mid-epoch and resumed ends with exactly the weights of a run that
-was never interrupted (CPU; the spec has dropout, so the RNG states matter too)."""
+"""A run stopped at an epoch's end or within an epoch and resumed ends exactly as a run that
+was never interrupted: the same weights (bit for bit, on one CPU process; the spec has dropout,
+so the RNG states matter too), the same history and the same metrics.csv."""
 
+import csv
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import CLI_MODULE
+
+from nncompile.runtime import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
+TIMING = ("samples_per_s", "seconds")  # the only columns that may differ
+
+
+def figures(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+
+
+def write_config(tmp_path, samples: int, checkpoint_every: int, epochs: int) -> Path:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.random((samples, 1, 8, 8), dtype=np.float32),
+             y=rng.integers(0, 10, samples))
+    config = tmp_path / "train.yaml"
+    config.write_text(f"run: {{dir: {tmp_path / 'runs'}, checkpoint_every: {checkpoint_every}, threads: 1}}\n"
+                      "data: {dataset: npz, path: data.npz, batch_size: 16, val_split: 0.1}\n"
+                      f"train: {{epochs: {epochs}, optimizer: sgd, lr: 0.05, schedule: cosine, warmup_epochs: 0.5}}\n")
+    return config
+
+
+def assert_same_run(runs: Path, whole: str, cut: str) -> None:
+    first, second = (torch.load(runs / name / "last.pt", weights_only=True) for name in (whole, cut))
+    assert first["model"].keys() == second["model"].keys()
+    assert all(torch.equal(first["model"][k], second["model"][k]) for k in first["model"])
+    assert figures(first["history"]) == figures(second["history"])
+    tables = [figures(list(csv.DictReader(open(runs / name / "metrics.csv")))) for name in (whole, cut)]
+    assert tables[0] == tables[1] and len(tables[0]) == len(first["history"])
+
+
+@pytest.mark.parametrize("stop_at", ["epoch end", "mid-epoch"])
+def test_a_resumed_run_records_the_uninterrupted_runs_figures(cli, in_repo, tmp_path, monkeypatch, stop_at):
+    """Interrupted right after a checkpoint of epoch 2 (its start, or 4 steps in): the resumed
+    epoch's loss and accuracy must not mix in the epoch before it."""
+    config = write_config(tmp_path, samples=144, checkpoint_every=4, epochs=3)  # 8 steps an epoch
+    command = ["train", "specs/digits_cnn.yaml", "--config", config, "--no-progress"]
+    assert cli(*command, "--set", "run.name=whole").code == 0
+
+    save = checkpoint.save
+
+    def save_then_stop(path, state):
+        save(path, state)
+        if path.name == "last.pt" and state["epoch"] == 1 and (state["step"] == 0) == (stop_at == "epoch end"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    assert cli(*command, "--set", "run.name=cut").code == 130
+    monkeypatch.setattr(checkpoint, "save", save)
+    stopped = torch.load(tmp_path / "runs/cut/last.pt", weights_only=True)
+    assert (stopped["epoch"], stopped["step"] > 0) == (1, stop_at == "mid-epoch")
+
+    resumed = cli(*command, "--set", "run.name=cut", "--resume")
+    assert resumed.code == 0, resumed.err
+    assert f"resuming at stage 1 epoch 2 step {stopped['step']}" in resumed.out
+    assert_same_run(tmp_path / "runs", "whole", "cut")
 
 
 @pytest.mark.slow
-def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", x=rng.random((640, 1, 8, 8), dtype=np.float32), y=rng.integers(0, 10, 640))
-    config = tmp_path / "train.yaml"
-    config.write_text(f"run: {{dir: {tmp_path / 'runs'}, checkpoint_every: 5, threads: 1}}\n"
-                      "data: {dataset: npz, path: data.npz, batch_size: 16, val_split: 0.1}\n"
-                      "train: {epochs: 2, optimizer: sgd, lr: 0.05, schedule: cosine, warmup_epochs: 0.5}\n")
-    command = ["nncompile", "train", "specs/digits_cnn.yaml", "--config", str(config), "--no-progress"]
+@pytest.mark.parametrize("kill_at", ["epoch end", "mid-epoch"])
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, kill_at):
+    # 36 steps an epoch: the kill after the first checkpoint (step 5, or the epoch's end) lands before the next
+    config = write_config(tmp_path, samples=640, checkpoint_every=5 if kill_at == "mid-epoch" else 0, epochs=2)
+    command = [sys.executable, "-m", CLI_MODULE, "train", "specs/digits_cnn.yaml", "--config", str(config),
+               "--no-progress"]
 
     subprocess.run(command + ["--set", "run.name=whole"], cwd=ROOT, check=True, capture_output=True, timeout=300)
 
@@ -32,14 +88,10 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     process.kill()  # SIGKILL: no handler runs, nothing is flushed
     assert process.wait() == -9
     killed = torch.load(cut, weights_only=True)
-    assert killed["step"] > 0, "the run should have been killed within an epoch"
+    assert (killed["epoch"], killed["step"] > 0) == ((0, True) if kill_at == "mid-epoch" else (1, False))
 
     resumed = subprocess.run(command + ["--set", "run.name=cut", "--resume"], cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at stage 1 epoch {killed['epoch'] + 1} step {killed['step']}" in resumed.stdout
-
-    whole, cut_state = (torch.load(tmp_path / f"runs/{name}/last.pt", weights_only=True) for name in ("whole", "cut"))
-    assert whole["model"].keys() == cut_state["model"].keys()
-    assert all(torch.equal(whole["model"][k], cut_state["model"][k]) for k in whole["model"])
-    assert [row["train_loss"] for row in whole["history"]] == [row["train_loss"] for row in cut_state["history"]]
+    assert_same_run(tmp_path / "runs", "whole", "cut")
