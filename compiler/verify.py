@@ -108,7 +108,7 @@ def shape_disagreements(model, graph: Graph) -> tuple[list[str], int]:
     except onnx.shape_inference.InferenceError as e:
         return [_first_line(e)], len(graph.nodes)
     found = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
-    layers = {name: n.type for name, n in graph.nodes.items() if n.op != "input" and n.type is not None}
+    layers = {name: n.type for name, n in graph.nodes.items() if not n.is_input and n.type is not None}
     layers.update({o: graph.nodes[s].type for o, s in graph.outputs.items()})
     problems = []
     for name, ours in layers.items():

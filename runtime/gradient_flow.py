@@ -58,7 +58,7 @@ def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "
 
     rows = []
     for node in graph.topological():
-        if node.op == "input":
+        if node.is_input:
             continue
         y = values[node.name]
         grads = [model.get_parameter(f"{node.name}.{p}").grad for p in node.params] if not node.share else []

@@ -36,7 +36,7 @@ def index(graphs: dict[Path, object]) -> str:
              "see [../diagrams.md](../diagrams.md) for how to read and make them.", "",
              "| network | parameters | layers | diagram |", "|---|---:|---:|---|"]
     for path, graph in graphs.items():
-        layers = sum(n.op != "input" for n in graph.nodes.values())
+        layers = sum(not n.is_input for n in graph.nodes.values())
         spec = path.relative_to(ROOT).as_posix()
         lines.append(f"| [{graph.name}](../../{spec}) | {graph.totals.params:,} | {layers} | "
                      f"[{path.stem}.svg]({path.stem}.svg) |")

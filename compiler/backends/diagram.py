@@ -98,7 +98,7 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     node to another (by node names), as `nncompile explain` adds values and gradients."""
     notes, edge_notes = notes or {}, edge_notes or {}
     if collapse is None:
-        collapse = sum(n.op != "input" for n in graph.nodes.values()) > AUTO_COLLAPSE
+        collapse = sum(not n.is_input for n in graph.nodes.values()) > AUTO_COLLAPSE
     scopes = {s.name: s for n in graph.nodes.values() for s in n.scope}
     alias, runs = _runs(graph, scopes) if collapse else ({}, {})
 
@@ -119,7 +119,7 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
         cut = depth is not None and len(names) > depth
         key = names[depth] if cut else name
         box_of[node.name] = key
-        if node.name not in hidden and node.op != "input":  # inputs are drawn as terminals
+        if node.name not in hidden and not node.is_input:  # inputs are drawn as terminals
             box = boxes.setdefault(key, _Box(key, tuple(names[:depth] if cut else names),
                                              block=scopes[key] if cut else None,
                                              instances=runs.get(key, 1)))

@@ -50,7 +50,7 @@ def to_onnx(network: Graph | str | Path, weights: str | Path | Mapping | None = 
                               producer_version=_version(), doc_string=graph.doc or "")
     builder = _Builder(graph, values, model.graph)
     for node in graph.topological():
-        if node.op == "input":
+        if node.is_input:
             model.graph.input.append(_value_info(node.name, node.type))
         else:
             builder.lower(node)

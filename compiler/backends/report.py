@@ -81,7 +81,7 @@ def report_json(graph: Graph) -> dict:
         "inputs": {n: graph.nodes[n].type.as_json() for n in graph.inputs},
         "outputs": {k: graph.nodes[v].type.as_json() if graph.nodes[v].type else None
                     for k, v in graph.outputs.items()},
-        "layers": [layer_json(n) for n in graph.nodes.values() if n.op != "input"],
+        "layers": [layer_json(n) for n in graph.nodes.values() if not n.is_input],
         "totals": graph.totals.as_json(),
         "definitions": DEFINITIONS,
         "diagnostics": [d.as_json() for d in graph.warnings + graph.errors],
@@ -100,7 +100,7 @@ def _line(graph: Graph, node: Node) -> str:
 def _rows(graph: Graph) -> list[list[str]]:
     rows = []
     for node in graph.nodes.values():
-        if node.op == "input":
+        if node.is_input:
             rows.append([f"{node.name} (input)", _line(graph, node), "",
                          str(node.type), "", "", "", _rf(node.receptive_field)])
             continue

@@ -158,7 +158,7 @@ def generate(graph: Graph) -> str:
     variables = {name: names.create(name) for name in graph.inputs}
     body = []
     for node in graph.topological():
-        if node.op == "input":
+        if node.is_input:
             continue
         call = lowering(graph, node)
         args = [variables[i] for i in node.inputs]

@@ -18,7 +18,6 @@ from ..diagnostics import Diagnostic, SpecError
 from ..expand import UsageError
 from ..ir import Graph, Node
 from ..ops import REGISTRY
-from ..source import span_of
 from ..spec import InitScheme
 
 # Entries of a torch state_dict that carry no value of the network (BatchNorm's counter).
@@ -30,7 +29,7 @@ def expected(graph: Graph) -> dict[str, tuple[int, ...]]:
     another's parameters owns none)."""
     shapes = {}
     for node in graph.nodes.values():
-        if node.op != "input" and not node.share:
+        if not node.is_input and not node.share:
             shapes.update({f"{node.name}.{k}": s for k, s in {**node.params, **node.buffers}.items()})
     return shapes
 
@@ -131,7 +130,7 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     values, errors = {}, []
     for node in graph.nodes.values():
-        if node.op == "input" or node.share:
+        if node.is_input or node.share:
             continue
         shapes = {**node.params, **node.buffers}
         defaults = REGISTRY[node.op].default_init
@@ -141,7 +140,7 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
                                                                                                     copy=False)
             except ValueError as e:  # a fan-based scheme on a 1-D tensor
                 errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
-                                         f"{shape} this way: {e}", span_of(node.source, "init") or node.span,
+                                         f"{shape} this way: {e}", node.span_of("init"),
                                          code="bad-init"))
     if errors:
         error = SpecError(errors)

@@ -15,7 +15,6 @@ from ..diagnostics import Diagnostic
 from ..ir import Graph, Node
 from ..ops import REGISTRY, InferLog, ShapeError
 from ..ops.base import MAX_SIZE
-from ..source import span_of
 
 BYTES_PER_VALUE = 4  # float32
 MAX_SYMBOLIC_TEXT = 200  # a symbolic size's text; each of its numbers is at most 2^40
@@ -46,11 +45,11 @@ def infer(graph: Graph, strict: bool = False) -> Totals:
         cycle = e.args[0]
         first = graph.nodes[cycle[0]]
         graph.errors.append(Diagnostic(f"the layers form a cycle: {' → '.join(cycle + cycle[:1])}",
-                                       span_of(first.source, "in") or first.span, code="cycle",
+                                       first.span_of("in"), code="cycle",
                                        notes=["data must flow one way: break the cycle by changing one `in:`"]))
         return Totals()
     for node in order:
-        if node.op == "input" or node.type is None:  # (one typed while expanding is done)
+        if node.is_input or node.type is None:  # (one typed while expanding is done)
             infer_node(graph, node, strict)
     _check_shares(graph)
     _check_init(graph)
@@ -62,7 +61,7 @@ def infer_node(graph: Graph, node: Node, strict: bool = False) -> None:
     """Annotate one node whose inputs are annotated; a failure is recorded on the node and
     in graph.errors. infer() calls it in data-flow order; so does the expander, on demand,
     for the layers upstream of a block that reads its inputs' shapes."""
-    if node.op == "input":
+    if node.is_input:
         spatial = node.type.rank == 4
         node.receptive_field, node.jump = ((1, 1), (1, 1)) if spatial else (None, None)
         return
@@ -129,8 +128,7 @@ def _receptive(node: Node, step, inputs: list[Node]) -> None:
 
 
 def _fail(graph: Graph, node: Node, e: ShapeError) -> None:
-    span = (span_of(node.source, e.attr) if e.attr and node.source is not None and e.attr in node.source
-            else node.span)
+    span = node.span_of(e.attr) if e.attr else node.span
     notes = list(e.notes)
     # where the input's shape came from: the nearest layers upstream that did arithmetic
     upstream = graph.nodes[node.inputs[0]] if node.inputs else None
@@ -159,7 +157,7 @@ def _check_shares(graph: Graph) -> None:
         while owner is not None and owner.share and owner.name not in seen:
             seen.add(owner.name)
             owner = graph.nodes.get(owner.share)
-        span = span_of(node.source, "share") if node.source is not None and "share" in node.source else node.span
+        span = node.span_of("share")
         problem = None
         if owner is None or owner.name in seen and owner.share:
             problem = f"shares with '{node.share}', which is not a layer with parameters of its own"
@@ -182,7 +180,7 @@ def _check_init(graph: Graph) -> None:
     for node in graph.nodes.values():
         if not node.init or node.type is None:
             continue
-        span = span_of(node.source, "init")
+        span = node.span_of("init")
         for name, value in node.init.items():
             if name not in node.params:
                 graph.errors.append(Diagnostic(
@@ -223,7 +221,7 @@ def _warn_unused(graph: Graph) -> None:
         if unit in warned:
             continue
         warned.add(unit)
-        what = "input" if node.op == "input" else "layer"
+        what = "input" if node.is_input else "layer"
         graph.warnings.append(Diagnostic(f"{what} '{unit}' is never used: no output depends on it",
                                          span, severity="warning", code="unused"))
 
@@ -231,7 +229,7 @@ def _warn_unused(graph: Graph) -> None:
 def totals(graph: Graph) -> Totals:
     t = Totals()
     for node in graph.nodes.values():
-        if node.op == "input":
+        if node.is_input:
             continue
         count = node.param_count
         t.params += count

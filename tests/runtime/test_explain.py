@@ -110,7 +110,7 @@ def test_every_gradient_is_autograd_on_the_module_and_finite_differences(in_repo
         return hook
 
     handles = [model.get_submodule(n.name).register_forward_hook(keep(n.name))
-               for n in graph.nodes.values() if n.op != "input" and n.params]
+               for n in graph.nodes.values() if not n.is_input and n.params]
     model.zero_grad()
     out = model(x)
     assert torch.equal(out, e.values[e.output])  # the node-by-node run is the module's forward
