@@ -9,6 +9,8 @@ A SymDim is a str (its canonical text), so shapes print, compare and serialise a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class SymDim(str):
     """m·⌊(symbol + c)/d⌋ + e, printed in its simplest form."""
@@ -26,6 +28,10 @@ class SymDim(str):
         self.symbol, self.m, self.c, self.d, self.e = symbol, m, c, d, e
         return self
 
+    def at(self, size: int) -> int:
+        """The dim's value when its symbol is `size`."""
+        return self.m * ((size + self.c) // self.d) + self.e
+
 
 def _text(symbol: str, m: int, c: int, d: int, e: int) -> str:
     core = symbol if d == 1 and c == 0 else f"{symbol}/{d}" if c == 0 else f"⌊({symbol}{c:+d})/{d}⌋"
@@ -41,6 +47,17 @@ def as_sym(dim) -> SymDim | None:
     if isinstance(dim, str) and dim.isidentifier():
         return SymDim(dim)
     return None
+
+
+def evaluate(dim, sizes: Mapping[str, int], default: int | None = None) -> int | None:
+    """A dim's value with each symbol at its size in `sizes` (`default` for a symbol not
+    there; without one, a KeyError); None where its form is not affine (H·W)."""
+    if isinstance(dim, int):
+        return dim
+    s = as_sym(dim)
+    if s is None:
+        return None
+    return s.at(sizes[s.symbol] if default is None else sizes.get(s.symbol, default))
 
 
 def window(dim, span: int, stride: int, pads: int):

@@ -1,25 +1,34 @@
 """Activations against torch.nn's modules (step: the perceptron's threshold, as a function)."""
 
-import pytest
 import torch
 from torch import nn
 
-from op_cases import Case, Refusal, check, check_refusal
+from harness import Case, Fn, Refusal, op_tests
 
-X = [("N", 3, 5, 5)]
+X, VECTOR, IMAGE = [("N", 3, 5, 5)], [("N", 6)], [("N", 3, 9, 11)]
 
 CASES = [
-    Case("relu", {}, X, nn.ReLU),
-    Case("sigmoid", {}, [("N", 2)], nn.Sigmoid),
-    Case("tanh", {}, X, nn.Tanh),
+    Case("relu", {}, X, nn.ReLU, id="relu"),
+    Case("relu", {}, VECTOR, nn.ReLU, id="relu-vector"),
+    Case("sigmoid", {}, [("N", 2)], nn.Sigmoid, id="sigmoid"),
+    Case("sigmoid", {}, VECTOR, nn.Sigmoid, id="sigmoid-vector"),
+    Case("tanh", {}, X, nn.Tanh, id="tanh"),
+    Case("tanh", {}, VECTOR, nn.Tanh, id="tanh-vector"),
     Case("leaky_relu", {}, X, lambda: nn.LeakyReLU(0.1), id="leaky_relu-slides-default"),
-    Case("leaky_relu", {"negative_slope": 0.2}, X, lambda: nn.LeakyReLU(0.2)),
-    Case("elu", {"alpha": 0.5}, X, lambda: nn.ELU(0.5)),
-    Case("gelu", {"approximate": "tanh"}, [("N", 7, 16)], lambda: nn.GELU(approximate="tanh")),
-    Case("step", {"threshold": 0.5}, [("N", 2)], lambda: nn.Threshold(0.5, 0.0)),
-    Case("softmax", {}, [("N", 10)], lambda: nn.Softmax(dim=-1)),
+    Case("leaky_relu", {"negative_slope": 0.2}, X, lambda: nn.LeakyReLU(0.2), id="leaky_relu-0.2"),
+    Case("leaky_relu", {"negative_slope": 0.3}, VECTOR, lambda: nn.LeakyReLU(0.3), id="leaky_relu-0.3-vector"),
+    Case("elu", {"alpha": 0.5}, X, lambda: nn.ELU(0.5), id="elu"),
+    Case("elu", {"alpha": 0.5}, VECTOR, lambda: nn.ELU(0.5), id="elu-vector"),
+    Case("gelu", {}, VECTOR, nn.GELU, id="gelu-erf"),
+    Case("gelu", {"approximate": "tanh"}, [("N", 7, 16)], lambda: nn.GELU(approximate="tanh"), id="gelu-tanh"),
+    Case("gelu", {"approximate": "tanh"}, VECTOR, lambda: nn.GELU(approximate="tanh"), id="gelu-tanh-vector"),
+    Case("step", {"threshold": 0.5}, [("N", 2)], lambda: Fn(lambda x: (x >= 0.5).float()), id="step"),
+    Case("step", {"threshold": 0.2}, VECTOR, lambda: Fn(lambda x: (x >= 0.2).float()), id="step-vector"),
+    Case("softmax", {}, [("N", 10)], lambda: nn.Softmax(dim=-1), id="softmax"),
+    Case("softmax", {}, VECTOR, lambda: nn.Softmax(dim=-1), id="softmax-vector"),
     Case("softmax", {"dim": 1}, X, lambda: nn.Softmax(dim=1), id="softmax-channels"),
-    Case("log_softmax", {"dim": -1}, [("N", 4, 10)], lambda: nn.LogSoftmax(dim=-1)),
+    Case("log_softmax", {"dim": -1}, [("N", 4, 10)], lambda: nn.LogSoftmax(dim=-1), id="log_softmax"),
+    Case("log_softmax", {"dim": 1}, IMAGE, lambda: nn.LogSoftmax(dim=1), id="log_softmax-channels"),
 ]
 
 REFUSALS = [
@@ -28,15 +37,7 @@ REFUSALS = [
             id="log_softmax-dim-out-of-range"),
 ]
 
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_torch(case, tmp_path):
-    check(case, tmp_path)
-
-
-@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
-def test_refuses_what_torch_refuses(refusal, tmp_path):
-    check_refusal(refusal, tmp_path)
+test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)
 
 
 def test_leaky_relu_defaults_to_the_slides_slope():

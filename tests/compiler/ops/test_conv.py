@@ -1,9 +1,10 @@
 """conv2d and conv_transpose2d against torch.nn.Conv2d / ConvTranspose2d."""
 
-import pytest
 from torch import nn
 
-from op_cases import Case, Refusal, check, check_refusal
+from harness import Case, Refusal, analyse_layer, op_tests
+
+IMAGE = [("N", 3, 9, 11)]
 
 CASES = [
     Case("conv2d", {"out_channels": 64, "kernel": 3, "padding": 1}, [("N", 3, 224, 224)],
@@ -17,6 +18,10 @@ CASES = [
          lambda: nn.Conv2d(6, 6, 3, dilation=2, groups=3), id="dilated-grouped"),
     Case("conv2d", {"out_channels": 4, "kernel": 4, "padding": "same", "dilation": 2}, [("N", 2, 9, 10)],
          lambda: nn.Conv2d(2, 4, 4, padding="same", dilation=2), id="same-even-kernel"),
+    Case("conv2d", {"out_channels": 4, "kernel": [4, 2], "padding": "same"}, IMAGE,
+         lambda: nn.Conv2d(3, 4, (4, 2), padding="same"), id="same-asymmetric"),
+    Case("conv2d", {"out_channels": 2, "kernel": 3, "padding": "same", "dilation": 2}, [("N", 3, "H", "W")],
+         lambda: nn.Conv2d(3, 2, 3, padding="same", dilation=2), id="same-symbolic"),
     Case("conv2d", {"out_channels": 4, "kernel": 3, "padding": "valid", "in_channels": 2}, [("N", 2, 5, 5)],
          lambda: nn.Conv2d(2, 4, 3, padding="valid"), id="valid-declared-in-channels"),
     Case("conv2d", {"out_channels": 4, "kernel": 3, "stride": 3}, [("N", 1, 7, 7)],
@@ -24,6 +29,12 @@ CASES = [
     Case("conv_transpose2d", {"out_channels": 21, "kernel": 4, "stride": 2, "padding": 1, "bias": False},
          [("N", 21, 8, 8)], lambda: nn.ConvTranspose2d(21, 21, 4, stride=2, padding=1, bias=False),
          id="fcn-upsample-x2"),
+    Case("conv_transpose2d", {"out_channels": 4, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1}, IMAGE,
+         lambda: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), id="padded-output-padding"),
+    Case("conv_transpose2d", {"out_channels": 6, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1,
+                              "groups": 2}, [("N", 4, 5, 6)],
+         lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+         id="grouped-output-padding"),
     Case("conv_transpose2d", {"out_channels": 4, "kernel": 3, "stride": 2, "output_padding": 1}, [("N", 6, 5, 7)],
          lambda: nn.ConvTranspose2d(6, 4, 3, stride=2, output_padding=1), id="output-padding"),
     Case("conv_transpose2d", {"out_channels": 6, "kernel": [3, 2], "stride": 3, "dilation": 2, "groups": 2},
@@ -54,21 +65,11 @@ REFUSALS = [
             "shape-mismatch", lambda: nn.ConvTranspose2d(3, 4, 1, padding=2), id="padding-eats-output"),
 ]
 
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_torch(case, tmp_path):
-    check(case, tmp_path)
-
-
-@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
-def test_refuses_what_torch_refuses(refusal, tmp_path):
-    check_refusal(refusal, tmp_path)
+test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)
 
 
 def test_strict_makes_an_inexact_division_an_error(tmp_path):
     """The slides' 7×7 input, 3×3 filter, stride 3: "doesn't fit"."""
-    from op_cases import analyse_layer
-
     lenient = analyse_layer(tmp_path, "conv2d", {"out_channels": 1, "kernel": 3, "stride": 3}, [("N", 1, 7, 7)])
     assert not lenient.errors and lenient.nodes["y"].type.shape[2:] == (2, 2)
     assert any("dropped" in note for note in lenient.nodes["y"].notes)
@@ -78,7 +79,5 @@ def test_strict_makes_an_inexact_division_an_error(tmp_path):
 
 
 def test_arithmetic_is_shown(tmp_path):
-    from op_cases import analyse_layer
-
     graph = analyse_layer(tmp_path, "conv2d", {"out_channels": 96, "kernel": 11, "stride": 4}, [("N", 3, 227, 227)])
     assert graph.nodes["y"].arithmetic == ["(227 − 11 + 2·0)/4 + 1 = 55"]

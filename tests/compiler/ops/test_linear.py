@@ -1,11 +1,10 @@
 """linear and maxout against torch.nn.Linear (maxout: a linear layer of k·out features,
 then the maximum over the k pieces, as in the slides)."""
 
-import pytest
 import torch
 from torch import nn
 
-from op_cases import Case, Refusal, check, check_refusal
+from harness import Case, Refusal, op_tests
 
 
 class Maxout(nn.Module):
@@ -27,9 +26,13 @@ CASES = [
     Case("linear", {"out_features": 2, "in_features": 2}, [("N", 2)], lambda: nn.Linear(2, 2), id="xor-hidden"),
     Case("linear", {"out_features": 5, "bias": False}, [("N", 7, 3)], lambda: nn.Linear(3, 5, bias=False),
          id="sequence-no-bias"),
+    Case("linear", {"out_features": 5, "bias": False}, [("N", 6)], lambda: nn.Linear(6, 5, bias=False), id="no-bias"),
+    Case("linear", {"out_features": 5}, [("N", 3, 9, 11)], lambda: nn.Linear(11, 5), id="image-last-axis"),
     Case("maxout", {"out_features": 4}, [("N", 6)], lambda: Maxout(6, 4, 2), id="maxout-2-pieces"),
     Case("maxout", {"out_features": 3, "pieces": 5, "bias": False}, [("N", 8)], lambda: Maxout(8, 3, 5, bias=False),
          id="maxout-5-pieces-no-bias"),
+    Case("maxout", {"out_features": 3, "pieces": 4}, [("N", 6)], lambda: Maxout(6, 3, 4), id="maxout-4-pieces"),
+    Case("maxout", {"out_features": 2, "pieces": 3}, [("N", 5, 6)], lambda: Maxout(6, 2, 3), id="maxout-sequence"),
 ]
 
 REFUSALS = [
@@ -40,12 +43,4 @@ REFUSALS = [
     Refusal("linear", {"out_features": 2}, [("N",)], "shape-mismatch", id="rank-1-input"),
 ]
 
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_torch(case, tmp_path):
-    check(case, tmp_path)
-
-
-@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
-def test_refuses_what_torch_refuses(refusal, tmp_path):
-    check_refusal(refusal, tmp_path)
+test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)

@@ -1,19 +1,26 @@
 """add, multiply and concat against torch's +, * and torch.cat (with broadcasting)."""
 
-import pytest
 import torch
 
-from op_cases import Case, Fn, Refusal, check, check_refusal
+from harness import Case, Fn, Refusal, op_tests
+
+IMAGE = ("N", 3, 9, 11)
 
 CASES = [
     Case("add", {}, [("N", 64, 56, 56), ("N", 64, 56, 56)], lambda: Fn(lambda a, b: a + b), id="residual"),
     Case("add", {}, [("N", 8, 4, 4), ("N", 8, 1, 1), ("N", 8, 4, 4)], lambda: Fn(lambda a, b, c: a + b + c),
          id="three-broadcast"),
+    Case("add", {}, [IMAGE, IMAGE], lambda: Fn(lambda a, b: a + b), id="two"),
+    Case("add", {}, [IMAGE, ("N", 1, 9, 11), IMAGE], lambda: Fn(lambda a, b, c: a + b + c),
+         id="three-broadcast-channels"),
     Case("multiply", {}, [("N", 16, 7, 7), ("N", 16, 1, 1)], lambda: Fn(lambda a, b: a * b), id="se-gating"),
+    Case("multiply", {}, [IMAGE, ("N", 1, 9, 11)], lambda: Fn(lambda a, b: a * b), id="broadcast-channels"),
     Case("concat", {}, [("N", 64, 28, 28), ("N", 128, 28, 28), ("N", 32, 28, 28), ("N", 32, 28, 28)],
          lambda: Fn(lambda *xs: torch.cat(xs, dim=1)), id="inception-branches"),
     Case("concat", {"axis": -1}, [("N", 3, 5), ("N", 3, 2)], lambda: Fn(lambda a, b: torch.cat((a, b), dim=-1)),
          id="last-axis"),
+    Case("concat", {"axis": 1}, [IMAGE, ("N", 4, 9, 11)], lambda: Fn(lambda a, b: torch.cat((a, b), dim=1)),
+         id="axis-1-explicit"),
 ]
 
 REFUSALS = [
@@ -27,12 +34,4 @@ REFUSALS = [
     Refusal("add", {}, [("N", 4)], "shape-mismatch", id="add-one-input"),
 ]
 
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_torch(case, tmp_path):
-    check(case, tmp_path)
-
-
-@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
-def test_refuses_what_torch_refuses(refusal, tmp_path):
-    check_refusal(refusal, tmp_path)
+test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)

@@ -1,21 +1,12 @@
-"""Every registered op is documented, typed, grouped, and tested against torch."""
+"""Every registered op is documented, typed, grouped, lowered both ways, and has a case."""
 
-import importlib
 from pathlib import Path
 
 import pytest
 
+from harness import all_cases
 from nncompile.compiler.ops import REGISTRY, Op
 from nncompile.compiler.ops.base import Attrs
-
-
-def _tested_ops() -> set[str]:
-    """The ops in the CASES tables of the per-family test files beside this one."""
-    ops = set()
-    for path in Path(__file__).parent.glob("test_*.py"):
-        module = importlib.import_module(path.stem)
-        ops |= {case.op for case in getattr(module, "CASES", [])}
-    return ops
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
@@ -25,11 +16,17 @@ def test_op_is_complete(name):
     assert op.doc, "its docstring is its documentation (nncompile ops)"
     assert isinstance(op.Attrs, type) and issubclass(op.Attrs, Attrs)
     assert op.family and op.family.isidentifier()
+    assert type(op).torch is not Op.torch and type(op).onnx is not Op.onnx, "it lowers to torch and to ONNX"
     family_module = type(op).__module__.rsplit(".", 1)[-1]
     assert Path(__file__).with_name(f"test_{family_module}.py").exists(), \
         f"tests mirror compiler/ops/{family_module}.py"
 
 
-def test_every_op_has_a_torch_checked_case():
-    untested = set(REGISTRY) - _tested_ops()
+def test_every_op_has_a_case():
+    untested = set(REGISTRY) - {case.op for case in all_cases()}
     assert not untested, f"add a Case to tests/compiler/ops/test_<family>.py for: {sorted(untested)}"
+
+
+def test_case_ids_are_unique():
+    ids = [str(case) for case in all_cases()]
+    assert len(ids) == len(set(ids))

@@ -1,10 +1,11 @@
 """upsample against torch.nn.Upsample and F.interpolate."""
 
-import pytest
 from torch import nn
 from torch.nn import functional as F
 
-from op_cases import Case, Fn, Refusal, check, check_refusal
+from harness import Case, Fn, Refusal, op_tests
+
+IMAGE = ("N", 3, 9, 11)
 
 CASES = [
     Case("upsample", {"scale_factor": 2}, [("N", 8, 7, 7)], lambda: nn.Upsample(scale_factor=2), id="nearest-x2"),
@@ -16,6 +17,16 @@ CASES = [
          lambda: nn.Upsample(size=(224, 224), mode="bilinear", align_corners=True), id="to-size"),
     Case("upsample", {"mode": "bilinear"}, [("N", 21, 7, 7), ("N", 3, 224, 200)],
          lambda: Fn(lambda x, like: F.interpolate(x, size=like.shape[2:], mode="bilinear")), id="like-input"),
+    Case("upsample", {"mode": "bilinear", "align_corners": True}, [IMAGE, ("N", 1, 20, 17)],
+         lambda: Fn(lambda x, like: F.interpolate(x, size=like.shape[2:], mode="bilinear", align_corners=True)),
+         id="like-input-corners"),
+    Case("upsample", {"mode": "bilinear"}, [("N", 3, "H", "W"), ("N", 1, "P", "Q")],
+         lambda: Fn(lambda x, like: F.interpolate(x, size=like.shape[2:], mode="bilinear")), id="like-input-symbolic"),
+    Case("upsample", {"scale_factor": [2, 3]}, [IMAGE], lambda: nn.Upsample(scale_factor=(2, 3)), id="nearest-2x3"),
+    Case("upsample", {"scale_factor": 1.5, "mode": "bilinear"}, [IMAGE],
+         lambda: nn.Upsample(scale_factor=1.5, mode="bilinear"), id="bilinear-fractional"),
+    Case("upsample", {"size": [4, 1], "mode": "bilinear"}, [IMAGE], lambda: nn.Upsample(size=(4, 1), mode="bilinear"),
+         id="bilinear-down-to-size"),
 ]
 
 REFUSALS = [
@@ -25,12 +36,4 @@ REFUSALS = [
     Refusal("upsample", {"scale_factor": 2}, [("N", 4)], "shape-mismatch", id="rank-2"),
 ]
 
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_torch(case, tmp_path):
-    check(case, tmp_path)
-
-
-@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
-def test_refuses_what_torch_refuses(refusal, tmp_path):
-    check_refusal(refusal, tmp_path)
+test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)

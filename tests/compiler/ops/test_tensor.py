@@ -1,19 +1,28 @@
 """flatten, reshape and identity against torch.nn.Flatten, Tensor.reshape and nn.Identity."""
 
-import pytest
 from torch import nn
 
-from op_cases import Case, Fn, Refusal, check, check_refusal
+from harness import Case, Fn, Refusal, op_tests
+
+IMAGE = [("N", 3, 9, 11)]
 
 CASES = [
     Case("flatten", {}, [("N", 8, 28, 28)], nn.Flatten, id="ccp-flatten"),
+    Case("flatten", {}, IMAGE, nn.Flatten, id="flatten-rectangular"),
+    Case("flatten", {}, [("N", 3, "H", "W")], nn.Flatten, id="flatten-symbolic"),
     Case("flatten", {"start_dim": 2}, [("N", 4, 3, 5)], lambda: nn.Flatten(start_dim=2), id="flatten-spatial"),
+    Case("flatten", {"start_dim": 2}, IMAGE, lambda: nn.Flatten(start_dim=2), id="flatten-spatial-rectangular"),
     Case("flatten", {"start_dim": 1, "end_dim": 2}, [("N", 4, 3, 5)], lambda: nn.Flatten(1, 2), id="flatten-middle"),
+    Case("flatten", {"start_dim": 2, "end_dim": 3}, [("N", 3, 4, 5, 2)], lambda: nn.Flatten(2, 3),
+         id="flatten-middle-rank-5"),
     Case("reshape", {"shape": [16, -1]}, [("N", 8, 4, 4)], lambda: Fn(lambda x: x.reshape(x.shape[0], 16, -1)),
          id="reshape-inferred"),
     Case("reshape", {"shape": [2, 3, 4]}, [("N", 24)], lambda: Fn(lambda x: x.reshape(x.shape[0], 2, 3, 4)),
          id="reshape-explicit"),
-    Case("identity", {}, [("N", 3, 2, 2)], nn.Identity),
+    Case("reshape", {"shape": [-1, 11]}, IMAGE, lambda: Fn(lambda x: x.reshape(x.shape[0], -1, 11)),
+         id="reshape-inferred-first"),
+    Case("identity", {}, [("N", 3, 2, 2)], nn.Identity, id="identity"),
+    Case("identity", {}, IMAGE, nn.Identity, id="identity-rectangular"),
 ]
 
 REFUSALS = [
@@ -27,12 +36,4 @@ REFUSALS = [
             id="flatten-out-of-range"),
 ]
 
-
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_matches_torch(case, tmp_path):
-    check(case, tmp_path)
-
-
-@pytest.mark.parametrize("refusal", REFUSALS, ids=str)
-def test_refuses_what_torch_refuses(refusal, tmp_path):
-    check_refusal(refusal, tmp_path)
+test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)
