@@ -16,7 +16,6 @@ from torch import nn
 from ..diagnostics import Diagnostic, SpecError
 from ..ir import Graph
 from ..passes.infer import BYTES_PER_VALUE
-from ..source import span_of
 from ..spec import InitScheme
 from .torch_source import class_name, generate
 
@@ -105,7 +104,7 @@ def _initialise(model: nn.Module, graph: Graph) -> None:
             except ValueError as e:  # e.g. a fan-in scheme on a 1-D bias
                 errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
                                          f"{tuple(tensor.shape)} this way: {e}",
-                                         span_of(node.source, "init") or node.span, code="bad-init"))
+                                         node.span_of("init"), code="bad-init"))
     if errors:
         error = SpecError(errors)
         error.sources = graph.sources

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import Span
 from ..ir import Graph
-from ..source import span_of
 from .problems import Problems
 
 
@@ -58,7 +57,7 @@ class Resolver:
                 node.error = node.error or self.problems[-1]
             node.inputs = [r for r in resolved if r]
             if node.share:
-                node.share = self.follow(node.share, span_of(node.source, "share") or node.span)
+                node.share = self.follow(node.share, node.span_of("share"))
         for key, target in list(graph.outputs.items()):
             resolved = self.follow(target, self.links.ref_spans.get(target) or self.links.layer_spans.get(target))
             if resolved:

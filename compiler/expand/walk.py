@@ -213,7 +213,7 @@ class Walker:
                 values[key], good = self.evaluate(body[key], site.env, body, key)
                 ok &= good
         init, good = self.evaluate(site.model.init, site.env, body, "init")
-        node = self.add(Node(site.qualified, site.model.op, site.inputs, span=site.span, source=body,
+        node = self.add(Node(site.qualified, site.model.op, site.inputs, span=site.span, spans=dict(body.value_spans),
                              scope=site.scope.scopes, trainable=trainable, share=share, init=_init_map(init),
                              doc=site.model.doc))
         if not (ok and good):
