@@ -72,10 +72,34 @@ def run(args, pairs: dict[str, str]) -> int:
 
     config.load(args.config, overrides)  # errors once, here, not in every worker
     compiler.build(args.spec, params, allow_paths=args.allow_path or ())
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.nproc)]
+    torchrun = [sys.executable, "-m", __name__, "--nproc-per-node", str(args.nproc)]
     flags = {name: getattr(args, name) for name in TORCHRUN_FLAGS if getattr(args, name) is not None}
     if flags == {"nnodes": "1"}:
         torchrun.append("--standalone")  # one machine: a free port, no rendezvous to set up
     for name, value in flags.items():
         torchrun += [f"--{name.replace('_', '-')}", str(value)]
     return subprocess.call(torchrun + ["-m", "nncompile.runtime.train"] + _train_argv(args))
+
+
+def torchrun(argv: list[str]) -> int:
+    """torchrun, a failed worker its exit code rather than torch's traceback: the workers
+    have reported what went wrong (process 0 for what they all share)."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main
+
+    logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(logging.CRITICAL)
+    try:
+        main(argv)
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        if failure.exitcode > 0:
+            return failure.exitcode
+        print(f"nncompile: error: training process {rank} died of {failure.signal_name()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(torchrun(sys.argv[1:]))

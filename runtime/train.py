@@ -242,7 +242,7 @@ class Trainer:
                 shared = [e]
         dist.broadcast_object_list(shared, src=0, device=self.device)
         if isinstance(shared[0], UsageError):
-            raise shared[0]
+            raise shared[0] if self.process.main else SystemExit(2)  # reported once, by process 0
         return shared[0]
 
     def meter(self, stage) -> Meter:
@@ -316,12 +316,15 @@ class Trainer:
             value, largest = figures.tolist()
             problem = (f"the loss is {value}" if not math.isfinite(value) else
                        f"a gradient is {largest}" if not math.isfinite(largest) else "another process's loss is not finite")
-            raise self.diverged(at, f"epoch {epoch + 1}, step {step}", problem)
+            self.diverged(at, f"epoch {epoch + 1}, step {step}", problem)
 
-    def diverged(self, at: StageRun, when: str, problem: str) -> SpecError:
-        """The error of a run stopped by a non-finite figure, located at the lr it trained with."""
+    def diverged(self, at: StageRun, when: str, problem: str) -> None:
+        """Stops a run at a non-finite figure, every process alike; process 0 reports it,
+        located at the lr it trained with."""
+        if not self.process.main:
+            raise SystemExit(1)
         lr_key = ("stages", at.index, "lr") if self.loaded.is_set("stages", at.index, "lr") else ("train", "lr")
-        return self.loaded.error(
+        raise self.loaded.error(
             f"training stopped at stage '{at.stage.name}', {when}: {problem}",
             *(lr_key if self.loaded.is_set(*lr_key) else ()), code="non-finite",
             notes=[f"the learning rate is {at.stage.lr:g} ({'.'.join(map(str, lr_key))}): try a lower one",
@@ -359,7 +362,7 @@ class Trainer:
         weights = [t for t in at.model.state_dict().values() if t.is_floating_point()]
         if not get_total_norm(weights, math.inf).isfinite():  # alike on every process: DDP keeps replicas equal
             when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
-            raise self.diverged(at, when, "the weights are no longer finite")
+            self.diverged(at, when, "the weights are no longer finite")
         if not self.process.main:
             return
         state = {
