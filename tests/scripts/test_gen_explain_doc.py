@@ -3,21 +3,9 @@ and its output compared (rerun scripts/gen_explain_doc.py after changing explain
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("gen_explain_doc", ROOT / "scripts" / "gen_explain_doc.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_explain_doc_is_up_to_date():
-    gen = _load_script()
+def test_explain_doc_is_up_to_date(load_script):
+    gen = load_script("gen_explain_doc")
     text = gen.DOC.read_text(encoding="utf-8")
     assert len(gen.BLOCK.findall(text)) >= 5
     assert gen.update(text) == text, "run `python scripts/gen_explain_doc.py`"

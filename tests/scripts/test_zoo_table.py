@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("zoo_table", ROOT / "scripts" / "zoo_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _untimed_rows(text: str) -> list[str]:
@@ -20,8 +12,8 @@ def _untimed_rows(text: str) -> list[str]:
     return [line.rsplit("|", 2)[0] for line in text.splitlines() if line.startswith("| [")]
 
 
-def test_readme_zoo_table_is_up_to_date():
-    zoo = _load_script()
+def test_readme_zoo_table_is_up_to_date(load_script):
+    zoo = load_script("zoo_table")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split(zoo.START, 1)[1].split(zoo.END, 1)[0]
     assert _untimed_rows(section) == _untimed_rows(zoo.table()), "run `python scripts/zoo_table.py`"
