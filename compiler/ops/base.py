@@ -10,7 +10,6 @@ op's name.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -219,10 +218,6 @@ def window_output(n: Dim, kernel: int, stride: int, pad: int, dilation: int, cei
     return out
 
 
-def spatial_axes(rank: int) -> tuple[str, ...]:
-    return ("H", "W")[-(rank - 2):] if rank > 2 else ()
-
-
 def expect_rank(inputs: list[TensorType], rank: int, layout: str) -> TensorType:
     x = inputs[0]
     if x.rank != rank:
@@ -239,7 +234,3 @@ def check_declared(a: Any, attr: str, actual: Dim, source_text: str) -> int:
         raise ShapeError(f"{attr} is {declared:,} but the input {source_text}", attr=attr,
                          notes=[f"{declared:,} ≠ {actual:,}; omit {attr} to have it inferred"])
     return actual
-
-
-def numel(shape) -> int:
-    return math.prod(shape)

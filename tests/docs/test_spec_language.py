@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nncompile.compiler import build
+from nncompile.compiler import build, to_torch
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spec-language.md"
 BLOCKS = re.findall(r"```yaml\n# file: (\S+)\n(.*?)```", DOC.read_text(), re.S)
@@ -28,7 +28,10 @@ def examples(tmp_path_factory):
 def test_example_builds_without_warnings(examples, name):
     graph = build(examples / name)
     assert graph.warnings == []
-    assert graph.totals.params >= 0
+    model = to_torch(graph)  # torch's own count of what the static analysis counted
+    assert sum(p.numel() for p in model.parameters()) == graph.totals.params
+    assert sum(b.numel() for name, b in model.named_buffers()
+               if not name.endswith("num_batches_tracked")) == graph.totals.buffers
 
 
 def test_stages_example_projects_only_where_shapes_change(examples):
