@@ -1,6 +1,7 @@
 """The IR: a flat DAG of named nodes, blocks and repeats already expanded.
 
-Nodes are of two kinds, `input` and `op`; the graph's outputs name the nodes they read.
+Nodes are of two kinds: a graph input (`op` is INPUT, `is_input`) and an op (`op` names a
+registry entry); the graph's outputs name the nodes they read.
 Knowledge about particular ops lives only in the op registry. Passes annotate nodes in
 place (type, params, MACs, receptive field, arithmetic) and backends read those
 annotations; nothing downstream recomputes a shape.
@@ -18,6 +19,7 @@ from typing import Any
 from .diagnostics import Diagnostic, Span
 
 Dim = int | str  # a size, or a symbol such as "N" (a symbolic dim is any size)
+INPUT = "input"  # the op of a graph input's node; no registry entry has this name
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Scope:
 @dataclass
 class Node:
     name: str  # qualified, dotted: "layer1.0.conv1"; also the torch/ONNX name
-    op: str  # a registry name, or "input"
+    op: str  # a registry name, or INPUT
     inputs: list[str] = field(default_factory=list)
     attrs: Any = None  # the op's validated attribute model
     span: Span | None = None  # the layer's name in the YAML
@@ -75,6 +77,10 @@ class Node:
     receptive_field: tuple[int, int] | str | None = None  # "global": sees the whole input
     jump: tuple[float, float] | None = None
     error: Diagnostic | None = None
+
+    @property
+    def is_input(self) -> bool:
+        return self.op == INPUT
 
     def span_of(self, attribute: str) -> Span | None:
         """Where the attribute's value is written in the YAML, else the layer's name."""

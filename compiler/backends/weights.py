@@ -29,7 +29,7 @@ def expected(graph: Graph) -> dict[str, tuple[int, ...]]:
     another's parameters owns none)."""
     shapes = {}
     for node in graph.nodes.values():
-        if node.op != "input" and not node.share:
+        if not node.is_input and not node.share:
             shapes.update({f"{node.name}.{k}": s for k, s in {**node.params, **node.buffers}.items()})
     return shapes
 
@@ -130,7 +130,7 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     values, errors = {}, []
     for node in graph.nodes.values():
-        if node.op == "input" or node.share:
+        if node.is_input or node.share:
             continue
         shapes = {**node.params, **node.buffers}
         defaults = REGISTRY[node.op].default_init

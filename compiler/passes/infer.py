@@ -49,7 +49,7 @@ def infer(graph: Graph, strict: bool = False) -> Totals:
                                        notes=["data must flow one way: break the cycle by changing one `in:`"]))
         return Totals()
     for node in order:
-        if node.op == "input" or node.type is None:  # (one typed while expanding is done)
+        if node.is_input or node.type is None:  # (one typed while expanding is done)
             infer_node(graph, node, strict)
     _check_shares(graph)
     _check_init(graph)
@@ -61,7 +61,7 @@ def infer_node(graph: Graph, node: Node, strict: bool = False) -> None:
     """Annotate one node whose inputs are annotated; a failure is recorded on the node and
     in graph.errors. infer() calls it in data-flow order; so does the expander, on demand,
     for the layers upstream of a block that reads its inputs' shapes."""
-    if node.op == "input":
+    if node.is_input:
         spatial = node.type.rank == 4
         node.receptive_field, node.jump = ((1, 1), (1, 1)) if spatial else (None, None)
         return
@@ -221,7 +221,7 @@ def _warn_unused(graph: Graph) -> None:
         if unit in warned:
             continue
         warned.add(unit)
-        what = "input" if node.op == "input" else "layer"
+        what = "input" if node.is_input else "layer"
         graph.warnings.append(Diagnostic(f"{what} '{unit}' is never used: no output depends on it",
                                          span, severity="warning", code="unused"))
 
@@ -229,7 +229,7 @@ def _warn_unused(graph: Graph) -> None:
 def totals(graph: Graph) -> Totals:
     t = Totals()
     for node in graph.nodes.values():
-        if node.op == "input":
+        if node.is_input:
             continue
         count = node.param_count
         t.params += count
