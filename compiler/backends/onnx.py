@@ -226,16 +226,7 @@ def batch_sizes(graph: Graph, batch: int, sizes: Mapping[str, int] | None = None
 def sample_shape(t: TensorType, sizes: Mapping[str, int]) -> tuple[int | None, ...]:
     """Type `t`'s shape with each symbol at its value in `sizes` (else SAMPLE_SIZE); None
     for a dim whose symbolic form cannot be evaluated (a product of symbols)."""
-    return tuple(_evaluate(d, sizes) for d in t.shape)
-
-
-def _evaluate(d, sizes: Mapping[str, int]) -> int | None:
-    if isinstance(d, int):
-        return d
-    s = symbolic.as_sym(d)
-    if s is None:
-        return None
-    return s.m * ((sizes.get(s.symbol, SAMPLE_SIZE) + s.c) // s.d) + s.e
+    return tuple(symbolic.evaluate(d, sizes, default=SAMPLE_SIZE) for d in t.shape)
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 
 from nncompile.compiler import build, to_torch
 from nncompile.compiler.ir import Graph
-from nncompile.compiler.symbolic import as_sym
+from nncompile.compiler.symbolic import evaluate
 
 BATCH, SIDE = 2, 32  # what symbolic dims become: N, and any other (H, W)
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,14 +24,6 @@ def specs_by_size():
             for p in SPECS]
 
 
-def concrete(dim, sizes: dict[str, int]):
-    """A dim's value once its symbol has a size; None where the form is not affine."""
-    if isinstance(dim, int):
-        return dim
-    s = as_sym(dim)
-    return None if s is None else s.m * ((sizes[s.symbol] + s.c) // s.d) + s.e
-
-
 def example_inputs(graph: Graph, seed: int = 0) -> tuple[dict[str, int], list[torch.Tensor]]:
     sizes = {"N": BATCH}
     for name in graph.inputs:
@@ -39,7 +31,7 @@ def example_inputs(graph: Graph, seed: int = 0) -> tuple[dict[str, int], list[to
             if isinstance(dim, str):
                 sizes.setdefault(dim, SIDE)
     generator = torch.Generator().manual_seed(seed)
-    tensors = [torch.randn([concrete(d, sizes) for d in graph.nodes[name].type.shape], generator=generator)
+    tensors = [torch.randn([evaluate(d, sizes) for d in graph.nodes[name].type.shape], generator=generator)
                for name in graph.inputs]
     return sizes, tensors
 
@@ -71,7 +63,7 @@ def check_layer_shapes(graph: Graph, outputs, sizes: dict[str, int]) -> None:
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     assert len(outputs) == len(nodes)
     for node, tensor in zip(nodes, outputs):
-        expected = [concrete(d, sizes) for d in node.type.shape]
+        expected = [evaluate(d, sizes) for d in node.type.shape]
         actual = list(tensor.shape)
         assert len(actual) == len(expected), node.name
         assert all(e is None or e == a for e, a in zip(expected, actual)), (node.name, node.type, actual)
