@@ -14,9 +14,13 @@ diagnostic's message, layers downstream of them grey with "?".
 
 from __future__ import annotations
 
+import ctypes
 import html
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import textwrap
 import time
 from collections import defaultdict
@@ -384,8 +388,33 @@ def write(dot: str, path: str | Path) -> float | None:
     command = [executable, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
     with atomic_path(path) as tmp:
         start = time.perf_counter()
-        done = subprocess.run(command + ["-o", str(tmp)], input=dot.encode(), capture_output=True)
+        # dot writes our temporary file, never `path`; run() kills it if we are interrupted
+        done = subprocess.run(command + ["-o", str(tmp)], input=dot.encode(), capture_output=True,
+                              preexec_fn=_die_with_parent())
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise RenderError(f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}")
     return seconds
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent():
+    """A preexec_fn that makes the child get SIGKILL when this process dies, even by a
+    SIGKILL of its own, so no orphan `dot` finishes a drawing nobody waits for (Linux's
+    PR_SET_PDEATHSIG; None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
