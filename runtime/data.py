@@ -72,6 +72,14 @@ def npz(loaded: Loaded) -> ArrayDataset:
             x, y = arrays["x"], arrays["y"]
     except (OSError, ValueError) as e:
         raise loaded.error(f"cannot read {path} as .npz: {e}", "data", "path") from None
+    for name, array in (("x", x), ("y", y)):
+        if array.ndim == 0 or array.dtype.kind not in "biuf":
+            raise loaded.error(f"{path}: {name} is a {array.ndim}-d array of {array.dtype}; x and y are arrays of "
+                               "numbers, one sample (target) a row", "data", "path")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(1))
+            raise loaded.error(f"{path}: {name} holds NaN or infinite values, in {len(bad):,} sample(s) "
+                               f"(the first: sample {bad[0]})", "data", "path")
     if len(x) != len(y):
         raise loaded.error(f"{path}: x has {len(x)} samples but y has {len(y)}", "data", "path")
     y = torch.from_numpy(y)
@@ -169,7 +177,7 @@ def _path(loaded: Loaded) -> Path:
 
 
 def _image_folder(loaded: Loaded, graph: Graph, augment: bool) -> ImageFolder:
-    require("PIL.Image", "Pillow", "dataset 'image_folder'")
+    image = require("PIL.Image", "Pillow", "dataset 'image_folder'")
     data, root = loaded.config.data, _path(loaded)
     if not root.is_dir():
         raise loaded.error(f"no such folder: {root}", "data", "path")
@@ -192,6 +200,11 @@ def _image_folder(loaded: Loaded, graph: Graph, augment: bool) -> ImageFolder:
     if not dataset.files:
         raise loaded.error(f"{root} has no images in class sub-folders", "data", "path",
                            notes=["expected <path>/<class>/<image> with suffixes " + ", ".join(sorted(IMAGE_SUFFIXES))])
+    for file, _ in dataset.files:  # the headers only: cheap, and a bad file is named before training starts
+        try:
+            image.open(file).close()
+        except (OSError, ValueError, image.DecompressionBombError) as e:
+            raise loaded.error(f"cannot read {file} as an image: {e}", "data", "path") from None
     return dataset
 
 

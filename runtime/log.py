@@ -114,6 +114,7 @@ class RunFolder:
             source = Path(name).resolve()
             relative = Path(os.path.relpath(source, main))
             target = self.path / "spec" / (relative if not relative.parts[0] == ".." else source.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(target, source.read_bytes())
 
     def write_metrics(self, history: list[dict], plot: bool) -> None:

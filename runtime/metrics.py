@@ -6,6 +6,7 @@ add up to exactly the figures of one uninterrupted process.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,11 +25,25 @@ class Loss:
     scores: bool = False  # outputs rank classes along dim 1 (top-5 applies)
 
 
+class LossInputError(ValueError):
+    """The network's output is not what its loss takes (bce: probabilities)."""
+
+
+def _bce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    try:
+        return F.binary_cross_entropy(out, y.to(out.dtype).view_as(out))
+    except RuntimeError:  # torch refuses values outside [0, 1], NaN included
+        if not out.isfinite().all():
+            return out.sum() * math.nan  # a diverged output: the run's non-finite check reports it
+        raise LossInputError(f"loss 'bce' takes probabilities in [0, 1], but the spec's output ranges over "
+                             f"{out.min():g} … {out.max():g}: end the network with a sigmoid, or use "
+                             "loss bce_with_logits") from None
+
+
 LOSSES = {
     "cross_entropy": Loss(F.cross_entropy, _argmax, scores=True),
     "nll": Loss(F.nll_loss, _argmax, scores=True),
-    "bce": Loss(lambda out, y: F.binary_cross_entropy(out, y.to(out.dtype).view_as(out)),
-                lambda out: (out >= 0.5).long().squeeze(1)),
+    "bce": Loss(_bce, lambda out: (out >= 0.5).long().squeeze(1)),
     "bce_with_logits": Loss(lambda out, y: F.binary_cross_entropy_with_logits(out, y.to(out.dtype).view_as(out)),
                             lambda out: (out >= 0).long().squeeze(1)),
     "mse": Loss(F.mse_loss, None),

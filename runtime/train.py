@@ -32,7 +32,7 @@ from ..compiler.ir import Graph
 from . import checkpoint, config as config_module, data as data_module
 from .config import Loaded, Reconstruct, Stage
 from .log import Progress, RunFolder, summary
-from .metrics import LOSSES, Meter, check_metrics
+from .metrics import LOSSES, LossInputError, Meter, check_metrics
 from .objectives import Reconstruction, Supervised, check_names, reconstruction, select_trainable
 
 
@@ -260,8 +260,7 @@ class Trainer:
         samples = 0
         for step, (x, y) in enumerate(loader, start=first_step + 1):
             x, y = self.to_device(x, y)
-            with self.autocast():
-                loss, out = wrapped(x, y)
+            loss, out = self.forward(wrapped, x, y)
             at.optimizer.zero_grad(set_to_none=True)
             self.backward(loss)
             self.check_finite(at, epoch, step, loss)
@@ -288,6 +287,14 @@ class Trainer:
         if self.process.main:
             print(summary(row), flush=True)
             self.folder.write_metrics(self.history, plot=epoch + 1 == stage.epochs)
+
+    def forward(self, task: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        """(loss, output); an output the loss cannot take is an error at the config's loss."""
+        try:
+            with self.autocast():
+                return task(x, y)
+        except LossInputError as e:
+            raise self.loaded.error(str(e), "train", "loss", code="bad-loss") from None
 
     def backward(self, loss: torch.Tensor) -> None:
         """loss.backward(); an error a layer raises while differentiating (a step
@@ -337,8 +344,7 @@ class Trainer:
         with torch.no_grad():
             for x, y in loader:
                 x, y = self.to_device(x, y)
-                with self.autocast():
-                    loss, out = task(x, y)
+                loss, out = self.forward(task, x, y)
                 meter.update(out, y, float(loss))
         task.train()
         meter.all_reduce()

@@ -119,3 +119,34 @@ def test_an_empty_image_folder_is_refused(tmp_path, write_spec, cli):
     config.write_text("data: {dataset: image_folder, path: images}\ntrain: {loss: mse, metrics: []}\n")
     result = cli("train", spec, "--config", config)
     assert result.code == 1 and "has no images in class sub-folders" in result.err
+
+
+def test_an_unreadable_image_is_named_before_training(tmp_path, write_spec, cli):
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    (tmp_path / "images/a/broken.png").write_bytes(b"not a png")
+    spec = write_spec("name: t\ninputs: {image: [N, 3, 8, 8]}\nlayers: [{f: flatten}]\n")
+    config = tmp_path / "train.yaml"
+    config.write_text("data: {dataset: image_folder, path: images}\ntrain: {loss: mse, metrics: []}\n")
+    result = cli("train", spec, "--config", config)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"{config}:1:37: error: cannot read {tmp_path / 'images/a/broken.png'} as an image" in result.err
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.array([[0, 1], [np.nan, 1], [1, np.inf], [1, 1]], np.float32),
+     "x holds NaN or infinite values, in 2 sample(s) (the first: sample 1)"),
+    (np.array(["a", "b", "c", "d"]), "x is a 1-d array of <U1; x and y are arrays of numbers"),
+    (np.array(1.0), "x is a 0-d array of float64"),
+])
+def test_npz_arrays_that_are_not_finite_numbers_are_located(train_xor, tmp_path, x, message):
+    np.savez(tmp_path / "d.npz", x=x, y=np.zeros(4, np.int64))
+    result = train_xor("{dataset: npz, path: d.npz}")
+    assert result.code == 1 and f"train.yaml:2:28: error: {tmp_path / 'd.npz'}: {message}" in result.err
+
+
+def test_bce_on_an_output_that_is_not_a_probability_is_located(train_xor, write_spec, tmp_path):
+    spec = write_spec("name: lin\ninputs: {x: [N, 2]}\nlayers: [{fc: {op: linear, out_features: 1}}]\n")
+    result = train_xor("{dataset: xor}", spec=spec)
+    assert result.code == 1
+    assert f"{tmp_path / 'train.yaml'}:3:26: error: loss 'bce' takes probabilities in [0, 1], but the spec's output " \
+           "ranges over" in result.err and "use loss bce_with_logits [bad-loss]" in result.err
