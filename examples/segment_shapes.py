@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 if __name__ == "__main__":
     code = main(["train", str(ROOT / "specs/shapes_fcn.yaml"), "--config", str(ROOT / "examples/shapes.yaml"),
-                 *sys.argv[1:]])
+                 "--exist-ok", *sys.argv[1:]])  # a rerun replaces this example's own run, which it reads
     if code:
         sys.exit(code)
     iou = json.loads(Path("runs/shapes/test.json").read_text())["mean_iou"]

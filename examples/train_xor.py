@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 if __name__ == "__main__":
     spec = ROOT / "specs/xor.yaml"
-    code = main(["train", str(spec), "--config", str(ROOT / "examples/xor.yaml"), *sys.argv[1:]])
+    code = main(["train", str(spec), "--config", str(ROOT / "examples/xor.yaml"),
+                 "--exist-ok", *sys.argv[1:]])  # a rerun replaces this example's own run, which it reads
     if code:
         sys.exit(code)
     model = to_torch(spec)
