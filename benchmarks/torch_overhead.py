@@ -11,59 +11,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from nncompile.compiler import to_torch
+from resnets import Bottleneck, ResNet  # benchmarks/ is the script's folder
 
 SPEC = Path(__file__).resolve().parents[1] / "specs/resnet50.yaml"
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, in_channels: int, width: int, stride: int):
-        super().__init__()
-        out = 4 * width
-        self.conv1, self.bn1 = nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3, self.bn3 = nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out)
-        self.relu = nn.ReLU()
-        self.downsample = None
-        if stride != 1 or in_channels != out:
-            self.downsample = nn.Sequential(OrderedDict(conv=nn.Conv2d(in_channels, out, 1, stride=stride, bias=False),
-                                                        bn=nn.BatchNorm2d(out)))
-
-    def forward(self, x):
-        y = self.relu(self.bn1(self.conv1(x)))
-        y = self.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
-
-
-class ResNet50(nn.Module):
-    """Written by hand, torchvision-style; state_dict keys match the spec's layer names."""
-
-    def __init__(self, num_classes: int = 1000):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1, self.relu = nn.BatchNorm2d(64), nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = 64
-        for index, (blocks, width, stride) in enumerate([(3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2)], 1):
-            stage = []
-            for i in range(blocks):
-                stage.append(Bottleneck(channels, width, stride if i == 0 else 1))
-                channels = 4 * width
-            setattr(self, f"layer{index}", nn.Sequential(*stage))
-        self.fc = nn.Linear(channels, num_classes)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(x.mean((2, 3)))
 
 
 def step_time(model: nn.Module, x: torch.Tensor) -> float:
@@ -86,7 +42,7 @@ def main() -> None:
     args = p.parse_args()
 
     lowered = to_torch(SPEC, seed=0).to(args.device)
-    hand = ResNet50().to(args.device)
+    hand = ResNet(Bottleneck, [3, 4, 6, 3]).to(args.device)
     hand.load_state_dict(lowered.state_dict())  # strict: same names, same shapes
     x = torch.randn(args.batch, 3, args.size, args.size, device=args.device)
     with torch.no_grad():

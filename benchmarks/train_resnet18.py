@@ -12,56 +12,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from nncompile.compiler import to_torch
+from resnets import BasicBlock, ResNet  # benchmarks/ is the script's folder
 from nncompile.runtime.config import Train
 from nncompile.runtime.metrics import LOSSES
 from nncompile.runtime.objectives import Supervised
 from nncompile.runtime.train import make_optimizer
 
 SPEC = Path(__file__).resolve().parents[1] / "specs/resnet18.yaml"
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_channels: int, channels: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1, self.relu = nn.BatchNorm2d(channels), nn.ReLU()
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.downsample = None
-        if stride != 1 or in_channels != channels:
-            self.downsample = nn.Sequential(OrderedDict(conv=nn.Conv2d(in_channels, channels, 1, stride=stride,
-                                                                       bias=False), bn=nn.BatchNorm2d(channels)))
-
-    def forward(self, x):
-        y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
-
-
-class ResNet18(nn.Module):
-    """Written by hand, torchvision-style."""
-
-    def __init__(self, num_classes: int = 1000):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1, self.relu = nn.BatchNorm2d(64), nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = 64
-        for index, (width, stride) in enumerate([(64, 1), (128, 2), (256, 2), (512, 2)], 1):
-            setattr(self, f"layer{index}", nn.Sequential(BasicBlock(channels, width, stride), BasicBlock(width, width, 1)))
-            channels = width
-        self.fc = nn.Linear(512, num_classes)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(x.mean((2, 3)))
 
 
 def trainer(model: nn.Module, device: torch.device):
@@ -90,7 +53,8 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x = torch.randn(args.batch, 3, args.size, args.size, device=device).to(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (args.batch,), device=device)
-    steps = {"spec (to_torch)": trainer(to_torch(SPEC, seed=0), device), "hand-written": trainer(ResNet18(), device)}
+    steps = {"spec (to_torch)": trainer(to_torch(SPEC, seed=0), device),
+             "hand-written": trainer(ResNet(BasicBlock, [2, 2, 2, 2]), device)}
     rates: dict[str, list[float]] = {name: [] for name in steps}
     for name, step in steps.items():  # warm-up: cuDNN autotuning, allocator
         for _ in range(3):
