@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 from pathlib import Path
 
 from . import analyse
+from .backends.diagram import FORMATS as DRAW_FORMATS
 from .diagnostics import SourceCache, SpecError
 from .expand import UsageError
 
@@ -32,6 +35,53 @@ def _depth(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expects a block depth 0, 1, 2, …, got '{text}'")
     return int(text)
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expects a whole number 1 or more, got '{text}'")
+    return int(text)
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expects a finite number 0 or more, got '{text}'")
+    return value
+
+
+def output_file(*suffixes: str):
+    """An argparse type for a file to write: its directory must exist (an output never creates
+    directories) and, when `suffixes` are given, its suffix must be one of them."""
+
+    def check(text: str) -> Path:
+        path = Path(text)
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"cannot write '{text}': the suffix picks the format, one of "
+                                             f"{', '.join(suffixes)}")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"'{text}' is a directory; give a file name")
+        if not path.absolute().parent.is_dir():
+            raise argparse.ArgumentTypeError(f"cannot write '{text}': no such directory "
+                                             f"'{path.parent}' (create it first)")
+        return path
+
+    return check
+
+
+def _output_dir(text: str) -> Path:
+    """build -o DIR: DIR is the command's own output folder, so it is made if missing; its
+    parent must exist (a typo in a path never grows a tree of directories)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is a file, not a directory")
+    if not path.absolute().parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write into '{text}': no such directory "
+                                         f"'{path.parent}' (create it first)")
+    return path
 
 
 def _spec_path(text: str) -> Path:
@@ -72,7 +122,8 @@ def cmd_build(args) -> int:
     else:
         print(report.render_table(graph))
     if args.output:
-        out = Path(args.output)
+        out = args.output
+        out.mkdir(exist_ok=True)
         write_text(out / "report.json", json.dumps(report.report_json(graph), indent=2) + "\n")
         write_text(out / "report.md", report.render_markdown(graph))
         print(f"wrote {out / 'report.json'}, {out / 'report.md'}", file=sys.stderr)
@@ -101,9 +152,6 @@ def cmd_draw(args) -> int:
 
     from .backends import diagram
 
-    if args.output and Path(args.output).suffix.lower() not in diagram.FORMATS:
-        raise UsageError(f"cannot draw to '{args.output}': the suffix picks the format, one of "
-                         f"{', '.join(diagram.FORMATS)}")
     graph = _analyse(args, args.spec)
     start = time.perf_counter()
     drawing = diagram.draw(graph, rankdir=args.rankdir, depth=args.depth, collapse=args.collapse)
@@ -195,15 +243,11 @@ def cmd_verify(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import numpy as np
-
     from ..runtime import inference
-    from .atomic import atomic_path, write_text
 
-    if not Path(args.model).is_file():
-        raise UsageError(f"no such model file: {args.model}")
-    if args.batch_size < 1 or args.top_k < 1:
-        raise UsageError("--batch-size and --top-k must be at least 1")
+    model = Path(args.model)
+    if not model.is_file():
+        raise UsageError(f"{model} is a directory, not a model file" if model.is_dir() else f"no such model file: {model}")
     try:
         session = inference.InferenceSession(args.model, provider=args.provider)
         inputs = session.inputs
@@ -211,30 +255,42 @@ def cmd_predict(args) -> int:
         if len(groups) != len(inputs):
             raise ValueError(f"the model takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
                              "give one --input file for each, in that order")
-        feeds = {i.name: inference.load_input(paths, i.shape, args.normalize) for i, paths in zip(inputs, groups)}
-        labels = Path(args.labels).read_text(encoding="utf-8").splitlines() if args.labels else None
+        feeds = {i.name: inference.load_input(paths, i.shape, args.normalize, i.name) for i, paths in zip(inputs, groups)}
+        outputs = session.run_batched(feeds, args.batch_size)
+        classes = max((y.shape[1] for y in outputs.values() if y.ndim == 2), default=0)
+        labels = inference.read_labels(args.labels, classes) if args.labels else None
     except (inference.ProviderUnavailable, OSError, ValueError) as e:
         raise UsageError(str(e)) from None
-    outputs = session.run_batched(feeds, args.batch_size)
-    out = Path(args.output) if args.output else None
-    if out is not None and out.suffix in (".npy", ".npz"):
+    _write_predictions(args, outputs, labels, session.provider)
+    return EXIT_OK
+
+
+def _write_predictions(args, outputs: dict, labels: list[str] | None, provider: str) -> None:
+    """out.npy (the first output), out.npz (all), or JSON (a file or stdout)."""
+    import numpy as np
+
+    from ..runtime import inference
+    from .atomic import atomic_path, write_text
+
+    out = args.output
+    if out is not None and out.suffix.lower() in (".npy", ".npz"):
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            if out.suffix == ".npy":
+            if out.suffix.lower() == ".npy":
                 np.save(f, next(iter(outputs.values())))
             else:
                 np.savez(f, **outputs)
-        print(f"wrote {out} ({session.provider})", file=sys.stderr)
-        return EXIT_OK
-    result = {"model": str(args.model), "provider": session.provider, "outputs": {
-        name: {"shape": list(y.shape), **({"top_k": inference.top_k(y, args.top_k, labels)} if y.ndim == 2 else
-                                         {"values": y.tolist()})} for name, y in outputs.items()}}
-    text = json.dumps(result, indent=2) + "\n"
+        print(f"wrote {out} ({provider})", file=sys.stderr)
+        return
+    text = inference.predictions_json(args.model, provider, outputs, args.top_k, labels)
+    non_finite = sum(int((~np.isfinite(y)).sum()) for y in outputs.values())
+    if non_finite:
+        print(f"warning: the model's outputs hold {non_finite:,} NaN or infinite values; JSON has none, "
+              "so they are written as null", file=sys.stderr)
     if out is None:
         sys.stdout.write(text)
     else:
         write_text(out, text)
-        print(f"wrote {out} ({session.provider})", file=sys.stderr)
-    return EXIT_OK
+        print(f"wrote {out} ({provider})", file=sys.stderr)
 
 
 def cmd_ops(args) -> int:
@@ -286,10 +342,11 @@ def parser() -> argparse.ArgumentParser:
 
     b = spec_command("build", "analyse a spec: shapes, parameters, MACs, receptive fields", cmd_build)
     b.add_argument("--format", choices=["table", "json", "markdown"], default="table")
-    b.add_argument("-o", "--output", metavar="DIR", help="write report.json and report.md into DIR")
+    b.add_argument("-o", "--output", metavar="DIR", type=_output_dir,
+                   help="write report.json, report.md and the diagram into DIR (made if missing, not its parents)")
     spec_command("check", "validate specs only (for editors and pre-commit hooks)", cmd_check, many=True)
     d = spec_command("draw", "draw the network: layers, shapes on the edges, blocks as clusters", cmd_draw)
-    d.add_argument("-o", "--output", metavar="FILE",
+    d.add_argument("-o", "--output", metavar="FILE", type=output_file(*DRAW_FORMATS),
                    help="FILE.svg, .png or .pdf (rendered by Graphviz's dot) or .dot; default: DOT on stdout")
     d.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
     d.add_argument("--depth", type=_depth, metavar="K",
@@ -311,25 +368,25 @@ def parser() -> argparse.ArgumentParser:
                    "default: the spec's initialisation")
     x.add_argument("--seed", type=int, default=0, help="of the initialisation and of random inputs and targets")
     x.add_argument("--step", type=float, metavar="LR", help="also take one gradient-descent step W ← W − LR·∂L/∂W")
-    x.add_argument("--draw", metavar="FILE", help="the diagram with values on the layers and gradients on the edges")
+    x.add_argument("--draw", metavar="FILE", type=output_file(*DRAW_FORMATS), help="the diagram with values on the layers and gradients on the edges")
     x.add_argument("--json", action="store_true", help="every number at full precision, as JSON")
     x.add_argument("--gradient-flow", action="store_true",
                    help="per-layer gradient norms over a random batch, vanishing and exploding layers flagged")
     x.add_argument("--batch", type=int, default=16, metavar="B", help="batch size of --gradient-flow")
-    x.add_argument("--plot", metavar="FILE.png", help="plot --gradient-flow's norms per layer")
+    x.add_argument("--plot", metavar="FILE.png", type=output_file(".png"), help="plot --gradient-flow's norms per layer")
     t = spec_command("emit-torch", "write the network as standalone PyTorch source", cmd_emit_torch)
-    t.add_argument("-o", "--output", metavar="FILE", required=True, help="the .py file to write")
+    t.add_argument("-o", "--output", metavar="FILE", type=output_file(), required=True, help="the .py file to write")
 
     e = spec_command("export", "write the network as an ONNX model (docs/onnx.md)", cmd_export)
-    e.add_argument("-o", "--output", metavar="FILE", required=True, help="the .onnx file to write")
+    e.add_argument("-o", "--output", metavar="FILE", type=output_file(), required=True, help="the .onnx file to write")
     e.add_argument("--weights", metavar="CKPT", help="a state_dict (.pt, loaded with weights_only) or .safetensors; "
                    "default: the spec's initialisation")
     e.add_argument("--seed", type=int, default=0, help="seed of the initialisation when no weights are given")
     e.add_argument("--via", choices=["direct", "torch"], default="direct",
                    help="direct: from the IR, no torch needed; torch: torch.onnx.export of the torch module")
     v = spec_command("verify", "cross-check static shapes, the torch module, ONNX and onnxruntime", cmd_verify)
-    v.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 3], metavar="B")
-    v.add_argument("--tolerance", type=float, default=1e-4,
+    v.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 3], metavar="B")
+    v.add_argument("--tolerance", type=_tolerance, default=1e-4,
                    help="largest output difference allowed, relative to the output's largest magnitude")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--size", action="append", metavar="NAME=INT",
@@ -339,17 +396,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("model", metavar="MODEL.onnx")
     r.add_argument("--input", nargs="+", required=True, metavar="FILE",
                    help=".npy arrays or images; one input: all join into one batch; several: one file each")
-    r.add_argument("--batch-size", type=int, default=32, metavar="B", help="samples per onnxruntime run")
-    r.add_argument("-o", "--output", metavar="FILE", help="out.npy (first output), out.npz (all) or out.json; "
+    r.add_argument("--batch-size", type=_positive_int, default=32, metavar="B", help="samples per onnxruntime run")
+    r.add_argument("-o", "--output", metavar="FILE", type=output_file(".npy", ".npz", ".json"), help="out.npy (first output), out.npz (all) or out.json; "
                    "default: JSON on stdout")
-    r.add_argument("--top-k", type=int, default=5, metavar="K", help="classes listed per sample of an N×classes output")
+    r.add_argument("--top-k", type=_positive_int, default=5, metavar="K", help="classes listed per sample of an N×classes output")
     r.add_argument("--labels", metavar="FILE", help="class names, one a line")
     r.add_argument("--normalize", choices=["imagenet"], help="normalise images with ImageNet's mean and std")
     r.add_argument("--provider", choices=["cpu", "cuda"], help="force an onnxruntime execution provider")
     r.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("schema", help="print the JSON Schema of the spec format")
-    s.add_argument("-o", "--output", metavar="FILE")
+    s.add_argument("-o", "--output", metavar="FILE", type=output_file())
     s.set_defaults(func=cmd_schema)
     o = sub.add_parser("ops", help="list the ops")
     o.add_argument("-v", "--verbose", action="store_true", help="show each op's attributes")
@@ -357,8 +414,31 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the unwinding Ctrl-C gets, so every `finally` (the atomic writer's
+    removal of its temporary file, the kill of a `dot` child) runs before the exit."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals stay as they are
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except SpecError as e:
@@ -367,12 +447,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"nncompile: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("nncompile: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # 128 + the signal, as a shell reports a process it killed
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"nncompile: {'terminated' if signum == signal.SIGTERM else 'interrupted'}", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         return EXIT_OK
-    except OSError as e:  # an output that cannot be written (a missing or read-only directory)
+    except OSError as e:  # an output that cannot be written (a read-only directory, a full disk)
         print(f"nncompile: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..compiler.atomic import atomic_path
+from ..compiler.backends.weights import torch_load
 
 FORMAT = "nncompile-checkpoint/1"
 MODEL_KEY = "model"
@@ -64,9 +65,9 @@ def load(path: Path, spec_hash: str | None = None) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path} to resume from")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several kinds for a damaged or foreign file
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
+        state = torch_load(path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an nncompile checkpoint")
     if spec_hash is not None and state["spec_hash"] != spec_hash:

@@ -8,6 +8,7 @@ that is not available is an error rather than a silent fallback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def choose_providers(provider: str | None = None, available: list[str] | None = 
     return [wanted]
 
 
+class ModelError(ValueError):
+    """A model file onnxruntime cannot load: not ONNX at all, or a graph it cannot run."""
+
+
+def _load_failure(model, error: Exception) -> str:
+    name = model if isinstance(model, str) else "the model"
+    reason = str(error).split("failed:", 1)[-1].strip().splitlines()[0] if str(error).strip() else ""
+    if type(error).__name__ == "InvalidProtobuf" or "No graph was found" in reason:
+        return f"not an ONNX model: {name} (onnxruntime cannot parse it: {reason or type(error).__name__})"
+    return f"onnxruntime cannot load {name}: {reason or type(error).__name__}"
+
+
 class InferenceSession:
     """An onnxruntime session over a model file, serialized bytes or a ModelProto."""
 
@@ -52,7 +65,10 @@ class InferenceSession:
         elif isinstance(model, Path):
             model = str(model)
         providers = choose_providers(provider)
-        self.session = ort.InferenceSession(model, providers=providers)
+        try:
+            self.session = ort.InferenceSession(model, providers=providers)
+        except Exception as e:  # onnxruntime's error classes (InvalidProtobuf, Fail, …) share no base
+            raise ModelError(_load_failure(model, e)) from None
         if provider is not None and self.session.get_providers()[0] != providers[0]:
             # onnxruntime falls back to the CPU with only a log line when CUDA fails to start
             raise ProviderUnavailable(f"provider '{provider}' failed to start (no usable GPU?)")
@@ -81,33 +97,64 @@ class InferenceSession:
 
 # --- inputs ------------------------------------------------------------------------------
 
-def load_input(paths: list[str | Path], shape: list, normalize: str | None = None) -> np.ndarray:
-    """A batch for an input of `shape` (onnxruntime's: ints, or names/None where symbolic)
-    from .npy files (each a batch, or one sample without the batch axis) or images (one
-    sample each), joined along the batch axis."""
+def load_input(paths: list[str | Path], shape: list, normalize: str | None = None, name: str = "input") -> np.ndarray:
+    """A batch for the input `name` of `shape` (onnxruntime's: ints, or names/None where
+    symbolic) from .npy files (each a batch, or one sample without the batch axis) or images
+    (one sample each), joined along the batch axis. Anything else is a ValueError naming
+    the file: a missing file or a directory, an array that is not numbers or not of the
+    input's shape, no samples, NaN or infinite values."""
     parts = []
     for path in map(Path, paths):
         if not path.is_file():
-            raise FileNotFoundError(f"no such input file: {path}")
-        array = load_image(path, shape, normalize) if path.suffix.lower() in IMAGE_SUFFIXES else np.load(path)
-        if array.ndim == len(shape) - 1:
+            raise FileNotFoundError(f"{path} is a directory, not an input file" if path.is_dir()
+                                    else f"no such input file: {path}")
+        array = load_image(path, shape, normalize) if path.suffix.lower() in IMAGE_SUFFIXES else _load_array(path)
+        if array.ndim == len(shape) - 1 and array.ndim > 0:
             array = array[None]
+        wanted = "×".join(map(str, shape))
         if array.ndim != len(shape) or any(isinstance(d, int) and d != n for d, n in zip(shape[1:], array.shape[1:])):
-            raise ValueError(f"{path} holds a {'×'.join(map(str, array.shape))} array; the model takes "
-                             f"{'×'.join(map(str, shape))}")
-        parts.append(array.astype(np.float32, copy=False))
+            held = "a single number (a 0-d array)" if array.ndim == 0 else f"a {'×'.join(map(str, array.shape))} array"
+            raise ValueError(f"{path} holds {held}; the model's input '{name}' takes {wanted}")
+        if len(array) == 0:
+            raise ValueError(f"{path} holds no samples (a {'×'.join(map(str, array.shape))} array); "
+                             f"the model's input '{name}' takes {wanted}")
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused next
+            parts.append(array.astype(np.float32, copy=False))
+        if not np.isfinite(parts[-1]).all():
+            bad = int((~np.isfinite(parts[-1])).sum())
+            raise ValueError(f"{path} holds {bad:,} NaN or infinite value{'s' * (bad != 1)}; the model's outputs "
+                             "would be meaningless")
     return np.concatenate(parts)
+
+
+def _load_array(path: Path) -> np.ndarray:
+    """A .npy file's array of numbers (booleans, integers or floats); never unpickles."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a .npy array ({e})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise ValueError(f"{path} is an .npz archive: give each input as a .npy array")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{path} holds {array.dtype} values; the model takes numbers (float32)")
+    return array
 
 
 def load_image(path: Path, shape: list, normalize: str | None = None) -> np.ndarray:
     """C×H×W in [0, 1] (ImageNet-normalised if asked), resized to the model's H×W when
     fixed; grey or RGB to match the model's channels."""
-    from PIL import Image
-
+    try:
+        from PIL import Image
+    except ModuleNotFoundError:
+        raise ValueError(f"reading images ({path}) needs Pillow: pip install 'nncompile[train]'") from None
     if len(shape) != 4:
         raise ValueError(f"an image needs an N×C×H×W input; the model takes {'×'.join(map(str, shape))}")
     channels, height, width = shape[1:]
-    image = Image.open(path).convert("L" if channels == 1 else "RGB")
+    try:
+        image = Image.open(path).convert("L" if channels == 1 else "RGB")
+    except (OSError, Image.DecompressionBombError) as e:  # not an image, or a truncated one
+        raise ValueError(f"cannot read the image {path}: {e}") from None
     if isinstance(height, int) and isinstance(width, int) and image.size != (width, height):
         image = image.resize((width, height), Image.BILINEAR)
     array = np.asarray(image, dtype=np.float32) / 255.0
@@ -129,3 +176,41 @@ def top_k(logits: np.ndarray, k: int, labels: list[str] | None = None) -> list[l
     return [[{"class": int(c), **({"label": labels[c]} if labels and c < len(labels) else {}),
               "score": float(row[c]), "probability": float(p[c])} for c in classes]
             for row, p, classes in zip(logits, probs, best)]
+
+
+def predictions_json(model, provider: str, outputs: dict[str, np.ndarray], k: int,
+                     labels: list[str] | None = None) -> str:
+    """`predict`'s JSON: per output its shape, and the top k classes per sample of an
+    N×classes output, else the values. NaN and ±inf are written as null: strict JSON has
+    neither, and a parser that meets a bare NaN rejects the whole file."""
+    result = {"model": str(model), "provider": provider, "outputs": {
+        name: {"shape": list(y.shape), **({"top_k": top_k(y, k, labels)} if y.ndim == 2 else {"values": y.tolist()})}
+        for name, y in outputs.items()}}
+    return json.dumps(finite_or_null(result), indent=2, allow_nan=False) + "\n"
+
+
+def finite_or_null(value):
+    """`value` (dicts, lists, numbers) with NaN and ±inf as None: strict JSON has no NaN."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
+def read_labels(path: str | Path, classes: int) -> list[str]:
+    """Class names, one a line (trailing blank lines ignored), at least one per class."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is a directory, not a labels file" if path.is_dir()
+                                else f"no such labels file: {path}")
+    try:
+        labels = path.read_text(encoding="utf-8").rstrip("\n").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: give class names, one a line") from None
+    if len(labels) < classes:
+        raise ValueError(f"{path} names {len(labels)} classes, the model's output has {classes}: "
+                         "give one name a line, for every class")
+    return labels

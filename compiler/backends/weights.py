@@ -51,15 +51,35 @@ def load_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
         raise UsageError(f"reading {path} needs torch, which is not installed; save the weights as "
                          ".safetensors to export without torch") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a pickle that is not plain tensors, or not a checkpoint at all
-        raise UsageError(f"cannot load weights from {path}: {e}") from None
+        state = torch_load(path)
+    except ValueError as e:
+        raise UsageError(f"cannot load weights: {e}") from None
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping):
         raise UsageError(f"{path} holds a {type(state).__name__}, not a state_dict")
     return as_arrays(state)
+
+
+def torch_load(path: Path):
+    """torch.load(weights_only=True), with a refusal said in our words: torch's own message
+    advises weights_only=False, that is, running whatever code the file holds."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" not in str(e).lower():
+            raise ValueError(f"cannot read {path}: a damaged pickle, not a file torch.save wrote") from None
+        raise ValueError(f"{path} is not a plain state_dict or checkpoint: it holds Python objects besides "
+                         "tensors, numbers, strings, lists and dicts, and nncompile will not unpickle arbitrary "
+                         "objects (unpickling can run any code). Save model.state_dict() with torch.save, "
+                         "or as .safetensors") from None
+    except Exception:  # torch raises KeyError, EOFError, RuntimeError… for a file it did not write
+        raise ValueError(f"cannot read {path}: not a file torch.save wrote, or a truncated one") from None
 
 
 def as_arrays(state: Mapping) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from nncompile.compiler.ops import REGISTRY
 
@@ -100,3 +101,73 @@ def test_build_never_imports_torch(in_repo):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["params"] == 128_018
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--tolerance", "-1", "expects a finite number 0 or more, got '-1'"),
+    ("--tolerance", "nan", "expects a finite number 0 or more, got 'nan'"),
+    ("--tolerance", "inf", "expects a finite number 0 or more, got 'inf'"),
+    ("--batch-sizes", "0", "expects a whole number 1 or more, got '0'"),
+    ("--batch-sizes", "-3", "expects a whole number 1 or more, got '-3'"),
+])
+def test_verify_refuses_meaningless_values(run_nncompile, flag, value, message):
+    result = run_nncompile("verify", "specs/xor.yaml", flag, value, cwd=ROOT)
+    assert result.code == 2 and result.out == "" and "Traceback" not in result.err
+    assert f"argument {flag}: {message}" in result.err
+
+
+OUTPUTS = {  # a command writing FILE -> its arguments
+    "build": ["build", "specs/xor.yaml", "-o"],
+    "draw": ["draw", "specs/xor.yaml", "-o"],
+    "emit-torch": ["emit-torch", "specs/xor.yaml", "-o"],
+    "export": ["export", "specs/xor.yaml", "-o"],
+    "schema": ["schema", "-o"],
+    "explain --draw": ["explain", "specs/xor.yaml", "--draw"],
+    "explain --plot": ["explain", "specs/xor.yaml", "--gradient-flow", "--plot"],
+}
+SUFFIXES = {"draw": ".svg", "explain --draw": ".dot", "explain --plot": ".png", "export": ".onnx"}
+
+
+@pytest.mark.parametrize("command", OUTPUTS)
+def test_no_output_creates_missing_directories(cli, in_repo, tmp_path, command):
+    target = tmp_path / "missing" / "dir" / f"out{SUFFIXES.get(command, '')}"
+    result = cli(*OUTPUTS[command], target)
+    assert result.code == 2 and f"no such directory '{target.parent}' (create it first)" in result.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_makes_its_output_directory_but_not_its_parents(run_nncompile, tmp_path):
+    made = run_nncompile("build", "specs/xor.yaml", "-q", "-o", tmp_path / "reports", cwd=ROOT)
+    assert made.code == 0, made.err
+    assert {"report.json", "report.md", "diagram.dot"} <= {p.name for p in (tmp_path / "reports").iterdir()}
+    deep = run_nncompile("build", "specs/xor.yaml", "-o", tmp_path / "a" / "reports", cwd=ROOT)
+    assert deep.code == 2 and not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("mine")
+    onto_a_file = run_nncompile("build", "specs/xor.yaml", "-o", tmp_path / "file", cwd=ROOT)
+    assert onto_a_file.code == 2 and "is a file, not a directory" in onto_a_file.err
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_an_overwritten_export_keeps_its_mode(run_nncompile, tmp_path):
+    target = tmp_path / "xor.onnx"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    result = run_nncompile("export", "specs/xor.yaml", "-o", target, cwd=ROOT)
+    assert result.code == 0, result.err
+    assert oct(target.stat().st_mode & 0o777) == oct(0o600) and target.read_bytes() != b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["xor.onnx"]
+
+
+def test_a_weights_file_that_is_not_plain_data_is_refused_without_advice_to_unpickle(run_nncompile, tmp_path):
+    evil = tmp_path / "evil.pt"
+    code = ("import torch, collections\n"
+            "class Payload:\n    def __reduce__(self):\n        return (print, ('ran',))\n"
+            f"torch.save({{'hidden.weight': Payload()}}, {str(evil)!r})\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    for args in (["export", "specs/xor.yaml", "-o", tmp_path / "xor.onnx"], ["explain", "specs/xor.yaml"]):
+        result = run_nncompile(*args, "--weights", evil, cwd=ROOT)
+        assert result.code == 2 and "Traceback" not in result.err and "ran" not in result.out
+        assert f"{evil} is not a plain state_dict or checkpoint" in result.err
+        assert "nncompile will not unpickle arbitrary objects" in result.err
+        assert "weights_only" not in result.err and "trust" not in result.err
+    assert [p.name for p in tmp_path.iterdir()] == ["evil.pt"]

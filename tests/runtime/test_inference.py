@@ -93,10 +93,100 @@ def test_predict_usage_errors(cli, model_path, tmp_path):
     assert "no such model file" in cli("predict", tmp_path / "none.onnx", "--input", "x.npy").err
     np.save(tmp_path / "bad.npy", np.zeros((2, 3, 8, 8), np.float32))
     bad = cli("predict", model_path, "--input", tmp_path / "bad.npy")
-    assert bad.code == 2 and "holds a 2×3×8×8 array; the model takes N×1×8×8" in bad.err
+    assert bad.code == 2 and "holds a 2×3×8×8 array; the model's input 'image' takes N×1×8×8" in bad.err
     np.save(tmp_path / "flat.npy", np.zeros((2, 64), np.float32))
     flat = cli("predict", model_path, "--input", tmp_path / "flat.npy")
-    assert flat.code == 2 and "holds a 2×64 array; the model takes N×1×8×8" in flat.err
+    assert flat.code == 2 and "holds a 2×64 array; the model's input 'image' takes N×1×8×8" in flat.err
     if CUDA not in ort.get_available_providers():
         forced = cli("predict", model_path, "--input", tmp_path / "flat.npy", "--provider", "cuda")
         assert forced.code == 2 and "CUDAExecutionProvider) is not available" in forced.err
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is text\n", bytes(range(256)) * 4], ids=["empty", "text", "garbage"])
+def test_predict_on_a_file_that_is_not_onnx_is_a_usage_error(run_nncompile, tmp_path, content):
+    (tmp_path / "model.onnx").write_bytes(content)
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8), np.float32))
+    result = run_nncompile("predict", tmp_path / "model.onnx", "--input", tmp_path / "x.npy")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.startswith(f"nncompile: error: not an ONNX model: {tmp_path / 'model.onnx'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "x.npy"]
+
+
+def test_predict_on_an_image_without_pillow_names_the_extra(run_nncompile, model_path, tmp_path):
+    stub = tmp_path / "no_pillow" / "PIL"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'PIL'\", name='PIL')\n")
+    (tmp_path / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = run_nncompile("predict", model_path, "--input", tmp_path / "digit.png",
+                           env={"PYTHONPATH": str(stub.parent)})
+    assert result.code == 2 and "Traceback" not in result.err
+    assert "reading images" in result.err and "needs Pillow: pip install 'nncompile[train]'" in result.err
+
+
+INPUT_MISTAKES = {  # the array saved as x.npy -> what the error says
+    "no samples": (np.zeros((0, 1, 8, 8), np.float32), "holds no samples (a 0×1×8×8 array)"),
+    "0-d": (np.array(3.0), "holds a single number (a 0-d array); the model's input 'image' takes N×1×8×8"),
+    "strings": (np.array([["a"] * 8] * 8), "holds <U1 values; the model takes numbers"),
+    "complex": (np.zeros((1, 8, 8), np.complex64), "holds complex64 values"),
+    "NaN": (np.array([[[np.nan] * 8] * 8], np.float32), "holds 64 NaN or infinite values"),
+    "overflow": (np.full((1, 1, 8, 8), 1e300), "holds 64 NaN or infinite values"),  # inf as float32
+}
+
+
+@pytest.mark.parametrize("case", INPUT_MISTAKES)
+def test_predict_input_mistakes_are_named(cli, model_path, tmp_path, case):
+    array, message = INPUT_MISTAKES[case]
+    np.save(tmp_path / "x.npy", array)
+    result = cli("predict", model_path, "--input", tmp_path / "x.npy")
+    assert result.code == 2 and result.out == ""
+    assert result.err.startswith(f"nncompile: error: {tmp_path / 'x.npy'} {message}"), result.err
+
+
+def test_predict_file_mistakes_are_named(cli, model_path, tmp_path):
+    (tmp_path / "text.npy").write_text("1 2 3\n")
+    np.savez(tmp_path / "x.npz", x=np.zeros((1, 1, 8, 8), np.float32))
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.float32))
+    (tmp_path / "labels.txt").write_text("zero\none\ntwo\n\n")
+    cases = {
+        (tmp_path,): f"{tmp_path} is a directory, not an input file",
+        (tmp_path / "text.npy",): f"{tmp_path / 'text.npy'} is not a .npy array",
+        (tmp_path / "x.npz",): f"{tmp_path / 'x.npz'} is an .npz archive: give each input as a .npy array",
+        (tmp_path / "x.npy", "--labels", tmp_path / "labels.txt"):
+            f"{tmp_path / 'labels.txt'} names 3 classes, the model's output has 10",
+        (tmp_path / "x.npy", "--labels", tmp_path): f"{tmp_path} is a directory, not a labels file",
+    }
+    for args, message in cases.items():
+        result = cli("predict", model_path, "--input", *args)
+        assert result.code == 2 and result.err.startswith(f"nncompile: error: {message}"), result.err
+    assert cli("predict", tmp_path, "--input", tmp_path / "x.npy").err == \
+        f"nncompile: error: {tmp_path} is a directory, not a model file\n"
+
+
+def test_predict_output_suffix_and_directory_are_checked_first(run_nncompile, model_path, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8), np.float32))
+    text = run_nncompile("predict", model_path, "--input", tmp_path / "x.npy", "-o", tmp_path / "out.txt")
+    assert text.code == 2 and "the suffix picks the format, one of .npy, .npz, .json" in text.err
+    missing = run_nncompile("predict", model_path, "--input", tmp_path / "x.npy", "-o", tmp_path / "missing/dir/y.npy")
+    assert missing.code == 2 and f"no such directory '{tmp_path / 'missing/dir'}'" in missing.err
+    assert "Traceback" not in text.err + missing.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.onnx", "x.npy"]
+
+
+def test_non_finite_scores_are_strict_json_nulls(cli, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    # y = log(x): NaN for x < 0, -inf for 0, a number for 1 — an honest model with non-finite outputs
+    graph = helper.make_graph([helper.make_node("Log", ["x"], ["y"])], "log",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "log.onnx")
+    np.save(tmp_path / "x.npy", np.array([[-1.0, 0.0, 1.0]], np.float32))
+    result = cli("predict", tmp_path / "log.onnx", "--input", tmp_path / "x.npy", "--top-k", "3")
+    assert result.code == 0 and "2 NaN or infinite values" in result.err and "null" in result.err
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    scores = [c["score"] for c in json.loads(result.out, parse_constant=refuse)["outputs"]["y"]["top_k"][0]]
+    assert sorted(scores, key=lambda s: s is None) == [0.0, None, None]
