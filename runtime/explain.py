@@ -1,30 +1,25 @@
 """Backprop, shown: every node's forward value, then the backward pass, for one sample.
 
-The lowered module (`to_torch`) runs node by node, as torch.fx's Interpreter runs a
-GraphModule: a layer with a submodule calls it, a layer lowered to an expression evaluates
-its op's template. Every node's output is kept with `retain_grad`, so after
-`loss.backward()` autograd has filled in ∂L/∂(each node's output) and ∂L/∂(each parameter).
-Each node's share of its inputs' gradients is the vector-Jacobian product
-`autograd.grad(y, x, δ)`; the formulas printed beside the numbers are the ones its op
-declares (`Op.chain_rule`, `Op.derivative`), as the slides write them. Everything runs in
-float64, so finite differences agree to many digits.
+The lowered module (`to_torch`) runs under torch.fx's Interpreter, observed at every layer
+(backprop.Layers); every node's output keeps its gradient, so after `loss.backward()`
+autograd has filled in ∂L/∂(each node's output) and ∂L/∂(each parameter). Each node's share
+of its inputs' gradients is the vector-Jacobian product `autograd.grad(y, x, δ)` of that
+layer alone; the formulas printed beside the numbers are the ones its op declares
+(`Op.chain_rule`, `Op.derivative`), as the slides write them. Everything runs in float64,
+so finite differences agree to many digits.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..compiler.backends.torch_source import lowering
 from ..compiler.expand import UsageError
 from ..compiler.ir import Graph, Node
 from ..compiler.ops import REGISTRY
-from ..compiler.ops.base import TorchModule
-from .metrics import LOSSES
+from .backprop import Layers, loss_value, parse_input, parse_target, random_inputs
 
 # The loss and its gradient with respect to the output ŷ, as the slides write them (n: the
 # number of values averaged: outputs × batch for mse, the batch for the others).
@@ -37,99 +32,6 @@ LOSS_FORMULAS = {
 }
 SMALL = 16  # values per sample up to which a tensor is printed whole, else summarised
 JACOBIAN_SIZE = 8  # a parameter-free layer's Jacobian is printed when both sides are this small
-
-
-class Interpreter:
-    """Runs a module made by `to_torch` one node at a time, returning every node's output."""
-
-    def __init__(self, graph: Graph, model: nn.Module):
-        self.graph, self.model = graph, model
-        self.steps = [(node, self._callable(node)) for node in graph.topological() if node.op != "input"]
-
-    def _callable(self, node: Node):
-        call = lowering(self.graph, node)
-        if isinstance(call, TorchModule):
-            return self.model.get_submodule(node.name)
-        names = [f"x{i}" for i in range(len(node.inputs))]
-        # the op's own template, as torch_source writes it into forward (never spec text)
-        source = f"lambda {', '.join(names)}: {call.template.format(*names)}"
-        return eval(compile(source, f"<nncompile {node.name}>", "eval"), {"torch": torch, "F": F, "nn": nn})
-
-    def run(self, inputs: dict[str, torch.Tensor], keep_grad: bool = False) -> dict[str, torch.Tensor]:
-        values = dict(inputs)
-        for node, fn in self.steps:
-            y = fn(*(values[i] for i in node.inputs))
-            if keep_grad and y.requires_grad:
-                y.retain_grad()
-            values[node.name] = y
-        return values
-
-
-# --- inputs and targets ----------------------------------------------------------------
-
-def sample_shape(graph: Graph, name: str, batch: int = 1, size: int = 32) -> tuple[int, ...]:
-    """An input's concrete shape: the batch dim is `batch`, other symbolic dims `size`."""
-    shape = graph.nodes[name].type.shape
-    return (batch, *(d if isinstance(d, int) else size for d in shape[1:]))
-
-
-def parse_input(graph: Graph, text: str) -> dict[str, torch.Tensor]:
-    """`--input 0.1,0.15,0.2`: one sample of the spec's one input, values in order."""
-    if len(graph.inputs) != 1:
-        raise UsageError(f"--input fills one input; '{graph.name}' has {len(graph.inputs)} "
-                         f"({', '.join(graph.inputs)}): leave --input out for random values")
-    name = graph.inputs[0]
-    values = _numbers(text, "--input")
-    shape = sample_shape(graph, name)
-    if len(values) != math.prod(shape):
-        raise UsageError(f"--input has {len(values)} values; input '{name}' takes {math.prod(shape)} per sample "
-                         f"({'×'.join(map(str, shape[1:]))})")
-    return {name: torch.tensor(values, dtype=torch.float64).reshape(shape)}
-
-
-def random_inputs(graph: Graph, batch: int, seed: int) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return {name: torch.randn(sample_shape(graph, name, batch), generator=generator, dtype=torch.float64)
-            for name in graph.inputs}
-
-
-def parse_target(text: str | None, output: torch.Tensor, loss: str, seed: int) -> torch.Tensor:
-    """The target as the loss takes it: class indices for cross_entropy and nll, values
-    shaped like the output for the others. One number against a wider output of mse is a
-    class index, made one-hot (the slides' y = 1 against a softmax)."""
-    batch, width = output.shape[0], output[0].numel()
-    classify = loss in ("cross_entropy", "nll")
-    if text is None:
-        generator = torch.Generator().manual_seed(seed + 1)
-        if classify:
-            return torch.randint(0, output.shape[1], (batch,), generator=generator)
-        values = torch.rand(output.shape, generator=generator, dtype=torch.float64)
-        return values.round() if loss.startswith("bce") else values
-    values = _numbers(text, "--target")
-    if classify:
-        if len(values) != 1 or not values[0].is_integer() or not 0 <= values[0] < output.shape[1]:
-            raise UsageError(f"--target for {loss} is one class index in 0 … {output.shape[1] - 1}, got '{text}'")
-        return torch.full((batch,), int(values[0]))
-    if len(values) == width:
-        return torch.tensor(values, dtype=torch.float64).reshape(1, *output.shape[1:]).expand_as(output)
-    if len(values) == 1 and values[0].is_integer() and 0 <= values[0] < width and loss == "mse":
-        return F.one_hot(torch.tensor([int(values[0])] * batch), width).to(torch.float64).reshape(output.shape)
-    raise UsageError(f"--target has {len(values)} values; the output has {width} per sample"
-                     + (" (or give one class index to compare with its one-hot vector)" if loss == "mse" else ""))
-
-
-def _numbers(text: str, flag: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise UsageError(f"{flag} expects comma-separated numbers, got '{text}'") from None
-
-
-def loss_value(loss: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    try:
-        return LOSSES[loss].compute(output, target)
-    except (RuntimeError, ValueError, IndexError) as e:  # e.g. bce of a value outside [0, 1]
-        raise UsageError(f"loss {loss} does not apply to this output {tuple(output.shape)}: {e}") from None
 
 
 # --- the explanation -------------------------------------------------------------------
@@ -172,9 +74,9 @@ def prepare(graph: Graph, model: nn.Module) -> nn.Module:
 def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], target_text: str | None,
             loss: str, seed: int = 0, lr: float | None = None) -> Explanation:
     """Forward and backward through `model` (prepared by `prepare`) on `inputs`."""
-    runner = Interpreter(graph, model)
+    layers = Layers(graph, model)
     inputs = {k: v.detach().clone().requires_grad_(True) for k, v in inputs.items()}
-    values = runner.run(inputs, keep_grad=True)
+    values = layers.run(inputs, keep_grad=True)
     output = next(iter(graph.outputs.values()))
     target = parse_target(target_text, values[output], loss, seed)
     value = loss_value(loss, values[output], target)
@@ -186,25 +88,26 @@ def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], tar
 
     grads = {name: _grad(v) for name, v in values.items()}
     edge_grads = {}
-    for node, fn in runner.steps:
+    for node in layers.nodes:
         if not grads[node.name].any():  # no gradient reaches it (nor passes through a step op)
             continue
         # the node alone, on detached copies of its inputs: its own share of their gradients,
         # not that of other paths between them (a residual block's input reaches its sum twice)
-        sources = [values[i].detach().requires_grad_(True) for i in node.inputs]
-        shares = torch.autograd.grad(fn(*sources), sources, grads[node.name], allow_unused=True)
-        for name, s, share in zip(node.inputs, sources, shares):
+        names = layers.sources(node)
+        sources = [values[i].detach().requires_grad_(True) for i in names]
+        shares = torch.autograd.grad(layers.function(node)(*sources), sources, grads[node.name], allow_unused=True)
+        for name, s, share in zip(names, sources, shares):
             edge_grads[(name, node.name)] = torch.zeros_like(s) if share is None else share
 
     params = {f"{n.name}.{p}": model.get_parameter(f"{n.name}.{p}")
-              for n in graph.nodes.values() if n.op != "input" and not n.share for p in n.params}
+              for n in graph.nodes.values() if not n.is_input and not n.share for p in n.params}
     explanation = Explanation(
         graph, loss, output, target, value.item(), {k: v.detach() for k, v in values.items()}, grads, edge_grads,
         {k: p.detach().clone() for k, p in params.items()},
         {k: torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for k, p in params.items()})
-    _local_derivatives(explanation, runner)
+    _local_derivatives(explanation, layers)
     if lr is not None:
-        explanation.step = gradient_step(explanation, model, runner, inputs, lr)
+        explanation.step = gradient_step(explanation, model, layers, inputs, lr)
     return explanation
 
 
@@ -212,13 +115,14 @@ def _grad(t: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(t) if t.grad is None else t.grad.detach()
 
 
-def _local_derivatives(e: Explanation, runner: Interpreter) -> None:
+def _local_derivatives(e: Explanation, layers: Layers) -> None:
     """f'(x) of each elementwise layer (the op names its derivative) and the whole Jacobian
     of each small parameter-free one (softmax), for the first sample."""
-    for node, fn in runner.steps:
+    for node in layers.nodes:
         op = REGISTRY[node.op]
         if len(node.inputs) != 1 or node.params or not e.grads[node.name].any():
             continue
+        fn = layers.function(node)
         x = e.values[node.inputs[0]][:1].detach().requires_grad_(True)
         if op.derivative:
             y = fn(x)
@@ -228,7 +132,7 @@ def _local_derivatives(e: Explanation, runner: Interpreter) -> None:
             e.jacobians[node.name] = jacobian.reshape(e.values[node.name][:1].numel(), x.numel())
 
 
-def gradient_step(e: Explanation, model: nn.Module, runner: Interpreter, inputs, lr: float) -> Step:
+def gradient_step(e: Explanation, model: nn.Module, layers: Layers, inputs, lr: float) -> Step:
     """One step of gradient descent, W ← W − η·∂L/∂W, on the layers the spec trains; the
     model is left as it was."""
     frozen = [name for name in e.params if not e.graph.nodes[name.rsplit(".", 1)[0]].trainable]
@@ -236,7 +140,7 @@ def gradient_step(e: Explanation, model: nn.Module, runner: Interpreter, inputs,
     with torch.no_grad():
         for name, value in after.items():
             model.get_parameter(name).copy_(value)
-        loss_after = loss_value(e.loss_name, runner.run(inputs)[e.output], e.target).item()
+        loss_after = loss_value(e.loss_name, layers.run(inputs)[e.output], e.target).item()
         for name, value in e.params.items():
             model.get_parameter(name).copy_(value)
     return Step(lr, loss_after, after, frozen)
@@ -264,7 +168,7 @@ def _sample(t: torch.Tensor) -> torch.Tensor:
 
 
 def _label(node: Node) -> str:
-    return REGISTRY[node.op].label(node.attrs) if node.op != "input" else "input"
+    return "input" if node.is_input else REGISTRY[node.op].label(node.attrs)
 
 
 def _consumers(graph: Graph) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..compiler.expand import UsageError
 from ..compiler.ir import Graph
-from .explain import Interpreter, loss_value, parse_target, random_inputs
+from .backprop import Layers, loss_value, parse_target, random_inputs
 
 VANISHING = 1e-3  # ‖∂L/∂y‖ of a layer below this fraction of ‖∂L/∂ŷ‖ at the output
 EXPLODING = 1e3  # … or above this multiple of it
@@ -44,10 +44,10 @@ def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "
     inputs = random_inputs(graph, batch, seed)
     # the inputs require a gradient, so one flows even through a network frozen throughout
     inputs = {k: v.to(next(model.parameters(), v).dtype).requires_grad_(True) for k, v in inputs.items()}
-    runner = Interpreter(graph, model)
+    layers = Layers(graph, model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout's masks
-        values = runner.run(inputs, keep_grad=True)
+        values = layers.run(inputs, keep_grad=True)
     output = values[next(iter(graph.outputs.values()))]
     model.zero_grad(set_to_none=True)
     wanted = parse_target(target, output, loss, seed)

@@ -19,7 +19,7 @@ import re
 from ..diagnostics import Diagnostic, SpecError
 from ..ir import Graph, Node
 from ..ops import REGISTRY
-from ..ops.base import TorchExpr, TorchModule
+from ..ops.base import TorchModule
 from . import torch_helpers
 
 HEADER = """\
@@ -49,10 +49,6 @@ class Namespace:
             candidate, suffix = f"{base}_{suffix}", suffix + 1
         self.used.add(candidate)
         return candidate
-
-
-def lowering(graph: Graph, node: Node) -> TorchModule | TorchExpr:
-    return REGISTRY[node.op].torch(node.attrs, [graph.nodes[i].type for i in node.inputs], node.type)
 
 
 def attribute(root: str, dotted: str) -> str:
@@ -152,7 +148,9 @@ def class_name(graph: Graph) -> str:
 
 
 def generate(graph: Graph) -> str:
-    """The standalone source of the model's module (class `class_name(graph)`)."""
+    """The standalone source of the model's module (class `class_name(graph)`). Its forward
+    is one line per layer, in graph.topological() order: tracing the module, the line an op
+    came from names its layer (explain observes the module that way)."""
     module = _Module()
     names = Namespace({"self", "torch", "nn", "F"})
     variables = {name: names.create(name) for name in graph.inputs}
@@ -160,7 +158,7 @@ def generate(graph: Graph) -> str:
     for node in graph.topological():
         if node.is_input:
             continue
-        call = lowering(graph, node)
+        call = REGISTRY[node.op].torch(node.attrs, [graph.nodes[i].type for i in node.inputs], node.type)
         args = [variables[i] for i in node.inputs]
         if isinstance(call, TorchModule):
             module.add_submodule(node, call)

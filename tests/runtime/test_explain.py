@@ -148,6 +148,23 @@ def test_gradients_reaching_a_node_from_its_consumers_add_up(in_repo):
     assert "∂L/∂stem, from stack.0.add, = δ, to every input" in text
 
 
+def test_an_input_used_twice_receives_both_shares(in_repo, write_spec):
+    spec = write_spec("""
+        name: square
+        inputs: {x: [N, 2]}
+        layers:
+          - fc: {op: linear, out_features: 2}
+          - sq: {op: multiply, in: [fc, fc]}
+          - both: {op: concat, in: [sq, fc, sq]}
+        outputs: [both]
+    """)
+    graph, _, _, e = _explained(spec, text="1,2", target="0.5,1,0,2,0.5,1")
+    z, delta = e.values["fc"], e.grads["sq"]
+    assert torch.allclose(e.edge_grads[("fc", "sq")], 2 * z * delta, atol=1e-12)  # ∂(z²)/∂z = 2z
+    assert torch.allclose(e.edge_grads[("sq", "both")], e.grads["both"][:, :2] + e.grads["both"][:, 4:], atol=1e-12)
+    assert torch.allclose(e.edge_grads[("fc", "sq")] + e.edge_grads[("fc", "both")], e.grads["fc"], atol=1e-12)
+
+
 def test_step_descends_and_leaves_frozen_layers(cli, in_repo):
     result = cli("explain", EXERCISE, "--input", "0.1,0.15,0.2", "--target", "1", "--step", "0.5", "--json")
     data = json.loads(result.out)
