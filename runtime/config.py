@@ -179,8 +179,8 @@ class Loaded:
         return (self.path.parent / relative) if not Path(relative).is_absolute() else Path(relative)
 
     def error(self, message: str, *path, notes=(), code="bad-config") -> SpecError:
-        """A SpecError located at the config value at `path`."""
-        error = SpecError(Diagnostic(message, self.span(*path), notes=list(notes), code=code))
+        """A SpecError located at the config value at `path` (unlocated without one)."""
+        error = SpecError(Diagnostic(message, self.span(*path) if path else None, notes=list(notes), code=code))
         error.sources = self.sources
         return error
 

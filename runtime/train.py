@@ -321,8 +321,8 @@ class Trainer:
             dist.all_reduce(stop, op=dist.ReduceOp.MAX)
         if stop:
             value, largest = figures.tolist()
-            problem = (f"the loss is {value}" if not math.isfinite(value) else
-                       f"a gradient is {largest}" if not math.isfinite(largest) else "another process's loss is not finite")
+            problem = (f"the loss is {value}" if not math.isfinite(value) else f"a gradient is {largest}"
+                       if not math.isfinite(largest) else "another process's loss is not finite")
             self.diverged(at, f"epoch {epoch + 1}, step {step}", problem)
 
     def diverged(self, at: StageRun, when: str, problem: str) -> None:
@@ -331,10 +331,13 @@ class Trainer:
         if not self.process.main:
             raise SystemExit(1)
         lr_key = ("stages", at.index, "lr") if self.loaded.is_set("stages", at.index, "lr") else ("train", "lr")
+        lr_name = f"stages[{at.index}].lr" if lr_key[0] == "stages" else "train.lr"
+        decay = self.config.train.weight_decay
         raise self.loaded.error(
             f"training stopped at stage '{at.stage.name}', {when}: {problem}",
-            *(lr_key if self.loaded.is_set(*lr_key) else ()), code="non-finite",
-            notes=[f"the learning rate is {at.stage.lr:g} ({'.'.join(map(str, lr_key))}): try a lower one",
+            *(lr_key if self.loaded.is_set(*lr_key) else ()), code="non-finite",  # unlocated if lr is the default
+            notes=[f"the learning rate is {at.stage.lr:g} ({lr_name}): try a lower one"
+                   + (f" (or a lower train.weight_decay than {decay:g})" if decay else ""),
                    "no checkpoint was written with these weights: last.pt and best.pt, if any, are from before"])
 
     def evaluate(self, task: nn.Module, dataset, stage) -> dict[str, float]:
@@ -365,14 +368,14 @@ class Trainer:
 
     def save(self, at: StageRun, meter: Meter, epoch: int, step: int, best: bool = False) -> None:
         """Checkpoints the run as it stands before batch `step` of `epoch`."""
-        weights = [t for t in at.model.state_dict().values() if t.is_floating_point()]
-        if not get_total_norm(weights, math.inf).isfinite():  # alike on every process: DDP keeps replicas equal
+        weights = at.model.state_dict()
+        if not get_total_norm([t for t in weights.values() if t.is_floating_point()], math.inf).isfinite():
             when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
-            self.diverged(at, when, "the weights are no longer finite")
+            self.diverged(at, when, "the weights are no longer finite")  # alike everywhere: DDP keeps replicas equal
         if not self.process.main:
             return
         state = {
-            "model": at.model.state_dict(), "spec_hash": self.graph.source_hash, "spec": self.graph.name,
+            "model": weights, "spec_hash": self.graph.source_hash, "spec": self.graph.name,
             "optimizer": at.optimizer.state_dict(), "scheduler": at.scheduler.state_dict(),
             "decoder": at.task.decoder.state_dict() if isinstance(at.task, Reconstruction) else {},
             "meter": meter.state_dict(),

@@ -173,3 +173,12 @@ def test_the_finite_check_costs_one_fused_reduction_a_step(line_fit, cli, monkey
     assert cli("train", spec, "--config", config, "--no-progress", "--set", "run.checkpoint_every=0").code == 0
     steps, saves = 2 * 2, 2
     assert len(calls) == steps + saves
+
+
+def test_a_stage_that_diverges_is_located_at_its_own_lr(line_fit, cli):
+    spec, config = line_fit
+    config.write_text(config.read_text() + "stages: [{epochs: 1, lr: 0.001}, {lr: 1e10}]\n")
+    result = cli("train", spec, "--config", config, "--no-progress")
+    assert result.code == 1
+    assert f"{config}:4:39: error: training stopped at stage 'stage2', epoch 2, step 1: the loss is inf" in result.err
+    assert "note: the learning rate is 1e+10 (stages[1].lr): try a lower one\n" in result.err
