@@ -1,6 +1,7 @@
 """Where a run writes: one folder name under run.dir, a new folder for a rerun, --exist-ok to
 reuse one (replacing only the run's own files), and nothing a user owns ever deleted."""
 
+import argparse
 import hashlib
 from pathlib import Path
 
@@ -70,14 +71,14 @@ def test_every_run_name_that_is_not_one_folder_name_is_located(cli, config, in_r
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_rerun_gets_the_next_free_folder_and_says_so(cli, config, in_repo, tmp_path):
+def test_a_rerun_gets_the_next_free_folder_and_says_so(cli, run_nncompile, config, in_repo, tmp_path):
     path, runs = config(), tmp_path / "runs"
     assert cli("train", "specs/xor.yaml", "--config", path, "--no-progress").code == 0
     first = snapshot(runs / "t")
     (runs / "t-2").mkdir()  # taken: by a user, or another run
     (runs / "t-2/mine.txt").write_text("mine")
-    result = cli("train", "specs/xor.yaml", "--config", path, "--no-progress")
-    assert result.code == 0, result.err
+    result = run_nncompile("train", "specs/xor.yaml", "--config", path, "--no-progress")
+    assert result.code == 0 and "Traceback" not in result.err, result.err
     assert result.out.splitlines()[0] == f"run folder {runs}/t-3 ({runs}/t exists; --exist-ok reuses it)"
     assert snapshot(runs / "t") == first and snapshot(runs / "t-2") == {"mine.txt": snapshot(runs / "t-2")["mine.txt"]}
     assert {"last.pt", "best.pt", "metrics.csv", "config.yaml"} <= set(snapshot(runs / "t-3"))
@@ -100,6 +101,18 @@ def test_exist_ok_replaces_the_runs_files_and_nothing_else(cli, config, in_repo,
     assert set(after) == set(before)
     assert {k for k in after if after[k] != before[k]} == {"config.yaml", "metrics.csv", "metrics.png", "last.pt",
                                                            "best.pt"}
+
+
+def test_exist_ok_reaches_every_torchrun_worker():
+    from nncompile.runtime import launch
+
+    args = argparse.ArgumentParser()
+    launch.add_arguments(args)
+    args.add_argument("spec")
+    args.add_argument("--set", action="append")
+    args.add_argument("--allow-path", action="append")
+    parsed = args.parse_args(["s.yaml", "--config", "c.yaml", "--exist-ok", "--nproc", "2"])
+    assert launch._train_argv(parsed) == ["s.yaml", "--config", "c.yaml", "--exist-ok"]
 
 
 def test_a_run_folder_that_cannot_be_made_is_a_usage_error(cli, config, in_repo, tmp_path):
