@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import analyse
 from .backends.diagram import FORMATS as DRAW_FORMATS
-from .diagnostics import SourceCache, SpecError
+from .diagnostics import SourceCache, SpecError, render_all
 from .expand import UsageError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
@@ -92,12 +92,8 @@ def _spec_path(text: str) -> Path:
 
 
 def _print_diagnostics(diagnostics, sources: SourceCache | None, stream=None) -> None:
-    stream = stream or sys.stderr  # looked up now: tests and callers may redirect it
-    for d in diagnostics:
-        print(d.render(sources), file=stream)
-    errors = sum(d.severity == "error" for d in diagnostics)
-    if errors:
-        print(f"{errors} error{'s' if errors != 1 else ''}", file=stream)
+    if diagnostics:
+        print(render_all(diagnostics, sources), file=stream or sys.stderr)  # looked up now: tests may redirect it
 
 
 def _analyse(args, spec: str):

@@ -2,16 +2,30 @@
 
 A Diagnostic names a source position (file, line, column; 1-based) and renders like a C
 compiler's message, with the offending line and a caret under the token. SpecError carries
-one or more diagnostics; the CLI prints them and exits 1. Code that finds an error never
-formats locations itself: it raises or collects a Diagnostic with a Span.
+one or more diagnostics; the CLI prints them (render_all) and exits 1. Code that finds an
+error never formats locations itself: it raises or collects a Diagnostic with a Span.
+
+Output stays bounded whatever the input: a long line is cut around the caret, user text
+quoted in a message is shortened, and only the first MAX_SHOWN diagnostics are printed.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+
+MAX_SHOWN = 50  # diagnostics printed; the rest are counted
+MAX_LINE = 120  # a quoted source line longer than this is cut around the caret, as rustc does
+CONTEXT = 40  # columns kept on each side of the caret in a cut line
+MAX_CARET = 80
+MAX_WORD = 100  # a longer run of non-blank characters in a message is user text: shortened
+MAX_MESSAGE = 1000
+_LONG_WORD = re.compile(r"\S{%d,}" % (MAX_WORD + 1))
+_UNPRINTABLE = re.compile(r"[^\S \n]|[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # YAML's line breaks, so line numbers agree
 
 
 class Span(NamedTuple):
@@ -38,6 +52,10 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
     code: str = ""  # a stable name from docs/errors.md, e.g. "unknown-op"
 
+    def __post_init__(self):
+        self.message = bounded(self.message)
+        self.notes = [bounded(note) for note in self.notes]
+
     def render(self, sources: "SourceCache | None" = None) -> str:
         where = f"{self.span}: " if self.span else ""
         tag = f" [{self.code}]" if self.code else ""
@@ -45,10 +63,10 @@ class Diagnostic:
         if self.span and sources is not None:
             text = sources.line(self.span.file, self.span.line)
             if text is not None:
+                shown, caret, width = excerpt(text, self.span.col, self.span.width)
                 gutter = f"{self.span.line:>5} | "
-                lines.append(gutter + text)
-                width = max(1, min(self.span.width, len(text) - self.span.col + 1))
-                lines.append(" " * (len(gutter) - 2) + "| " + " " * (self.span.col - 1) + "^" * width)
+                lines.append(gutter + shown)
+                lines.append(" " * (len(gutter) - 2) + "| " + " " * caret + "^" * width)
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -60,6 +78,55 @@ class Diagnostic:
             "source": self.span.as_json() if self.span else None,
             "notes": self.notes,
         }
+
+
+def excerpt(text: str, col: int, width: int) -> tuple[str, int, int]:
+    """(the line as shown, the caret's 0-based column in it, the caret's width): the whole
+    line, or for a long one the part around the caret between `...` marks."""
+    width = max(1, min(width, len(text) - col + 1))
+    start, end, cut = 0, len(text), len(text) > MAX_LINE
+    if cut:
+        width = min(width, MAX_CARET)
+        start, end = max(0, col - 1 - CONTEXT), min(len(text), col - 1 + width + CONTEXT)
+    shown = _UNPRINTABLE.sub("\ufffd", text[start:end])  # one column each, so the caret stays under the token
+    caret = col - 1 - start
+    if start:
+        shown, caret = "..." + shown, caret + 3
+    if end < len(text):
+        shown += "..."
+    return shown, caret, width
+
+
+def bounded(text: str) -> str:
+    """A message as printed: control characters escaped, each run of user text longer than
+    MAX_WORD kept at its ends around `…`, and the whole cut in the middle past MAX_MESSAGE."""
+    if len(text) > MAX_WORD:
+        text = _LONG_WORD.sub(lambda m: f"{m[0][:60]}…{m[0][-30:]}", text)
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:700]} … {text[-250:]}"
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"
+
+
+def render_all(diagnostics: list[Diagnostic], sources: "SourceCache | None" = None, limit: int = MAX_SHOWN) -> str:
+    """Diagnostics as the CLI prints them: the first `limit` (errors before warnings when
+    some must go), a line counting those not shown, and the number of errors."""
+    by_rank = sorted(range(len(diagnostics)), key=lambda i: diagnostics[i].severity != "error")
+    shown = set(by_rank[:limit])
+    lines = [d.render(sources) for i, d in enumerate(diagnostics) if i in shown]
+    hidden = [d for i, d in enumerate(diagnostics) if i not in shown]
+    hidden_errors = sum(d.severity == "error" for d in hidden)
+    more = [_count(n, f"more {noun}") for n, noun in ((hidden_errors, "error"), (len(hidden) - hidden_errors, "warning"))
+            if n]
+    if more:
+        lines.append("and " + " and ".join(more))
+    errors = sum(d.severity == "error" for d in diagnostics)
+    if errors:
+        lines.append(_count(errors, "error"))
+    return "\n".join(lines)
 
 
 class SpecError(Exception):
@@ -77,7 +144,7 @@ class SourceCache:
         self._lines: dict[str, list[str]] = {}
 
     def add(self, file: str, text: str) -> None:
-        self._lines[file] = text.splitlines()
+        self._lines[file] = _LINE_BREAK.split(text)
 
     def files(self) -> list[str]:
         """The names of the files held, in the order they were read."""
@@ -86,9 +153,11 @@ class SourceCache:
     def line(self, file: str, line: int) -> str | None:
         lines = self._lines.get(file)
         if lines is None:
+            from .source import read_spec  # source builds on this module
+
             try:
-                lines = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
+                lines = _LINE_BREAK.split(read_spec(Path(file), file).decode("utf-8", errors="replace"))
+            except SpecError:  # unreadable, not a file, too large: the message says so without the line
                 return None
             self._lines[file] = lines
         return lines[line - 1] if 0 < line <= len(lines) else None

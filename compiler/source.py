@@ -2,39 +2,35 @@
 
 Loading is safe by construction: only YAML's core types (maps, lists, strings, numbers,
 booleans, null) are built, any other tag is a diagnostic, duplicate keys are errors (PyYAML
-would silently keep the last), and the document is measured before it is built: an alias
-bomb ("billion laughs"), a recursive alias or nesting too deep for the builder is refused
-with a diagnostic instead of filling memory or the stack.
+would silently keep the last), and the document is measured while it is read: an alias bomb
+("billion laughs"), a recursive alias or nesting too deep is refused with a diagnostic
+instead of filling memory or the stack. The text is parsed once, by libyaml, into events
+that are built into values here, without recursion.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml import events as ev
 
 from .diagnostics import Diagnostic, SpecError, Span
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# libyaml's composer recurses in C once per nesting level and its scanner slows down with
-# the square of the depth, so a text nested deeply enough (100,000 `[`) hangs and then
-# overflows the C stack, killing the process. Every level of nesting needs one of these
-# characters: a text with few of them is safe, and any other is checked first by PyYAML's
-# Python scanner, which is stopped as soon as the nesting gets too deep.
-_NESTING_MARKS = "[{-:?"
-_C_SAFE_NESTING = 5_000
-_OPENING = (yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken, yaml.FlowSequenceStartToken,
-            yaml.FlowMappingStartToken)
-_CLOSING = (yaml.BlockEndToken, yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)
 _MERGE = "tag:yaml.org,2002:merge"
 _CORE = "tag:yaml.org,2002:"
 _SCALARS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
-_TIMESTAMP = _CORE + "timestamp"  # an unquoted date: kept as the text the author wrote
+_STR, _TIMESTAMP = _CORE + "str", _CORE + "timestamp"  # an unquoted date: kept as the text the author wrote
+_COLLECTION_TAGS = {ev.SequenceStartEvent: _CORE + "seq", ev.MappingStartEvent: _CORE + "map"}
 
 MAX_NODES = 1_000_000  # values built, aliases expanded: bounds memory and time
-MAX_DEPTH = 100  # nesting, aliases expanded: far beyond any spec, well inside Python's stack
+MAX_DEPTH = 100  # nesting, aliases expanded; libyaml is never asked to go deeper, where it slows down
 MAX_FILE_BYTES = 20 * 1024 * 1024
+_LOOK_AHEAD = 1_000  # events read past an error to find the end of the node it names
 
 
 class YMap(dict):
@@ -52,139 +48,274 @@ class YList(list):
     value_spans: list
 
 
-def node_span(file: str, node: yaml.Node) -> Span:
-    start, end = node.start_mark, node.end_mark
+def _span(file: str, start, end) -> Span:
     width = end.column - start.column if end.line == start.line else 1
     return Span(file, start.line + 1, start.column + 1, max(1, width))
 
 
-class _Builder:
-    def __init__(self, file: str):
-        self.file = file
-        self.measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height), aliases expanded
-        self.active: set[int] = set()  # nodes being measured: a recursive alias is a cycle
-        self.scalar = yaml.constructor.SafeConstructor()
+def node_span(file: str, node: yaml.Node) -> Span:
+    return _span(file, node.start_mark, node.end_mark)
 
-    def fail(self, node, message, code, notes=()):
-        raise SpecError(Diagnostic(message, node_span(self.file, node), notes=list(notes), code=code))
 
-    def measure(self, node: yaml.Node, level: int = 1) -> int:
-        """The number of values node expands to (aliases expanded), refusing a cycle, more
-        than MAX_NODES values or more than MAX_DEPTH levels. Each node is measured once,
-        so a bomb is refused in time linear in its text."""
-        if id(node) not in self.measured:
-            if level > MAX_DEPTH:
-                self.fail(node, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
-            if id(node) in self.active:
-                self.fail(node, "a YAML alias refers to the node that contains it (a cycle)",
-                          "yaml-recursive-alias")
-            self.active.add(id(node))
-            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
-                node.value if isinstance(node, yaml.SequenceNode) else []
-            values, height = 1, 1
-            for child in children:
-                values += self.measure(child, level + 1)
-                height = max(height, 1 + self.measured[id(child)][1])
-                if values > MAX_NODES:
-                    self.fail(node, f"the document expands to more than {MAX_NODES:,} values "
-                              "(an alias bomb?)", "yaml-too-large")
-            self.active.discard(id(node))
-            self.measured[id(node)] = values, height
-        values, height = self.measured[id(node)]
-        if level - 1 + height > MAX_DEPTH:
-            self.fail(node, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
-        return values
+def _ymap(span: Span) -> YMap:
+    out = YMap()
+    out.span, out.key_spans, out.value_spans = span, {}, {}
+    return out
 
-    def build(self, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return self.build_scalar(node)
-        if isinstance(node, yaml.MappingNode) and node.tag == _CORE + "map":
-            return self.build_map(node)
-        if isinstance(node, yaml.SequenceNode) and node.tag == _CORE + "seq":
-            return self.build_list(node)
-        self.bad_tag(node)
 
-    def bad_tag(self, node):
-        self.fail(node, f"unsupported YAML tag '{node.tag.replace(_CORE, '!!')}'", "yaml-tag",
-                  ["specs hold plain data: maps, lists, strings, numbers, booleans and null"])
-
-    def build_scalar(self, node: yaml.ScalarNode):
-        if node.tag == _TIMESTAMP:
-            return node.value
-        if node.tag not in _SCALARS:
-            self.bad_tag(node)
-        try:
-            value = self.scalar.construct_object(node)
-        except ValueError:  # an integer longer than Python converts (4,300 digits)
-            self.fail(node, f"a number {len(node.value):,} digits long is not a usable size", "bad-number")
-        if isinstance(value, float) and value != value:
-            self.fail(node, "NaN is not a valid value here", "bad-number")
-        return value
-
-    def build_map(self, node: yaml.MappingNode) -> YMap:
-        out = YMap()
-        out.span, out.key_spans, out.value_spans = node_span(self.file, node), {}, {}
-        merges = [value for key, value in node.value if key.tag == _MERGE]
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.fail(key_node, "a mapping key must be a plain scalar", "yaml-key")
-            key = self.build_scalar(key_node)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                self.fail(key_node, f"a mapping key must be a name, not {key!r}", "yaml-key")
-            if key in out:
-                self.fail(key_node, f"duplicate key '{key}'", "duplicate-key",
-                          [f"first given at {out.key_spans[key]}"])
-            out.key_spans[key] = node_span(self.file, key_node)
-            out.value_spans[key] = node_span(self.file, value_node)
-            out[key] = self.build(value_node)
-        for base in self.merged(merges):
-            for key in [k for k in base if k not in out]:
-                out[key], out.key_spans[key], out.value_spans[key] = base[key], base.key_spans[key], base.value_spans[key]
+def _copy(value):
+    """An aliased value, built anew at each use (as if written out there)."""
+    if isinstance(value, YMap):
+        out = _ymap(value.span)
+        out.update((k, _copy(v)) for k, v in value.items())
+        out.key_spans, out.value_spans = dict(value.key_spans), dict(value.value_spans)
         return out
+    if isinstance(value, YList):
+        out = YList(map(_copy, value))
+        out.span, out.value_spans = value.span, list(value.value_spans)
+        return out
+    return value
 
-    def merged(self, merges: list[yaml.Node]) -> list[YMap]:
+
+class _Open:
+    """A list or mapping being read: its value so far, its size and height (aliases
+    expanded), the key waiting for its value and the merge keys' values."""
+
+    __slots__ = ("value", "start", "anchor", "values", "height", "key", "merges")
+    EXPECT_KEY, MERGE = object(), object()
+
+    def __init__(self, value, start, anchor):
+        self.value, self.start, self.anchor = value, start, anchor
+        self.values, self.height, self.key, self.merges = 1, 1, self.EXPECT_KEY, []
+
+
+class _Composer:
+    """Builds a document's values straight from libyaml's events, measuring as it goes."""
+
+    def __init__(self, text: str, file: str):
+        self.file = file
+        self.loader = _Loader(text)
+        self.next = self.loader.get_event
+        self.stack: list[_Open] = []
+        self.anchors: dict[str, Any] = {}  # name -> _Open while open, then (value, span, values, height)
+        self.scalar_tags: dict[str, str] = {}  # plain scalar text -> its resolved tag
+        self.scalar_values: dict[tuple, Any] = {}
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def fail(self, span: Span, message: str, code: str, notes=()):
+        raise SpecError(Diagnostic(message, span, notes=list(notes), code=code))
+
+    def fail_open(self, start, unclosed: int, message: str, code: str, notes=()):
+        """Fail at a node not read to its end (`unclosed` collections of it still open):
+        its span's width needs that end, looked for on its first line."""
+        end = start
+        try:
+            for _ in range(_LOOK_AHEAD):
+                event = self.next()
+                if event is None or event.start_mark.line != start.line:
+                    break
+                end = event.end_mark
+                unclosed += isinstance(event, ev.CollectionStartEvent) - isinstance(event, ev.CollectionEndEvent)
+                if unclosed == 0:
+                    break
+        except yaml.YAMLError:
+            pass
+        self.fail(_span(self.file, start, end), message, code, notes)
+
+    def document(self) -> Any:
+        """The single document's root value; an empty stream is an empty mapping."""
+        self.next()  # StreamStartEvent
+        if isinstance(self.next(), ev.StreamEndEvent):
+            return _ymap(Span(self.file, 1, 1))
+        root, span = self.node()
+        self.next()  # DocumentEndEvent
+        event = self.next()
+        if not isinstance(event, ev.StreamEndEvent):
+            raise yaml.composer.ComposerError("expected a single document in the stream", _Mark(span),
+                                              "but found another document", event.start_mark)
+        return root
+
+    def node(self) -> tuple[Any, Span]:
+        """Read one node's events; its value and span."""
+        stack = self.stack
+        while True:
+            event = self.next()
+            kind = type(event)
+            if kind is ev.ScalarEvent:
+                value, span = self.scalar(event)
+                values, height = 1, 1
+            elif kind is ev.AliasEvent:
+                value, span, values, height = self.alias(event)
+            elif kind is ev.MappingEndEvent or kind is ev.SequenceEndEvent:
+                node = stack.pop()
+                value, span, values, height = self.close(node, event)
+            else:
+                self.open(event, kind)
+                continue
+            if not stack:
+                return value, span
+            self.attach(stack[-1], value, span, values, height)
+
+    def scalar(self, event) -> tuple[Any, Span]:
+        span = _span(self.file, event.start_mark, event.end_mark)
+        if len(self.stack) >= MAX_DEPTH:
+            self.fail(span, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.scalar_tags.get(event.value) if event.implicit[0] else None
+            if tag is None:
+                tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if event.implicit[0]:
+                    self.scalar_tags[event.value] = tag
+        if tag == _MERGE and self.stack and self.stack[-1].key is _Open.EXPECT_KEY \
+                and isinstance(self.stack[-1].value, YMap):
+            value = _Open.MERGE
+        else:
+            value = self.construct(tag, event.value, span)
+        if event.anchor is not None:
+            self.anchor(event, (value, span, 1, 1))
+        return value, span
+
+    def construct(self, tag: str, text: str, span: Span) -> Any:
+        if tag == _STR or tag == _TIMESTAMP:
+            return text
+        if tag not in _SCALARS:
+            self.bad_tag(tag, span)
+        key = tag, text
+        if key not in self.scalar_values:
+            try:
+                value = self.constructor.yaml_constructors[tag](self.constructor, yaml.ScalarNode(tag, text))
+            except ValueError:  # an integer longer than Python converts (4,300 digits)
+                self.fail(span, f"a number {len(text):,} digits long is not a usable size", "bad-number")
+            if isinstance(value, float) and value != value:
+                self.fail(span, "NaN is not a valid value here", "bad-number")
+            self.scalar_values[key] = value
+        return self.scalar_values[key]
+
+    def bad_tag(self, tag: str, span: Span):
+        self.fail(span, _bad_tag(tag), "yaml-tag", [_PLAIN_DATA])
+
+    def anchor(self, event, entry) -> None:
+        first = self.anchors.get(event.anchor)
+        if first is not None:
+            where = first.start if isinstance(first, _Open) else _Mark(first[1])
+            raise yaml.composer.ComposerError(f"found duplicate anchor '&{event.anchor}'; first occurrence", where,
+                                              "second occurrence", event.start_mark)
+        self.anchors[event.anchor] = entry
+
+    def alias(self, event) -> tuple[Any, Span, int, int]:
+        entry = self.anchors.get(event.anchor)
+        if entry is None:
+            raise yaml.composer.ComposerError(None, None, f"found undefined alias '*{event.anchor}'",
+                                              event.start_mark)
+        if isinstance(entry, _Open):  # the alias is inside the node it names
+            self.fail_open(entry.start, len(self.stack) - self.stack.index(entry),
+                           "a YAML alias refers to the node that contains it (a cycle)", "yaml-recursive-alias")
+        value, span, values, height = entry
+        if len(self.stack) + height > MAX_DEPTH:
+            self.fail(_span(self.file, event.start_mark, event.end_mark),
+                      f"the YAML is nested more than {MAX_DEPTH} levels deep (aliases expanded)", "yaml-too-large")
+        if self.stack and self.stack[-1].values + values > MAX_NODES:
+            self.overflow(self.stack[-1])
+        return _copy(value), span, values, height
+
+    def open(self, event, kind) -> None:
+        start, stack = event.start_mark, self.stack
+        if kind not in _COLLECTION_TAGS:
+            raise yaml.composer.ComposerError(None, None, f"unexpected {kind.__name__}", start)
+        if len(stack) >= MAX_DEPTH:
+            self.fail(Span(self.file, start.line + 1, start.column + 1),
+                      f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
+        if stack and stack[-1].key is _Open.EXPECT_KEY and isinstance(stack[-1].value, YMap):
+            self.fail_open(start, 1, "a mapping key must be a plain scalar", "yaml-key")
+        if event.tag not in (None, "!", _COLLECTION_TAGS[kind]):
+            self.fail_open(start, 1, _bad_tag(event.tag), "yaml-tag", [_PLAIN_DATA])
+        value = _ymap(None) if kind is ev.MappingStartEvent else YList()
+        if isinstance(value, YList):
+            value.value_spans = []
+        node = _Open(value, start, event.anchor)
+        if event.anchor is not None:
+            self.anchor(event, node)
+        stack.append(node)
+
+    def close(self, node: _Open, event) -> tuple[Any, Span, int, int]:
+        span = _span(self.file, node.start, event.end_mark)
+        node.value.span = span
+        if node.merges:
+            self.merge(node.value, node.merges)
+        entry = node.value, span, node.values, node.height
+        if node.anchor is not None:
+            self.anchors[node.anchor] = entry
+        return entry
+
+    def attach(self, parent: _Open, value, span: Span, values: int, height: int) -> None:
+        parent.values += values
+        if parent.values > MAX_NODES:
+            self.overflow(parent)
+        parent.height = max(parent.height, height + 1)
+        out = parent.value
+        if isinstance(out, YList):
+            out.append(value)
+            out.value_spans.append(span)
+        elif parent.key is _Open.EXPECT_KEY:
+            parent.key = self.key(out, value, span)
+        else:
+            if parent.key is _Open.MERGE:
+                parent.merges.append((value, span))
+            else:
+                out[parent.key], out.value_spans[parent.key] = value, span
+            parent.key = _Open.EXPECT_KEY
+
+    def overflow(self, node: _Open):
+        self.fail_open(node.start, len(self.stack) - self.stack.index(node),
+                       f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)", "yaml-too-large")
+
+    def key(self, out: YMap, key, span: Span):
+        if key is _Open.MERGE:
+            return key
+        if isinstance(key, (YMap, YList)):  # an alias of a list or mapping
+            self.fail(span, "a mapping key must be a plain scalar", "yaml-key")
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            self.fail(span, f"a mapping key must be a name, not {key!r}", "yaml-key")
+        if key in out:
+            self.fail(span, f"duplicate key '{key}'", "duplicate-key", [f"first given at {out.key_spans[key]}"])
+        out.key_spans[key] = span
+        return key
+
+    def merge(self, out: YMap, merges: list) -> None:
         """The mappings named by YAML merge keys (`<<: *base` or `<<: [*a, *b]`), the first
         winning; the mapping's own keys win over all of them."""
-        bases = []
-        for value in merges:
-            for node in value.value if isinstance(value, yaml.SequenceNode) else [value]:
-                if not isinstance(node, yaml.MappingNode):
-                    self.fail(node, "a merge key `<<` takes a mapping or a list of mappings", "yaml-merge")
-                bases.append(self.build(node))
-        return bases
-
-    def build_list(self, node: yaml.SequenceNode) -> YList:
-        out = YList()
-        out.span, out.value_spans = node_span(self.file, node), []
-        for item in node.value:
-            out.value_spans.append(node_span(self.file, item))
-            out.append(self.build(item))
-        return out
+        for value, span in merges:
+            for base, base_span in zip(value, value.value_spans) if isinstance(value, YList) else [(value, span)]:
+                if not isinstance(base, YMap):
+                    self.fail(base_span, "a merge key `<<` takes a mapping or a list of mappings", "yaml-merge")
+                for key in [k for k in base if k not in out]:
+                    out[key], out.key_spans[key], out.value_spans[key] = base[key], base.key_spans[key], base.value_spans[key]
 
 
-def _check_nesting(text: str, file: str) -> None:
-    """Refuse a text nested more than MAX_DEPTH levels before libyaml sees it."""
-    if sum(map(text.count, _NESTING_MARKS)) <= _C_SAFE_NESTING:
-        return
-    depth = 0
-    for token in yaml.scan(text, Loader=yaml.SafeLoader):
-        if isinstance(token, _OPENING):
-            depth += 1
-            if depth > MAX_DEPTH:
-                mark = token.start_mark
-                raise SpecError(Diagnostic(f"the YAML is nested more than {MAX_DEPTH} levels deep",
-                                           Span(file, mark.line + 1, mark.column + 1), code="yaml-too-large"))
-        elif isinstance(token, _CLOSING):
-            depth -= 1
+def _bad_tag(tag: str) -> str:
+    return f"unsupported YAML tag '{tag.replace(_CORE, '!!')}'"
+
+
+_PLAIN_DATA = "specs hold plain data: maps, lists, strings, numbers, booleans and null"
+
+
+class _Mark:
+    """A span's start as the mark a YAML error names."""
+
+    def __init__(self, span: Span):
+        self.line, self.column = span.line - 1, span.col - 1
 
 
 def load_text(text: str, file: str) -> Any:
     """Parse YAML text into YMap/YList/scalars; raises SpecError with a location."""
     try:
-        _check_nesting(text, file)
-        root = yaml.compose(text, Loader=_Loader)
+        composer = _Composer(text, file)
+    except UnicodeEncodeError as e:  # a lone surrogate, from a command line's undecodable bytes
+        raise SpecError(Diagnostic(f"{file} is not UTF-8 text ({e.reason} at character {e.start})",
+                                   Span(file, 1, 1), code="not-utf8")) from None
+    try:
+        root = composer.document()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
@@ -195,33 +326,45 @@ def load_text(text: str, file: str) -> Any:
         raise SpecError(Diagnostic(f"YAML syntax: {problem}", span, notes=notes, code="yaml-syntax")) from None
     except yaml.YAMLError as e:
         raise SpecError(Diagnostic(f"YAML syntax: {e}", Span(file, 1, 1), code="yaml-syntax")) from None
-    except RecursionError:  # PyYAML's Python composer, where libyaml is missing
-        raise SpecError(Diagnostic("the YAML is nested too deeply", Span(file, 1, 1), code="yaml-too-large")) from None
-    if root is None:
-        empty = YMap()
-        empty.span, empty.key_spans, empty.value_spans = Span(file, 1, 1), {}, {}
-        return empty
-    builder = _Builder(file)
-    builder.measure(root)
-    return builder.build(root)
+    finally:
+        composer.loader.dispose()
+    return root
+
+
+def read_spec(path: Path, display: str) -> bytes:
+    """A spec file's bytes; what is not a regular file, or is larger than MAX_FILE_BYTES, is
+    refused before it is read (a FIFO would block, /dev/zero never ends)."""
+    where = Span(display, 1, 1)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        raise SpecError(Diagnostic(f"cannot read {display}: {getattr(e, 'strerror', None) or e}", where,
+                                   code="no-file")) from None
+    with open(fd, "rb", closefd=True) as file:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError(Diagnostic(f"{display} is a directory, not a spec file", where, code="no-file"))
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(Diagnostic(f"{display} is not a regular file (a FIFO, a device or a socket)", where,
+                                       code="no-file"))
+        data = file.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
+    size = max(info.st_size, len(data))
+    if size > MAX_FILE_BYTES:
+        raise SpecError(Diagnostic(f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+                                   where, code="yaml-too-large"))
+    return data
 
 
 def load_file(path: Path, display: str) -> tuple[Any, str]:
     """Read and parse a spec file; returns (data, text)."""
+    data = read_spec(path, display)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError(Diagnostic(f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
-                                       code="yaml-too-large"))
-        data = path.read_bytes()
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line_start = data.rfind(b"\n", 0, e.start) + 1
         span = Span(display, data.count(b"\n", 0, e.start) + 1, e.start - line_start + 1)
         raise SpecError(Diagnostic(f"{display} is not UTF-8 text ({e.reason} at byte {e.start})",
                                    span, code="not-utf8")) from None
-    except OSError as e:
-        raise SpecError(Diagnostic(f"cannot read {display}: {e.strerror or e}", code="no-file")) from None
     return load_text(text, display), text
 
 

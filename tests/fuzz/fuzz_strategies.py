@@ -131,7 +131,7 @@ def _layer_names(data) -> list[str]:
     names = []
     for place, key in _places(data):
         if key == "layers" and isinstance(place[key], list):
-            names += [next(iter(e)) for e in place[key] if isinstance(e, dict) and e]
+            names += [str(next(iter(e))) for e in place[key] if isinstance(e, dict) and e]
     return names or ["nope"]
 
 

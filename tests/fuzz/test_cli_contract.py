@@ -61,7 +61,7 @@ def test_check_is_1_when_any_spec_has_errors(cli, write_spec):
     (["build", "{spec}", "--set", "nope=3"], "the spec has no parameter 'nope'"),
     (["build", "{spec}", "--set", "width=wide"], "expected int"),
     (["build", "{spec}", "--set", "width"], "--set expects name=value"),
-    (["build", "{spec}", "-o", "/proc/cannot/write/here"], "nncompile: error:"),
+    (["build", "{spec}", "-o", "/proc/cannot/write/here"], "cannot write into"),
 ])
 def test_usage_errors_are_2_on_stderr(cli, write_spec, args, message):
     spec = write_spec(GOOD.replace("inputs:", "params: {width: 4}\n    inputs:"))
