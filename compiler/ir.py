@@ -9,6 +9,7 @@ annotations; nothing downstream recomputes a shape.
 
 from __future__ import annotations
 
+import enum
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -20,6 +21,16 @@ from .diagnostics import Diagnostic, Span
 
 Dim = int | str  # a size, or a symbol such as "N" (a symbolic dim is any size)
 INPUT = "input"  # the op of a graph input's node; no registry entry has this name
+
+
+class Coverage(enum.Enum):
+    """A receptive field that is no window: every output sees the whole input (a linear
+    layer, a global pool, a field wider than any input could be)."""
+
+    GLOBAL = "global"
+
+
+GLOBAL = Coverage.GLOBAL
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ class Node:
     macs: int = 0
     arithmetic: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    receptive_field: tuple[int, int] | str | None = None  # "global": sees the whole input
+    receptive_field: tuple[int, int] | Coverage | None = None  # (height, width) in input pixels
     jump: tuple[float, float] | None = None
     error: Diagnostic | None = None
 

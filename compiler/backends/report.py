@@ -6,7 +6,7 @@ Everything here reads what the passes wrote on the nodes; nothing is recomputed.
 from __future__ import annotations
 
 from ..diagnostics import fmt_int
-from ..ir import Graph, Node
+from ..ir import GLOBAL, Graph, Node
 from ..ops import REGISTRY
 
 SCHEMA_VERSION = 1
@@ -23,10 +23,17 @@ DEFINITIONS = [
 def _rf(value) -> str:
     if value is None:
         return "—"
-    if value == "global":
+    if value is GLOBAL:
         return "all"
     h, w = value
     return f"{h}" if h == w else f"{h}×{w}"
+
+
+def _rf_json(value) -> list[int] | str | None:
+    """[h, w], "global" or null (docs/report-json.md)."""
+    if isinstance(value, tuple):
+        return list(value)
+    return None if value is None else value.value
 
 
 def _jump(value) -> str:
@@ -59,8 +66,7 @@ def layer_json(node: Node) -> dict:
         "shares": node.share,
         "trainable": node.trainable,
         "macs": node.macs,
-        "receptive_field": list(node.receptive_field) if isinstance(node.receptive_field, tuple)
-        else node.receptive_field,
+        "receptive_field": _rf_json(node.receptive_field),
         "jump": list(node.jump) if node.jump else None,
         "arithmetic": list(node.arithmetic),
         "notes": list(node.notes),

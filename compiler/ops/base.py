@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .. import symbolic
-from ..ir import Dim, TensorType
+from ..ir import Coverage, Dim, TensorType
 
 REGISTRY: dict[str, "Op"] = {}
 
@@ -144,11 +144,12 @@ class Op:
         ops, as torchvision counts); None when a symbolic size leaves it unknown."""
         return 0
 
-    def receptive(self, a: Any, inputs: list[TensorType]) -> tuple[tuple[int, int], tuple[float, float]] | str | None:
+    def receptive(self, a: Any, inputs: list[TensorType]
+                  ) -> tuple[tuple[int, int], tuple[float, float]] | Coverage | None:
         """This op's step of the receptive-field recursion.
 
         (kernel, stride) per spatial axis for a sliding window (an upsampling op's stride is
-        a fraction), "global" when every output sees the whole input, None when each output
+        a fraction), GLOBAL when every output sees the whole input, None when each output
         sees exactly its input position (elementwise ops)."""
         return None
 

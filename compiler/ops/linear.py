@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ir import GLOBAL
 from .base import (Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, dims_text,
                    register)
 
@@ -52,7 +53,7 @@ class Linear(Op):
         return None if rows is None else rows * inputs[0].shape[-1]
 
     def receptive(self, a, inputs):
-        return "global"
+        return GLOBAL
 
     def label(self, a):
         return f"fc {a.out_features}"
@@ -93,7 +94,7 @@ class Maxout(Op):
         return None if rows is None else rows * a.pieces * inputs[0].shape[-1]
 
     def receptive(self, a, inputs):
-        return "global"
+        return GLOBAL
 
     def label(self, a):
         return f"maxout {a.out_features}×{a.pieces}"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from ..ir import GLOBAL
 from .base import (Attrs, NonNegativePair, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule,
                    expect_rank, register, window_output)
 
@@ -142,7 +143,7 @@ class AdaptiveAvgPool2d(Op):
     def receptive(self, a, inputs):
         sizes = inputs[0].shape[2:]
         if not all(isinstance(n, int) for n in sizes):
-            return "global"
+            return GLOBAL
         # the largest of PyTorch's adaptive windows: ceil((i+1)·n/o) − floor(i·n/o)
         return (tuple(-(-n // o) + (n % o != 0) for n, o in zip(sizes, a.output_size)),
                 tuple(max(1, n // o) for n, o in zip(sizes, a.output_size)))
@@ -187,7 +188,7 @@ class GlobalAvgPool(Op):
         return TensorType((*x.shape[:2], 1, 1) if a.keepdim else x.shape[:2])
 
     def receptive(self, a, inputs):
-        return "global"
+        return GLOBAL
 
     def label(self, a):
         return "global avgpool"

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from .. import symbolic
+from ..ir import GLOBAL
 from .base import MAX_SIZE, Attrs, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule, expect_rank, register
 
 Factor = Annotated[float, Field(gt=0, le=MAX_SIZE)]  # not inf: int(H·inf) would overflow
@@ -68,7 +69,7 @@ class Upsample(Op):
             if all(isinstance(n, int) for n in (*x, *size)):
                 out = tuple(s / n for s, n in zip(size, x))
         if out is None:
-            return "global"  # a symbolic factor: stay conservative
+            return GLOBAL  # a symbolic factor: stay conservative
         k = 2 if a.mode == "bilinear" else 1
         return (k, k), tuple(1 / s for s in out)
 

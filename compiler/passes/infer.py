@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..ir import Graph, Node
+from ..ir import GLOBAL, Graph, Node
 from ..ops import REGISTRY, InferLog, ShapeError
 from ..ops.base import MAX_SIZE
 
@@ -107,8 +107,8 @@ def _square(lines: list[str]) -> list[str]:
 
 def _receptive(node: Node, step, inputs: list[Node]) -> None:
     fields = [i.receptive_field for i in inputs]
-    if "global" in fields or (step == "global" and any(fields)):
-        node.receptive_field, node.jump = "global", None
+    if GLOBAL in fields or (step is GLOBAL and any(fields)):
+        node.receptive_field, node.jump = GLOBAL, None
         return
     known = [i for i in inputs if isinstance(i.receptive_field, tuple)]
     if not known or node.type.rank != 4 and step is not None:
@@ -121,7 +121,7 @@ def _receptive(node: Node, step, inputs: list[Node]) -> None:
         rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, kernel, jump))
         jump = tuple(j * s for j, s in zip(jump, stride))
         if max(*rf, *jump) > MAX_SIZE:  # wider than any input can be (and too big for a float)
-            node.receptive_field, node.jump = "global", None
+            node.receptive_field, node.jump = GLOBAL, None
             return
     node.receptive_field = tuple(int(round(r)) for r in rf)
     node.jump = tuple(int(j) if float(j).is_integer() else j for j in jump)

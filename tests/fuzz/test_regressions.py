@@ -7,6 +7,7 @@ import pytest
 
 from nncompile.compiler import analyse
 from nncompile.compiler.diagnostics import SpecError
+from nncompile.compiler.ir import GLOBAL
 
 
 def diagnostics(path):
@@ -120,7 +121,7 @@ def test_a_receptive_field_beyond_any_input_is_global(write_spec):
           - c: {op: conv2d, out_channels: 3, kernel: 1, stride: 2, repeat: 1100}
         """))
     assert not graph.errors
-    assert graph.nodes["c.1099"].receptive_field == "global"
+    assert graph.nodes["c.1099"].receptive_field is GLOBAL
 
 
 @pytest.mark.parametrize("target", ["a" * 300 + ".yaml", "lib\\0.yaml"])
