@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -95,17 +96,31 @@ def op_tests(cases: list[Case], refusals: list[Refusal]):
 
     @pytest.mark.parametrize("case", cases, ids=str)
     def test_case(case, tmp_path):
-        check_static_and_torch(case, tmp_path)
+        with one_thread():
+            check_static_and_torch(case, tmp_path)
 
     @pytest.mark.parametrize("case", [onnx_param(case) for case in cases])
     def test_onnx(case, tmp_path):
-        check_onnx(case, tmp_path)
+        with one_thread():
+            check_onnx(case, tmp_path)
 
     @pytest.mark.parametrize("refusal", refusals, ids=str)
     def test_refusal(refusal, tmp_path):
         check_refusal(refusal, tmp_path)
 
     return test_case, test_onnx, test_refusal
+
+
+@contextmanager
+def one_thread():
+    """torch on one intra-op thread: a case's tensors are small, and a second thread only
+    adds waiting (several times the run time on a loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _input_values(case: Case) -> int:
