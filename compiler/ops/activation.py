@@ -42,6 +42,19 @@ class ReLU(_Elementwise):
 
 
 @register
+class ReLU6(_Elementwise):
+    """min(max(0, x), 6): ReLU capped at 6, MobileNet's activation."""
+
+    name = "relu6"
+    torch_class = "nn.ReLU6"
+    chain_rule = {"x": "δ ⊙ relu6'(x)"}
+    derivative = "relu6'(x) = 1 where 0 < x < 6, else 0"
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("Clip", inputs[0], emit.const("min", 0.0, "float32"), emit.const("max", 6.0, "float32"))
+
+
+@register
 class Sigmoid(_Elementwise):
     """σ(x) = 1 / (1 + e^−x)."""
 
