@@ -12,6 +12,7 @@ network's parameters a stage trains.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -93,9 +94,20 @@ def select_trainable(model: nn.Module, spec_frozen: set[str], stage: Stage) -> i
     return count
 
 
-def reconstruction(loaded: Loaded, graph: Graph, index: int, objective: Reconstruct, model: nn.Module,
-                   seed: int) -> Reconstruction:
-    """The reconstruct objective of stage `index`, its decoder built and shape-checked."""
+@dataclass
+class Taps:
+    """Where a reconstruct objective taps the network, and the decoder that closes the loop."""
+
+    entry: nn.Module  # its forward's input is the target
+    exit: nn.Module  # its forward's output is the code the decoder reads
+    code: tuple  # shapes per sample
+    target: tuple
+    decoder: Graph | None  # None: one linear map
+
+
+def reconstruction_taps(loaded: Loaded, graph: Graph, index: int, objective: Reconstruct, model: nn.Module) -> Taps:
+    """The taps and decoder of stage `index`'s reconstruct objective, checked; makes no module
+    (so it can run before training starts without touching the RNG)."""
     where = ("stages", index, "objective", "reconstruct")
     nodes = layers_named(graph, objective.reconstruct)
     if not nodes:
@@ -114,18 +126,28 @@ def reconstruction(loaded: Loaded, graph: Graph, index: int, objective: Reconstr
                                notes=["name a layer, or a block that starts and ends with layers that have "
                                       "modules (conv, linear, activations, pools)"]) from None
     given, wanted = graph.nodes[entry.inputs[0]].type, exit.type
+    taps = Taps(modules[0], modules[1], wanted.shape[1:], given.shape[1:], None)
     if objective.decoder is None:
-        decoder = _linear_decoder(wanted.shape[1:], given.shape[1:])
-    else:
-        decoder_graph = build(loaded.resolve(objective.decoder))
-        d_in = decoder_graph.nodes[decoder_graph.inputs[0]].type
-        d_out = decoder_graph.nodes[next(iter(decoder_graph.outputs.values()))].type
-        if d_in.shape[1:] != wanted.shape[1:] or d_out.shape[1:] != given.shape[1:]:
-            raise loaded.error(f"decoder '{decoder_graph.name}' maps {d_in} to {d_out}; reconstructing "
-                               f"'{objective.reconstruct}' needs N×{_dims(wanted)} to N×{_dims(given)}",
-                               "stages", index, "objective", "decoder", code="decoder-shape")
-        decoder = to_torch(decoder_graph, seed=seed)
-    return Reconstruction(model, modules[0], modules[1], decoder)
+        return taps
+    path = loaded.resolve(objective.decoder)
+    if not path.is_file():
+        raise loaded.error(f"no such decoder spec: {path}", "stages", index, "objective", "decoder")
+    taps.decoder = build(path)
+    d_in = taps.decoder.nodes[taps.decoder.inputs[0]].type
+    d_out = taps.decoder.nodes[next(iter(taps.decoder.outputs.values()))].type
+    if d_in.shape[1:] != wanted.shape[1:] or d_out.shape[1:] != given.shape[1:]:
+        raise loaded.error(f"decoder '{taps.decoder.name}' maps {d_in} to {d_out}; reconstructing "
+                           f"'{objective.reconstruct}' needs N×{_dims(wanted)} to N×{_dims(given)}",
+                           "stages", index, "objective", "decoder", code="decoder-shape")
+    return taps
+
+
+def reconstruction(loaded: Loaded, graph: Graph, index: int, objective: Reconstruct, model: nn.Module,
+                   seed: int) -> Reconstruction:
+    """The reconstruct objective of stage `index`, its decoder built and shape-checked."""
+    taps = reconstruction_taps(loaded, graph, index, objective, model)
+    decoder = _linear_decoder(taps.code, taps.target) if taps.decoder is None else to_torch(taps.decoder, seed=seed)
+    return Reconstruction(model, taps.entry, taps.exit, decoder)
 
 
 def _linear_decoder(code: tuple, target: tuple) -> nn.Module:

@@ -33,7 +33,8 @@ from . import checkpoint, config as config_module, data as data_module
 from .config import Loaded, Reconstruct, Stage
 from .log import Progress, RunFolder, summary
 from .metrics import LOSSES, LossInputError, Meter, check_metrics
-from .objectives import Reconstruction, Supervised, check_names, reconstruction, select_trainable
+from .objectives import (Reconstruction, Supervised, check_names, reconstruction, reconstruction_taps,
+                         select_trainable)
 
 
 @dataclass
@@ -172,6 +173,7 @@ class Trainer:
         if state is not None:
             model.load_state_dict(state["model"])
             self.history, self.best = state["history"], state["best"]
+        self.check_stages(model, spec_frozen, state["stage"] if state else 0)
         self.folder = self.on_rank0(lambda: RunFolder.claim(self.folder.path.parent, self.folder.path.name,
                                                             reuse=self.resume or self.exist_ok))
         if self.process.main:
@@ -191,9 +193,6 @@ class Trainer:
                 task = Supervised(forward, self.loss)
             task.to(self.device)
             params = [p for p in task.parameters() if p.requires_grad]
-            if not trained:
-                raise self.loaded.error(f"stage '{stage.name}' trains no parameter of '{self.graph.name}'",
-                                        "stages", index, code="nothing-to-train")
             optimizer = make_optimizer(self.config.train, params, stage.lr)
             steps = math.ceil(sampler.per_rank / self.config.data.batch_size)  # a whole epoch's
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(self.config.train, steps, stage.epochs))
@@ -229,6 +228,16 @@ class Trainer:
                 meter = self.meter(stage)
         test = self.score_test(model)
         return Result(model, self.folder, self.history, test)
+
+    def check_stages(self, model: nn.Module, spec_frozen: set[str], first: int) -> None:
+        """The stages from `first` on can run: checked before the run folder is made, so a
+        mistake in a later stage costs no folder and no training."""
+        for index, stage in enumerate(self.stages[first:], first):
+            if not select_trainable(model, spec_frozen, stage):
+                raise self.loaded.error(f"stage '{stage.name}' trains no parameter of '{self.graph.name}'",
+                                        "stages", index, code="nothing-to-train")
+            if isinstance(stage.objective, Reconstruct):
+                reconstruction_taps(self.loaded, self.graph, index, stage.objective, model)
 
     def on_rank0(self, make):
         """make()'s result on rank 0, or its usage error, shared with every process."""

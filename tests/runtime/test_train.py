@@ -103,6 +103,14 @@ def test_a_decoder_of_the_wrong_shape_is_located(train, write_spec):
     assert "decoder 'dec' maps N×32×4×4 to N×512; reconstructing 'layer1' needs N×32×4×4 to N×1×8×8" in result.err
 
 
+def test_a_later_stage_that_cannot_run_is_refused_before_any_folder_or_training(train, tmp_path):
+    result = train("specs/digits_cnn.yaml", "data: {dataset: digits, batch_size: 512}\n"
+                   "stages:\n  - {epochs: 1}\n  - objective: {reconstruct: layer1, decoder: missing.yaml}\n")
+    assert result.code == 1 and result.out == ""
+    assert f"{tmp_path / 'train.yaml'}:5:47: error: no such decoder spec: {tmp_path / 'missing.yaml'}" in result.err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_pretraining_trains_only_its_layers(train, tmp_path):
     """A reconstruct stage moves its layer (and decoder) only; fine-tuning then moves all."""
     from nncompile.compiler import to_torch
