@@ -13,16 +13,29 @@ import functools
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, WrapValidator,
-                      create_model)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError,
+                      WrapValidator, create_model)
 
 from .diagnostics import Diagnostic, did_you_mean
+from .init_schemes import SCHEMES
 from .ops import REGISTRY
 from .source import span_of
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
-Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$|\$", max_length=1024)]
+# a layer may also be named by a number, as torchvision names a Sequential's children (features.0)
+LAYER_NAME_PATTERN = NAME_PATTERN + r"|^(0|[1-9][0-9]*)$"
+LayerName = Annotated[str, Field(pattern=LAYER_NAME_PATTERN, max_length=128)]
+
+
+def _number_as_name(value: Any) -> Any:
+    """`in: 0` names the layer `0`, which YAML reads as a number."""
+    return str(value) if type(value) is int else value
+
+
+_RefText = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.]*$|\$", max_length=1024)]
+Ref = Annotated[_RefText, BeforeValidator(_number_as_name,
+                                          json_schema_input_type=Union[_RefText, Annotated[int, Field(ge=0)]])]
 Expr = Annotated[str, Field(pattern=r"\$", description="a $param or ${expression}")]
 Symbol = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64, description="a symbolic dim such as N")]
 COMMON_KEYS = ("op", "block", "in", "when", "repeat", "trainable", "share", "init", "doc")
@@ -50,8 +63,7 @@ def _deferred(annotation: Any) -> Any:
                                                json_schema_input_type=Union[annotation, Expr])]
 
 
-Scheme = Literal["default", "kaiming", "kaiming_uniform", "xavier", "xavier_normal", "normal", "uniform",
-                 "zeros", "ones"]
+Scheme = Literal[tuple(SCHEMES)]
 
 
 class InitScheme(BaseModel):
@@ -110,7 +122,7 @@ def _shape_tag(body: Any) -> str | None:
 # full discriminated union (json_schema).
 LayerBody = Annotated[Union[Annotated[Name, Tag("name")], Annotated[dict[str, Any], Tag("mapping")]],
                       Discriminator(_shape_tag)]
-Layer = Annotated[dict[Name, LayerBody], Field(min_length=1, max_length=1)]
+Layer = Annotated[dict[LayerName, LayerBody], Field(min_length=1, max_length=1)]
 Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol, Expr]], Field(min_length=1, max_length=8)]
 Outputs = Union[Ref, list[Ref], None]
 
@@ -180,8 +192,8 @@ def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None
         container, key, path = _walk(root, e["loc"])
         kind, value = e["type"], e.get("input")
         field = str(path[-1]) if path else "document"
-        layer = layer or _layer_of(path)
-        where = f"layer '{layer}': " if layer and layer != field else ""
+        in_layer = layer or _layer_of(path)
+        where = f"layer '{in_layer}': " if in_layer and in_layer != field else ""
         span = span_of(container, key, of_key=kind == "extra_forbidden") if container is not None else getattr(root, "span", None)
         notes, code = [], "bad-attribute"
         if kind == "extra_forbidden":
@@ -196,6 +208,8 @@ def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None
             code = "layer-entry"
         elif kind == "string_pattern_mismatch" and "A-Za-z_" in str(e.get("ctx", {}).get("pattern", "")):
             message = f"{where}'{value}' is not a valid name: use letters, digits and _, not starting with a digit"
+            if e["ctx"]["pattern"] == LAYER_NAME_PATTERN and value[:1] in "0123456789+-.":
+                message = f"{where}'{value}' is not a valid name: a number names a layer written plainly, as 0, 1, 12"
             code = "bad-name"
         else:
             shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
@@ -232,7 +246,7 @@ def json_schema() -> dict:
     body = Annotated[Union[tuple(Annotated[layer_model(n), Tag(n)] for n in sorted(REGISTRY))
                            + (Annotated[BlockCall, Tag("block")], Annotated[Name, Tag("name")])],
                      Discriminator(_op_tag)]
-    layers = (list[Annotated[dict[Name, body], Field(min_length=1, max_length=1)]], [])
+    layers = (list[Annotated[dict[LayerName, body], Field(min_length=1, max_length=1)]], [])
     block = create_model("BlockDef", __base__=BlockDef, layers=layers)
     document = create_model("Document", __base__=Document, layers=layers, blocks=(dict[Name, block], {}))
     return document.model_json_schema(by_alias=True)
