@@ -76,6 +76,49 @@ class Tanh(_Elementwise):
     derivative = "tanh'(x) = 1 − tanh²(x)"
 
 
+@register
+class SiLU(_Elementwise):
+    """x·σ(x) (swish): EfficientNet's activation."""
+
+    name = "silu"
+    torch_class = "nn.SiLU"
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("Mul", inputs[0], emit("Sigmoid", inputs[0]))
+
+
+@register
+class Mish(_Elementwise):
+    """x·tanh(softplus(x)), softplus(x) = ln(1 + e^x)."""
+
+    name = "mish"
+    torch_class = "nn.Mish"
+
+    def onnx(self, a, inputs, types, out, emit):
+        return emit("Mul", inputs[0], emit("Tanh", emit("Softplus", inputs[0])))
+
+
+@register
+class HardSigmoid(_Elementwise):
+    """min(max(0, x/6 + ½), 1): a piecewise-linear σ, MobileNetV3's gate."""
+
+    name = "hardsigmoid"
+    torch_class = "nn.Hardsigmoid"
+    onnx_type = "HardSigmoid"
+
+    def onnx_attrs(self, a):
+        return {"alpha": 1 / 6, "beta": 0.5}  # ONNX's defaults (0.2, 0.5) are not torch's
+
+
+@register
+class HardSwish(_Elementwise):
+    """x·hardsigmoid(x): MobileNetV3's activation."""
+
+    name = "hardswish"
+    torch_class = "nn.Hardswish"
+    onnx_type = "HardSwish"
+
+
 class LeakyAttrs(Attrs):
     negative_slope: float = 0.1  # the slides' value (PyTorch defaults to 0.01)
 

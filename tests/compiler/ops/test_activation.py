@@ -24,6 +24,12 @@ CASES = [
     Case("gelu", {}, VECTOR, nn.GELU, id="gelu-erf"),
     Case("gelu", {"approximate": "tanh"}, [("N", 7, 16)], lambda: nn.GELU(approximate="tanh"), id="gelu-tanh"),
     Case("gelu", {"approximate": "tanh"}, VECTOR, lambda: nn.GELU(approximate="tanh"), id="gelu-tanh-vector"),
+    Case("silu", {}, X, nn.SiLU, id="silu"),
+    Case("silu", {}, VECTOR, nn.SiLU, id="silu-vector"),
+    Case("mish", {}, X, nn.Mish, id="mish"),
+    Case("hardsigmoid", {}, X, nn.Hardsigmoid, id="hardsigmoid"),
+    Case("hardswish", {}, X, nn.Hardswish, id="hardswish"),
+    Case("hardswish", {}, VECTOR, nn.Hardswish, id="hardswish-vector"),
     Case("step", {"threshold": 0.5}, [("N", 2)], lambda: Fn(lambda x: (x >= 0.5).float()), id="step"),
     Case("step", {"threshold": 0.2}, VECTOR, lambda: Fn(lambda x: (x >= 0.2).float()), id="step-vector"),
     Case("softmax", {}, [("N", 10)], lambda: nn.Softmax(dim=-1), id="softmax"),
@@ -47,3 +53,4 @@ def test_leaky_relu_defaults_to_the_slides_slope():
 
     assert REGISTRY["leaky_relu"].Attrs().negative_slope == 0.1
     assert torch.nn.LeakyReLU().negative_slope == 0.01  # torch's differs: the spec says which it uses
+
