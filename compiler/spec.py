@@ -17,6 +17,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Fie
                       WrapValidator, create_model)
 
 from .diagnostics import Diagnostic, did_you_mean
+from .init_schemes import SCHEMES
 from .ops import REGISTRY
 from .source import span_of
 
@@ -62,8 +63,7 @@ def _deferred(annotation: Any) -> Any:
                                                json_schema_input_type=Union[annotation, Expr])]
 
 
-Scheme = Literal["default", "kaiming", "kaiming_uniform", "xavier", "xavier_normal", "normal", "uniform",
-                 "zeros", "ones"]
+Scheme = Literal[tuple(SCHEMES)]
 
 
 class InitScheme(BaseModel):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..diagnostics import Diagnostic, SpecError
+from ..init_schemes import SCHEMES
 from ..ir import Graph
 from ..passes.infer import BYTES_PER_VALUE
 from ..spec import InitScheme
@@ -80,19 +81,6 @@ def _bytes(n: int) -> str:
 
 # --- initialisation ------------------------------------------------------------------
 
-SCHEMES = {
-    "default": lambda t, s: None,  # PyTorch's own, already applied by the constructor
-    "kaiming": lambda t, s: nn.init.kaiming_normal_(t, nonlinearity="relu"),
-    "kaiming_uniform": lambda t, s: nn.init.kaiming_uniform_(t, nonlinearity="relu"),
-    "xavier": lambda t, s: nn.init.xavier_uniform_(t, gain=s.gain),
-    "xavier_normal": lambda t, s: nn.init.xavier_normal_(t, gain=s.gain),
-    "normal": lambda t, s: nn.init.normal_(t, s.mean, s.std),
-    "uniform": lambda t, s: nn.init.uniform_(t, s.low, s.high),
-    "zeros": lambda t, s: nn.init.zeros_(t),
-    "ones": lambda t, s: nn.init.ones_(t),
-}
-
-
 def _initialise(model: nn.Module, graph: Graph) -> None:
     errors = []
     for node in graph.nodes.values():
@@ -118,5 +106,5 @@ def _apply(tensor: torch.Tensor, value) -> None:
         nn.init.constant_(tensor, value)
     else:
         scheme = value if isinstance(value, InitScheme) else InitScheme(scheme=value)
-        SCHEMES[scheme.scheme](tensor, scheme)
+        SCHEMES[scheme.scheme].torch(nn.init, tensor, scheme)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..diagnostics import Diagnostic, SpecError
 from ..expand import UsageError
+from ..init_schemes import SCHEMES, fans
 from ..ir import Graph, Node
 from ..ops import REGISTRY
 from ..spec import InitScheme
@@ -108,46 +109,34 @@ def _dims(shape) -> str:
 
 # --- initialisation without torch -------------------------------------------------------
 
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """torch.nn.init's fan_in and fan_out: dims 1 and 0 times the receptive field."""
-    if len(shape) < 2:
-        raise ValueError("fan in and fan out can not be computed for a tensor with fewer than 2 dimensions")
-    field = math.prod(shape[2:])
-    return shape[1] * field, shape[0] * field
+class Draw:
+    """The distributions init_schemes' NumPy column draws from, with one seeded generator;
+    float32 and in place: VGG's 138M values would otherwise take seconds."""
 
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
 
-# float32 and in place: VGG's 138M values would otherwise take seconds
-def _normal(rng, shape, std, mean=0.0):
-    values = rng.standard_normal(shape, dtype=np.float32)
-    values *= np.float32(std)
-    values += np.float32(mean)
-    return values
+    def normal(self, shape, std, mean=0.0) -> np.ndarray:
+        values = self.rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(std)
+        values += np.float32(mean)
+        return values
 
+    def uniform(self, shape, high, low=None) -> np.ndarray:
+        low = -high if low is None else low
+        values = self.rng.random(shape, dtype=np.float32)
+        values *= np.float32(high - low)
+        values += np.float32(low)
+        return values
 
-def _uniform(rng, shape, high, low=None):
-    low = -high if low is None else low
-    values = rng.random(shape, dtype=np.float32)
-    values *= np.float32(high - low)
-    values += np.float32(low)
-    return values
-
-
-SCHEMES = {  # name -> (rng, shape, InitScheme) -> values, as torch.nn.init defines them
-    "kaiming": lambda r, s, a: _normal(r, s, math.sqrt(2 / _fans(s)[0])),
-    "kaiming_uniform": lambda r, s, a: _uniform(r, s, math.sqrt(6 / _fans(s)[0])),
-    "xavier": lambda r, s, a: _uniform(r, s, a.gain * math.sqrt(6 / sum(_fans(s)))),
-    "xavier_normal": lambda r, s, a: _normal(r, s, a.gain * math.sqrt(2 / sum(_fans(s)))),
-    "normal": lambda r, s, a: _normal(r, s, a.std, a.mean),
-    "uniform": lambda r, s, a: _uniform(r, s, a.high, a.low),
-    "zeros": lambda r, s, a: np.zeros(s),
-    "ones": lambda r, s, a: np.ones(s),
-}
+    def constant(self, shape, value) -> np.ndarray:
+        return np.full(shape, value, dtype=np.float32)
 
 
 def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Values for every parameter and buffer: the spec's `init:` where it gives one, else
     the op's PyTorch default (`Op.default_init`), drawn from one seeded generator."""
-    rng = np.random.default_rng(seed)
+    draw = Draw(np.random.default_rng(seed))
     values, errors = {}, []
     for node in graph.nodes.values():
         if node.is_input or node.share:
@@ -156,8 +145,8 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
         defaults = REGISTRY[node.op].default_init
         for name, shape in shapes.items():
             try:
-                values[f"{node.name}.{name}"] = _value(rng, node, name, shape, shapes, defaults).astype(np.float32,
-                                                                                                    copy=False)
+                values[f"{node.name}.{name}"] = _value(draw, node, name, shape, shapes, defaults).astype(np.float32,
+                                                                                                     copy=False)
             except ValueError as e:  # a fan-based scheme on a 1-D tensor
                 errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
                                          f"{shape} this way: {e}", node.span_of("init"),
@@ -169,17 +158,17 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     return values
 
 
-def _value(rng, node: Node, name: str, shape: tuple, shapes: dict, defaults: dict) -> np.ndarray:
+def _value(draw: Draw, node: Node, name: str, shape: tuple, shapes: dict, defaults: dict) -> np.ndarray:
     value = node.init.get(name, "default")
     if isinstance(value, list) or isinstance(value, (int, float)) and not isinstance(value, bool):
         return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
     scheme = value if isinstance(value, InitScheme) else InitScheme(scheme=value)
     if scheme.scheme != "default":
-        return SCHEMES[scheme.scheme](rng, shape, scheme)
+        return SCHEMES[scheme.scheme].numpy(draw, shape, scheme)
     default = defaults.get(name)
     if default == "fan_in_uniform":
         # nn.Linear/nn.Conv*: U(±1/√fan_in) for the weight and the bias, fan_in of the weight
-        return _uniform(rng, shape, 1 / math.sqrt(_fans(shapes["weight"])[0]))
+        return draw.uniform(shape, 1 / math.sqrt(fans(shapes["weight"])[0]))
     if default in SCHEMES:
-        return SCHEMES[default](rng, shape, scheme)
+        return SCHEMES[default].numpy(draw, shape, scheme)
     raise RuntimeError(f"op '{node.op}' names no default initialisation for '{name}' (Op.default_init)")
