@@ -382,6 +382,9 @@ def write(dot: str, path: str | Path) -> float | None:
     executable = shutil.which("dot")
     if executable is None:
         source = path.with_suffix(".dot")
+        if source.exists():  # a file of that name may be the user's: never replaced unasked
+            raise DotNotFound(f"Graphviz's `dot` is not on PATH, so {path} was not drawn (and the DOT not "
+                              f"written: {source} exists); {INSTALL_HINT}")
         write_text(source, dot)
         raise DotNotFound(f"Graphviz's `dot` is not on PATH, so {path} was not drawn; wrote {source}. To "
                           f"render it, {INSTALL_HINT}, then run `dot -T{fmt} {source} -o {path}`")

@@ -171,3 +171,14 @@ def test_a_weights_file_that_is_not_plain_data_is_refused_without_advice_to_unpi
         assert "nncompile will not unpickle arbitrary objects" in result.err
         assert "weights_only" not in result.err and "trust" not in result.err
     assert [p.name for p in tmp_path.iterdir()] == ["evil.pt"]
+
+
+def test_draw_without_dot_never_replaces_a_dot_file_beside_the_picture(run_nncompile, tmp_path):
+    (tmp_path / "xor.dot").write_text("digraph mine { hand -> written }")
+    result = run_nncompile("draw", "specs/xor.yaml", "-o", tmp_path / "xor.png", cwd=ROOT, env={"PATH": str(tmp_path)})
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"the DOT not written: {tmp_path / 'xor.dot'} exists" in result.err
+    assert (tmp_path / "xor.dot").read_text() == "digraph mine { hand -> written }"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xor.dot"]
+    fresh = run_nncompile("draw", "specs/xor.yaml", "-o", tmp_path / "net.png", cwd=ROOT, env={"PATH": str(tmp_path)})
+    assert fresh.code == 2 and f"wrote {tmp_path / 'net.dot'}" in fresh.err and (tmp_path / "net.dot").exists()
