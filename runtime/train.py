@@ -402,7 +402,7 @@ class Trainer:
             return None
         if self.process.world > 1:
             dist.barrier()  # best.pt is complete before anyone reads it
-        if self.folder.best.is_file():
+        if self.best is not None:  # this run wrote best.pt (a reused folder may hold an older run's)
             model.load_state_dict(checkpoint.load(self.folder.best, self.graph.source_hash)["model"])
         results = self.evaluate(Supervised(model, self.loss), self.splits.test, self.stages[-1])
         if self.process.main:

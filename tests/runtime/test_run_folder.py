@@ -119,3 +119,14 @@ def test_a_run_folder_that_cannot_be_made_is_a_usage_error(cli, config, in_repo,
     (tmp_path / "runs").write_text("a file where the runs would go")
     result = cli("train", "specs/xor.yaml", "--config", config())
     assert result.code == 2 and f"cannot make the run folder {tmp_path}/runs/t" in result.err
+
+
+def test_a_reused_folders_older_best_pt_is_not_this_runs(cli, config, in_repo, tmp_path):
+    """A run that writes no best.pt (reconstruct stages only) scores the test split with its own
+    weights, not with a best.pt an earlier run (here: of another spec) left in the folder."""
+    data = "data: {dataset: digits, batch_size: 512, test_split: 0.2}\ntrain: {epochs: 1}\n"
+    assert cli("train", "specs/digits_cnn.yaml", "--config", config(data), "--set", "num_classes=12").code == 0
+    path = config(data + "stages: [{train: [layer1], objective: {reconstruct: layer1}}]\n")
+    result = cli("train", "specs/digits_cnn.yaml", "--config", path, "--no-progress", "--exist-ok")
+    assert result.code == 0, result.err
+    assert "test  loss" in result.out
