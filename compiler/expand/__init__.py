@@ -3,6 +3,7 @@
     load     (load.py)    files, imports, content hash    -> LoadedSpec (Document, Namespace)
     bind     (bind.py)    spec params, `--set`, inputs     -> values for names
     walk     (walk.py)    layer sites -> nodes and aliases -> Graph nodes, Links
+                          (shapes.py: the types of a block's inputs, inferred on demand)
     resolve  (resolve.py) aliases -> nodes, cycle check    -> Graph (inputs, shares, outputs)
 
 Layers that name no input take the previous one; `in:` may name any layer of the same

@@ -102,23 +102,22 @@ class Walker:
             self.links.pass_through(qualified, e.node)
 
     def sites(self, site: Site) -> None:
-        """The layer's instances: one, or `repeat` of them, each reading the one before."""
-        model, body, scope, name, qualified = site.model, site.body, site.scope, site.name, site.qualified
-        inputs = self.inputs(model, body, scope, site.inputs[0], name)
-        repeat, ok = self.evaluate(model.repeat, scope.env, body, "repeat")
+        """The layer's instances: one, or `repeat` of them, each reading the one before.
+        (site.inputs is [the previous layer] until `in:` is read here.)"""
+        site, qualified = replace(site, inputs=self.inputs(site)), site.qualified
+        repeat, ok = self.evaluate(site.model.repeat, site.env, site.body, "repeat")
         if ok and repeat is not None and not (isinstance(repeat, int) and not isinstance(repeat, bool)
                                               and 1 <= repeat <= 10_000):
-            self.problems.error(f"layer '{name}': repeat must be an integer from 1 to 10,000, got {repeat!r}",
-                                span_of(body, "repeat"), "bad-attribute")
+            self.problems.error(f"layer '{site.name}': repeat must be an integer from 1 to 10,000, got {repeat!r}",
+                                span_of(site.body, "repeat"), "bad-attribute")
             ok = False
         if not ok:
-            return self.links.pass_through(qualified, inputs[0])
-        site = replace(site, inputs=inputs)
+            return self.links.pass_through(qualified, site.inputs[0])
         if repeat is None:
             return self.instance(site)
         for k in range(repeat):
-            self.instance(replace(site, qualified=f"{qualified}.{k}", env={**scope.env, "i": k}, repeat=(k, repeat),
-                                  inputs=inputs if k == 0 else [f"{qualified}.{k - 1}"]))
+            self.instance(replace(site, qualified=f"{qualified}.{k}", env={**site.env, "i": k}, repeat=(k, repeat),
+                                  inputs=site.inputs if k == 0 else [f"{qualified}.{k - 1}"]))
         self.links.pass_through(qualified, f"{qualified}.{repeat - 1}")
 
     def body_of(self, name: str, entry: YMap, scope: LayerScope) -> YMap | None:
@@ -137,19 +136,20 @@ class Walker:
         mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
         return mapping
 
-    def inputs(self, model: BaseModel, body: YMap, scope: LayerScope, previous: str, name: str) -> list[str]:
-        refs = model.in_
+    def inputs(self, site: Site) -> list[str]:
+        """What the layer reads: its `in:` names, or the previous layer."""
+        refs, body, previous = site.model.in_, site.body, site.inputs[0]
         if refs is None:
             return [previous]
         container, keys = (body["in"], range(len(refs))) if isinstance(refs, list) else (body, ["in"])
         refs = refs if isinstance(refs, list) else [refs]
         if not refs:
-            self.problems.error(f"layer '{name}': `in` lists no inputs", span_of(body, "in"), "bad-input")
+            self.problems.error(f"layer '{site.name}': `in` lists no inputs", span_of(body, "in"), "bad-input")
             return [previous]
         resolved = []
         for ref, key in zip(refs, keys):
-            ref, ok = self.evaluate(ref, scope.env, container, key)
-            target = self.reference(str(ref), scope, span_of(container, key), name) if ok else None
+            ref, ok = self.evaluate(ref, site.env, container, key)
+            target = self.reference(str(ref), site.scope, span_of(container, key), site.name) if ok else None
             resolved.append(target or previous)
         return resolved
 
