@@ -10,6 +10,7 @@ that are built into values here, without recursion.
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 from pathlib import Path
@@ -314,6 +315,8 @@ def load_text(text: str, file: str) -> Any:
     except UnicodeEncodeError as e:  # a lone surrogate, from a command line's undecodable bytes
         raise SpecError(Diagnostic(f"{file} is not UTF-8 text ({e.reason} at character {e.start})",
                                    Span(file, 1, 1), code="not-utf8")) from None
+    collecting = gc.isenabled()
+    gc.disable()  # the values hold no cycles: collecting while a big document grows makes loading quadratic
     try:
         root = composer.document()
     except yaml.MarkedYAMLError as e:
@@ -328,30 +331,37 @@ def load_text(text: str, file: str) -> Any:
         raise SpecError(Diagnostic(f"YAML syntax: {e}", Span(file, 1, 1), code="yaml-syntax")) from None
     finally:
         composer.loader.dispose()
+        if collecting:
+            gc.enable()
     return root
 
 
 def read_spec(path: Path, display: str) -> bytes:
     """A spec file's bytes; what is not a regular file, or is larger than MAX_FILE_BYTES, is
     refused before it is read (a FIFO would block, /dev/zero never ends)."""
-    where = Span(display, 1, 1)
+    def refuse(message: str, code: str = "no-file"):
+        raise SpecError(Diagnostic(message, Span(display, 1, 1), code=code))
+
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
-        raise SpecError(Diagnostic(f"cannot read {display}: {getattr(e, 'strerror', None) or e}", where,
-                                   code="no-file")) from None
-    with open(fd, "rb", closefd=True) as file:
+        refuse(f"cannot read {display}: {getattr(e, 'strerror', None) or e}")
+    try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise SpecError(Diagnostic(f"{display} is a directory, not a spec file", where, code="no-file"))
+            refuse(f"{display} is a directory, not a spec file")
         if not stat.S_ISREG(info.st_mode):
-            raise SpecError(Diagnostic(f"{display} is not a regular file (a FIFO, a device or a socket)", where,
-                                       code="no-file"))
-        data = file.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
-    size = max(info.st_size, len(data))
-    if size > MAX_FILE_BYTES:
-        raise SpecError(Diagnostic(f"{display} is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
-                                   where, code="yaml-too-large"))
+            refuse(f"{display} is not a regular file (a FIFO, a device or a socket)")
+        too_large = f"{display} is {{:,}} bytes; specs are limited to {MAX_FILE_BYTES:,}"
+        if info.st_size > MAX_FILE_BYTES:
+            refuse(too_large.format(info.st_size), "yaml-too-large")
+        data = os.read(fd, MAX_FILE_BYTES + 1)  # Linux reads a regular file whole in one call
+        if len(data) > MAX_FILE_BYTES:  # it grew since fstat
+            refuse(too_large.format(len(data)) + " (and growing)", "yaml-too-large")
+    except OSError as e:
+        refuse(f"cannot read {display}: {e.strerror or e}")
+    finally:
+        os.close(fd)
     return data
 
 

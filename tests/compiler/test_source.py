@@ -91,3 +91,77 @@ def test_syntax_error_says_where_the_construct_began():
 
 def test_empty_document_is_an_empty_mapping():
     assert load_text("", "s.yaml") == {} and load_text("# only a comment\n", "s.yaml") == {}
+
+
+def test_a_null_document_is_none_not_an_empty_mapping():
+    assert load_text("null\n", "s.yaml") is None and load_text("--- 3\n", "s.yaml") == 3
+
+
+def test_yaml_is_parsed_once_by_libyaml(monkeypatch):
+    """No pure-Python tokenising pass, however many brackets the text holds (issue 16)."""
+    import yaml
+
+    monkeypatch.setattr(yaml.scanner.Scanner, "fetch_more_tokens", lambda self: pytest.fail("Python scanner used"))
+    text = "layers:\n" + "".join(f"  - fc{i}: {{op: linear, out_features: [{i}, {{a: [b]}}]}}\n" for i in range(3_000))
+    assert load_text(text, "s.yaml")["layers"][2_999]["fc2999"]["out_features"] == [2_999, {"a": ["b"]}]
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "a: " + "{b: " * 100_000, "- " * 100_000 + "x"])
+def test_deep_nesting_is_refused_at_the_limit_without_reading_on(text):
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "s.yaml")
+    assert time.perf_counter() - started < 1
+    (d,) = caught.value.diagnostics
+    assert d.code == "yaml-too-large" and "nested more than 100 levels" in d.message
+
+
+def test_nesting_through_aliases_counts():
+    inner = "a: &a " + "[" * 60 + "]" * 60 + "\n"
+    assert load_text(inner + "b: " + "[" * 30 + "*a" + "]" * 30 + "\n", "s.yaml")
+    assert codes(inner + "b: " + "[" * 45 + "*a" + "]" * 45 + "\n") == ["yaml-too-large"]
+
+
+def test_an_alias_is_a_copy_with_the_anchors_spans():
+    data = load_text("a: &x {k: [1]}\nb: *x\n", "s.yaml")
+    assert data["a"] == data["b"] and data["a"] is not data["b"] and data["a"]["k"] is not data["b"]["k"]
+    assert str(span_of(data, "b")) == "s.yaml:1:4" and str(span_of(data["b"], "k", of_key=True)) == "s.yaml:1:8"
+
+
+def test_a_large_flat_document_is_refused_at_the_list_that_overflows(monkeypatch):
+    from nncompile.compiler import source
+
+    monkeypatch.setattr(source, "MAX_NODES", 1_000)
+    with pytest.raises(SpecError) as caught:
+        load_text("name: x\nlayers:\n" + "- {a: relu}\n" * 400, "s.yaml")
+    (d,) = caught.value.diagnostics
+    assert (d.code, d.span.line, d.span.col) == ("yaml-too-large", 3, 1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: *nope\n", "YAML syntax: found undefined alias '*nope'"),
+    ("a: &x 1\nb: &x 2\n", "YAML syntax: second occurrence"),
+    ("a: 1\n---\nb: 2\n", "YAML syntax: but found another document"),
+    ("a: !!set {x}\n", "unsupported YAML tag '!!set'"),
+    ("{[a]: 1}\n", "a mapping key must be a plain scalar"),
+    ("a: &k [1]\n*k : 2\n", "a mapping key must be a plain scalar"),
+])
+def test_composer_refusals_are_located(text, message):
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "s.yaml")
+    (d,) = caught.value.diagnostics
+    assert d.message == message and d.span.line >= 1
+
+
+def test_files_that_are_not_regular_are_refused_before_reading(tmp_path):
+    import os
+
+    from nncompile.compiler.source import load_file
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, says in [(tmp_path, "is a directory"), (fifo, "is not a regular file"), (tmp_path / "no", "cannot read")]:
+        with pytest.raises(SpecError) as caught:
+            load_file(path, "shown.yaml")
+        (d,) = caught.value.diagnostics
+        assert (d.code, str(d.span)) == ("no-file", "shown.yaml:1:1") and says in d.message
