@@ -46,8 +46,9 @@ def _path_text(text: str) -> str:
 
 def _run_name(text: str) -> str:
     """One folder name, so a run writes only inside run.dir, never over a path it was handed."""
-    if text in ("", ".", "..") or {"/", "\\", "\0"} & set(text):
-        raise ValueError("a run name is one folder name: not empty, not '.' or '..', without '/', '\\' or NUL")
+    if text in ("", ".", "..") or {"/", "\\"} & set(text) or not text.isprintable():
+        raise ValueError("a run name is one folder name: not empty, not '.' or '..', without '/', '\\', "
+                         "NUL or other control characters")
     if len(text.encode("utf-8", "surrogatepass")) > 255:
         raise ValueError("a run name is one folder name, at most 255 bytes long")
     return text

@@ -47,7 +47,7 @@ def test_a_path_as_run_name_is_refused_and_touches_nothing(run_nncompile, config
     assert result.code == 1, result.err
     assert "Traceback" not in result.err
     assert "<command line>:1:16: error: run.name: a run name is one folder name: not empty, not '.' or '..', " \
-           "without '/', '\\' or NUL, got '/" in result.err
+           "without '/', '\\', NUL or other control characters, got '/" in result.err
     assert untouched()
 
 
@@ -61,7 +61,7 @@ def test_dot_dot_as_run_name_leaves_the_working_directory_alone(run_nncompile, c
 
 
 @pytest.mark.parametrize("name, written", [
-    (".", "'.'"), ("a/b", "a/b"), ("a\\\\b", '"a\\\\b"'), ("", "''"), ("nul", '"a\\0b"'), ("long", "x" * 256),
+    (".", "'.'"), ("a/b", "a/b"), ("a\\\\b", '"a\\\\b"'), ("", "''"), ("nul", '"a\\0b"'), ("tab", '"a\\tb"'), ("long", "x" * 256),
 ])
 def test_every_run_name_that_is_not_one_folder_name_is_located(cli, config, in_repo, name, written, tmp_path):
     path = config(name=written)  # in the file, so NUL and backslashes reach the check as written
