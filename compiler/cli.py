@@ -43,12 +43,30 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _tolerance(text: str) -> float:
+MAX_SEED = 2**63 - 1  # the largest every generator takes (torch's, NumPy's, Python's)
+
+
+def _seed(text: str) -> int:
+    if not text.strip().isdigit() or int(text) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expects a whole number from 0 to 2^63 − 1, got '{text}'")
+    return int(text)
+
+
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
+        return math.nan
+
+
+def _finite(text: str) -> float:
+    if not math.isfinite(value := _number(text)):
+        raise argparse.ArgumentTypeError(f"expects a finite number, got '{text}'")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    if not math.isfinite(value := _number(text)) or value < 0:
         raise argparse.ArgumentTypeError(f"expects a finite number 0 or more, got '{text}'")
     return value
 
@@ -362,8 +380,8 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--loss", choices=["mse", "cross_entropy", "nll", "bce", "bce_with_logits"], default="mse")
     x.add_argument("--weights", metavar="CKPT", help="a state_dict or training checkpoint (.pt, .safetensors); "
                    "default: the spec's initialisation")
-    x.add_argument("--seed", type=int, default=0, help="of the initialisation and of random inputs and targets")
-    x.add_argument("--step", type=float, metavar="LR", help="also take one gradient-descent step W ← W − LR·∂L/∂W")
+    x.add_argument("--seed", type=_seed, default=0, help="of the initialisation and of random inputs and targets")
+    x.add_argument("--step", type=_finite, metavar="LR", help="also take one gradient-descent step W ← W − LR·∂L/∂W")
     x.add_argument("--draw", metavar="FILE", type=output_file(*DRAW_FORMATS), help="the diagram with values on the layers and gradients on the edges")
     x.add_argument("--json", action="store_true", help="every number at full precision, as JSON")
     x.add_argument("--gradient-flow", action="store_true",
@@ -377,14 +395,14 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", metavar="FILE", type=output_file(), required=True, help="the .onnx file to write")
     e.add_argument("--weights", metavar="CKPT", help="a state_dict (.pt, loaded with weights_only) or .safetensors; "
                    "default: the spec's initialisation")
-    e.add_argument("--seed", type=int, default=0, help="seed of the initialisation when no weights are given")
+    e.add_argument("--seed", type=_seed, default=0, help="seed of the initialisation when no weights are given")
     e.add_argument("--via", choices=["direct", "torch"], default="direct",
                    help="direct: from the IR, no torch needed; torch: torch.onnx.export of the torch module")
     v = spec_command("verify", "cross-check static shapes, the torch module, ONNX and onnxruntime", cmd_verify)
     v.add_argument("--batch-sizes", type=_positive_int, nargs="+", default=[1, 3], metavar="B")
     v.add_argument("--tolerance", type=_tolerance, default=1e-4,
                    help="largest output difference allowed, relative to the output's largest magnitude")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--size", action="append", metavar="NAME=INT",
                    help="a value for a symbolic input size other than the batch (default 32)")
     r = sub.add_parser("predict", help="run an ONNX model with onnxruntime on .npy arrays or images",

@@ -116,6 +116,18 @@ def test_verify_refuses_meaningless_values(run_nncompile, flag, value, message):
     assert f"argument {flag}: {message}" in result.err
 
 
+@pytest.mark.parametrize("args, message", [
+    (["verify", "specs/xor.yaml", "--seed", "-1"], "argument --seed: expects a whole number from 0 to 2^63 − 1"),
+    (["export", "specs/xor.yaml", "-o", "x.onnx", "--seed", "99999999999999999999"], "argument --seed"),
+    (["explain", "specs/xor.yaml", "--seed", str(2**63)], "argument --seed"),
+    (["explain", "specs/xor.yaml", "--step", "nan"], "argument --step: expects a finite number, got 'nan'"),
+    (["predict", "m.onnx", "--input", "x.npy", "--top-k", "0"], "argument --top-k: expects a whole number 1 or more"),
+])
+def test_values_no_generator_or_step_can_use_are_usage_errors(cli, in_repo, args, message):
+    result = cli(*args)
+    assert result.code == 2 and message in result.err
+
+
 OUTPUTS = {  # a command writing FILE -> its arguments
     "build": ["build", "specs/xor.yaml", "-o"],
     "draw": ["draw", "specs/xor.yaml", "-o"],
