@@ -49,3 +49,11 @@ class Maxout(nn.Linear):
     def forward(self, x):
         y = F.linear(x, self.weight, self.bias)
         return y.unflatten(-1, (self.pieces, -1)).amax(-2)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of an N×C×H×W map (torchvision's, ConvNeXt's)."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)  # N×H×W×C: normalise the last axis
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps).permute(0, 3, 1, 2)

@@ -1,12 +1,14 @@
-"""Normalisation: batch norm (1-D and 2-D), layer norm, local response norm (AlexNet)."""
+"""Normalisation: batch norm (1-D and 2-D), layer norm (trailing dims, or the channels of an
+N×C×H×W map), group norm, local response norm (AlexNet)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from .base import Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, register
+from .base import (Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, expect_rank,
+                   register)
 
 
 class BatchNormAttrs(Attrs):
@@ -76,8 +78,14 @@ class BatchNorm1d(_BatchNorm):
     layout = "N×C or N×C×L"
 
 
+def _as_list(value):
+    """`normalized_shape: 96` is `[96]`, as torch and `kernel: 3` take it."""
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class LayerNormAttrs(Attrs):
-    normalized_shape: list[PositiveInt] | None = None  # the trailing dims; default: the last one
+    # the trailing dims; default: the last one
+    normalized_shape: Annotated[list[PositiveInt], BeforeValidator(_as_list)] | None = None
     eps: Annotated[float, Field(gt=0)] = 1e-5
     elementwise_affine: bool = True
 
@@ -121,6 +129,110 @@ class LayerNorm(Op):
         affine = [emit.param("weight"), emit.param("bias")] if a.elementwise_affine else \
             [emit.const("scale", 1.0, "float32", shape)]  # the scale is required, the shift not
         return emit("LayerNormalization", inputs[0], *affine, axis=-len(shape), epsilon=a.eps)
+
+
+class ChannelNormAttrs(Attrs):
+    eps: Annotated[float, Field(gt=0)] = 1e-5  # ConvNeXt uses 1e-6
+    elementwise_affine: bool = True
+
+
+@register
+class LayerNorm2d(Op):
+    """Layer norm over the channels of an N×C×H×W map, at each position on its own
+    (torchvision's LayerNorm2d, ConvNeXt's): per-channel scale and shift, as `weight` and `bias`."""
+
+    name = "layernorm2d"
+    family = "norm"
+    Attrs = ChannelNormAttrs
+    params_are = ("weight", "bias")
+    default_init = {"weight": "ones", "bias": "zeros"}
+
+    def infer(self, a, inputs, log):
+        x = expect_rank(inputs, 4, "N×C×H×W")
+        if not isinstance(x.shape[1], int):
+            raise ShapeError(f"cannot normalise over a symbolic channel count ({x})")
+        return x
+
+    def param_shapes(self, a, inputs, out):
+        c = inputs[0].shape[1]
+        return {"weight": (c,), "bias": (c,)} if a.elementwise_affine else {}
+
+    def torch(self, a, inputs, out):
+        return TorchModule("LayerNorm2d", (inputs[0].shape[1],),
+                           dict(eps=a.eps, elementwise_affine=a.elementwise_affine))
+
+    def onnx(self, a, inputs, types, out, emit):
+        c = types[0].shape[1]
+        affine = [emit.param("weight"), emit.param("bias")] if a.elementwise_affine else \
+            [emit.const("scale", 1.0, "float32", (c,))]
+        channels_last = emit("Transpose", inputs[0], perm=[0, 2, 3, 1])
+        normalised = emit("LayerNormalization", channels_last, *affine, axis=-1, epsilon=a.eps)
+        return emit("Transpose", normalised, perm=[0, 3, 1, 2])
+
+
+class GroupNormAttrs(Attrs):
+    num_groups: PositiveInt
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+    affine: bool = True
+
+
+@register
+class GroupNorm(Op):
+    """Normalises each sample over groups of `num_groups` consecutive channels (and all
+    positions), then scales and shifts each channel (γ, β)."""
+
+    name = "groupnorm"
+    family = "norm"
+    Attrs = GroupNormAttrs
+    params_are = ("weight", "bias")
+    default_init = {"weight": "ones", "bias": "zeros"}
+
+    def infer(self, a, inputs, log):
+        x = inputs[0]
+        if x.rank < 2:
+            raise ShapeError(f"expects an N×C×… input, got {x}")
+        c = x.shape[1]
+        if not isinstance(c, int):
+            raise ShapeError(f"cannot group a symbolic channel count ({x})")
+        if c % a.num_groups:
+            raise ShapeError(f"{c} channels do not divide into {a.num_groups} groups ({c} mod {a.num_groups} = "
+                             f"{c % a.num_groups})", attr="num_groups")
+        return x
+
+    def param_shapes(self, a, inputs, out):
+        c = inputs[0].shape[1]
+        return {"weight": (c,), "bias": (c,)} if a.affine else {}
+
+    def label(self, a):
+        return f"groupnorm {a.num_groups}"
+
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.GroupNorm", (a.num_groups, inputs[0].shape[1]), dict(eps=a.eps, affine=a.affine))
+
+    def onnx(self, a, inputs, types, out, emit):
+        # ONNX's GroupNormalization scales per group before opset 21, torch per channel. The
+        # statistics are taken over N × groups × (a group's values), and broadcast back per
+        # channel by constant shapes, so ONNX's shape inference follows (a Reshape to Shape(x)
+        # would lose the spatial sizes)
+        x, g, rank = inputs[0], a.num_groups, types[0].rank
+        c = types[0].shape[1]
+        grouped = emit("Reshape", x, emit.const("grouped", [0, g, -1]))
+        axis = emit.const("axis", [2])
+        mean = emit("ReduceMean", grouped, axis)  # N × G × 1
+        deviation = emit("Sub", grouped, mean)
+        variance = emit("ReduceMean", emit("Mul", deviation, deviation), axis)
+        per_channel = emit.const("per_channel", [0, c] + [1] * (rank - 2))  # N × C × 1 × 1
+
+        def channels(stat):  # N × G × 1 -> N × C × 1 × 1, each group's value on its channels
+            return emit("Reshape", emit("Expand", stat, emit.const("group", [1, 1, c // g])), per_channel)
+
+        std = emit("Sqrt", emit("Add", channels(variance), emit.const("eps", a.eps, "float32")))
+        y = emit("Div", emit("Sub", x, channels(mean)), std)
+        if not a.affine:
+            return y
+        along_channels = emit.const("along_channels", [c] + [1] * (rank - 2))
+        scaled = emit("Mul", y, emit("Reshape", emit.param("weight"), along_channels))
+        return emit("Add", scaled, emit("Reshape", emit.param("bias"), along_channels))
 
 
 class LRNAttrs(Attrs):
