@@ -37,10 +37,8 @@ Metric = Literal["accuracy", "top5", "mean_iou", "pixel_accuracy"]
 
 
 def _path_text(text: str) -> str:
-    if "\0" in text:
-        raise ValueError("a path cannot contain a NUL character")
-    if not text:
-        raise ValueError("a path cannot be empty")
+    if not text or not text.isprintable():  # the path is printed: in the run's first line, in errors
+        raise ValueError("a path is not empty and has no NUL or other control characters")
     return text
 
 

@@ -105,7 +105,8 @@ def test_cli_usage_errors_exit_2(tmp_path, cli, in_repo):
     ("stages.0.lr=.inf", "stages[0].lr: input should be a finite number"),
     ("stages.0.objective={reconstruct: [1]}", "stages[0].objective.reconstruct: input should be a valid string, "
                                              "got a list"),
-    ("run.dir=''", "run.dir: a path cannot be empty"),
+    ("run.dir=''", "run.dir: a path is not empty and has no NUL or other control characters, got ''"),
+    ('data.path="a\\0b"', "data.path: a path is not empty and has no NUL or other control characters"),
 ])
 def test_every_config_number_is_bounded_and_located_at_its_set(tmp_path, pair, message):
     path = write(tmp_path, "data: {dataset: xor}\nstages: [{epochs: 1}]\n")

@@ -61,7 +61,8 @@ def test_dot_dot_as_run_name_leaves_the_working_directory_alone(run_nncompile, c
 
 
 @pytest.mark.parametrize("name, written", [
-    (".", "'.'"), ("a/b", "a/b"), ("a\\\\b", '"a\\\\b"'), ("", "''"), ("nul", '"a\\0b"'), ("tab", '"a\\tb"'), ("long", "x" * 256),
+    (".", "'.'"), ("a/b", "a/b"), ("a\\\\b", '"a\\\\b"'), ("", "''"), ("nul", '"a\\0b"'), ("tab", '"a\\tb"'),
+    ("long", "x" * 256),
 ])
 def test_every_run_name_that_is_not_one_folder_name_is_located(cli, config, in_repo, name, written, tmp_path):
     path = config(name=written)  # in the file, so NUL and backslashes reach the check as written
