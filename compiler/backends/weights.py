@@ -169,6 +169,8 @@ def _value(draw: Draw, node: Node, name: str, shape: tuple, shapes: dict, defaul
     if default == "fan_in_uniform":
         # nn.Linear/nn.Conv*: U(±1/√fan_in) for the weight and the bias, fan_in of the weight
         return draw.uniform(shape, 1 / math.sqrt(fans(shapes["weight"])[0]))
+    if isinstance(default, float):  # a constant (nn.PReLU's slope ¼)
+        return draw.constant(shape, default)
     if default in SCHEMES:
         return SCHEMES[default].numpy(draw, shape, scheme)
     raise RuntimeError(f"op '{node.op}' names no default initialisation for '{name}' (Op.default_init)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from .base import Attrs, NoAttrs, Op, ShapeError, TorchModule, register
+from .base import Attrs, NoAttrs, Op, PositiveInt, ShapeError, TorchModule, register
 
 
 class _Elementwise(Op):
@@ -117,6 +117,46 @@ class HardSwish(_Elementwise):
     name = "hardswish"
     torch_class = "nn.Hardswish"
     onnx_type = "HardSwish"
+
+
+class PReLUAttrs(Attrs):
+    num_parameters: PositiveInt = 1  # one slope for all channels, or one per channel (C)
+
+
+@register
+class PReLU(Op):
+    """x for x > 0, else a·x with a learnt slope a (initially ¼): one for every channel,
+    or one per channel of axis 1."""
+
+    name = "prelu"
+    family = "activation"
+    Attrs = PReLUAttrs
+    params_are = ("weight",)
+    default_init = {"weight": 0.25}  # nn.PReLU's init
+
+    def infer(self, a, inputs, log):
+        x = inputs[0]
+        if a.num_parameters != 1 and a.num_parameters != x.shape[1]:
+            raise ShapeError(f"num_parameters is {a.num_parameters} but the input {x} has {x.shape[1]} "
+                             "channels (axis 1); give 1 or the channel count", attr="num_parameters")
+        return x
+
+    def param_shapes(self, a, inputs, out):
+        return {"weight": (a.num_parameters,)}
+
+    def label(self, a):
+        return "prelu"
+
+    def torch(self, a, inputs, out):
+        return TorchModule("nn.PReLU", kwargs={"num_parameters": a.num_parameters})
+
+    def onnx(self, a, inputs, types, out, emit):
+        rank = types[0].rank
+        # ONNX broadcasts the slope from the last axis: C slopes become C × 1 × 1 …
+        slope = emit.param("weight")
+        if a.num_parameters > 1 and rank > 2:
+            slope = emit("Reshape", slope, emit.const("slope_shape", [a.num_parameters] + [1] * (rank - 2)))
+        return emit("PRelu", inputs[0], slope)
 
 
 class LeakyAttrs(Attrs):

@@ -116,8 +116,8 @@ class Op:
     params_are: ClassVar[tuple[str, ...]] = ()  # names of its parameters, in torch's order
     # PyTorch's own initial value of each parameter and buffer, for backends without torch
     # (backends/weights.py): "fan_in_uniform" (nn.Linear's and nn.Conv's U(±1/√fan_in)),
-    # "ones" or "zeros"
-    default_init: ClassVar[dict[str, str]] = {}
+    # "ones" or "zeros", or a constant (nn.PReLU's 0.25)
+    default_init: ClassVar[dict[str, str | float]] = {}
     # How the slides write this op's backward step, for `nncompile explain`: the gradient of
     # the input ("x") and of each parameter, in terms of the input x, the output y and
     # δ = ∂L/∂y; empty: explain writes the vector-Jacobian product Jᵀδ. An elementwise op

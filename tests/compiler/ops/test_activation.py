@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from harness import Case, Fn, Refusal, op_tests
+from test_norm import check_onnx_with_random_weights
 
 X, VECTOR, IMAGE = [("N", 3, 5, 5)], [("N", 6)], [("N", 3, 9, 11)]
 
@@ -30,6 +31,9 @@ CASES = [
     Case("hardsigmoid", {}, X, nn.Hardsigmoid, id="hardsigmoid"),
     Case("hardswish", {}, X, nn.Hardswish, id="hardswish"),
     Case("hardswish", {}, VECTOR, nn.Hardswish, id="hardswish-vector"),
+    Case("prelu", {}, X, nn.PReLU, id="prelu-one-slope"),
+    Case("prelu", {"num_parameters": 3}, X, lambda: nn.PReLU(3), id="prelu-per-channel"),
+    Case("prelu", {"num_parameters": 6}, VECTOR, lambda: nn.PReLU(6), id="prelu-per-feature"),
     Case("step", {"threshold": 0.5}, [("N", 2)], lambda: Fn(lambda x: (x >= 0.5).float()), id="step"),
     Case("step", {"threshold": 0.2}, VECTOR, lambda: Fn(lambda x: (x >= 0.2).float()), id="step-vector"),
     Case("softmax", {}, [("N", 10)], lambda: nn.Softmax(dim=-1), id="softmax"),
@@ -40,6 +44,8 @@ CASES = [
 ]
 
 REFUSALS = [
+    Refusal("prelu", {"num_parameters": 4}, X, "shape-mismatch", lambda: nn.PReLU(4), id="prelu-wrong-channels",
+            fragments=["3 channels"]),
     Refusal("softmax", {"dim": 2}, [("N", 10)], "shape-mismatch", lambda: nn.Softmax(dim=2), id="softmax-dim-out-of-range"),
     Refusal("log_softmax", {"dim": -3}, [("N", 10)], "shape-mismatch", lambda: nn.LogSoftmax(dim=-3),
             id="log_softmax-dim-out-of-range"),
@@ -54,3 +60,6 @@ def test_leaky_relu_defaults_to_the_slides_slope():
     assert REGISTRY["leaky_relu"].Attrs().negative_slope == 0.1
     assert torch.nn.LeakyReLU().negative_slope == 0.01  # torch's differs: the spec says which it uses
 
+
+def test_prelu_slopes_follow_their_channels_in_onnx(tmp_path):
+    check_onnx_with_random_weights(tmp_path, "prelu", {"num_parameters": 3}, (3, 4, 5))
