@@ -275,36 +275,18 @@ def cmd_predict(args) -> int:
         labels = inference.read_labels(args.labels, classes) if args.labels else None
     except (inference.ProviderUnavailable, OSError, ValueError) as e:
         raise UsageError(str(e)) from None
-    _write_predictions(args, outputs, labels, session.provider)
-    return EXIT_OK
-
-
-def _write_predictions(args, outputs: dict, labels: list[str] | None, provider: str) -> None:
-    """out.npy (the first output), out.npz (all), or JSON (a file or stdout)."""
-    import numpy as np
-
-    from ..runtime import inference
-    from .atomic import atomic_path, write_text
-
-    out = args.output
-    if out is not None and out.suffix.lower() in (".npy", ".npz"):
-        with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            if out.suffix.lower() == ".npy":
-                np.save(f, next(iter(outputs.values())))
-            else:
-                np.savez(f, **outputs)
-        print(f"wrote {out} ({provider})", file=sys.stderr)
-        return
-    text = inference.predictions_json(args.model, provider, outputs, args.top_k, labels)
-    non_finite = sum(int((~np.isfinite(y)).sum()) for y in outputs.values())
-    if non_finite:
-        print(f"warning: the model's outputs hold {non_finite:,} NaN or infinite values; JSON has none, "
-              "so they are written as null", file=sys.stderr)
-    if out is None:
+    text = None  # the JSON, unless the output is .npy or .npz
+    if args.output is None or args.output.suffix.lower() == ".json":
+        text, non_finite = inference.predictions_json(args.model, session.provider, outputs, args.top_k, labels)
+        if non_finite:
+            print(f"warning: the model's outputs hold {non_finite:,} NaN or infinite values; JSON has none, "
+                  "so they are written as null", file=sys.stderr)
+    if args.output is None:
         sys.stdout.write(text)
-    else:
-        write_text(out, text)
-        print(f"wrote {out} ({provider})", file=sys.stderr)
+        return EXIT_OK
+    inference.write_predictions(args.output, outputs, text)
+    print(f"wrote {args.output} ({session.provider})", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_ops(args) -> int:

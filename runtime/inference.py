@@ -46,12 +46,19 @@ class ModelError(ValueError):
     """A model file onnxruntime cannot load: not ONNX at all, or a graph it cannot run."""
 
 
+def _first_line(error: Exception) -> str:
+    """onnxruntime's message without its `[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :` prefix."""
+    text = str(error).strip()
+    text = text.split("failed:", 1)[-1] if "failed:" in text else text.rsplit(" : ", 1)[-1]
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
 def _load_failure(model, error: Exception) -> str:
     name = model if isinstance(model, str) else "the model"
-    reason = str(error).split("failed:", 1)[-1].strip().splitlines()[0] if str(error).strip() else ""
+    reason = _first_line(error)
     if type(error).__name__ == "InvalidProtobuf" or "No graph was found" in reason:
-        return f"not an ONNX model: {name} (onnxruntime cannot parse it: {reason or type(error).__name__})"
-    return f"onnxruntime cannot load {name}: {reason or type(error).__name__}"
+        return f"not an ONNX model: {name} (onnxruntime cannot parse it: {reason})"
+    return f"onnxruntime cannot load {name}: {reason}"
 
 
 class InferenceSession:
@@ -86,7 +93,10 @@ class InferenceSession:
         if not isinstance(feeds, Mapping):
             feeds = dict(zip((i.name for i in self.inputs), feeds))
         names = [o.name for o in self.outputs]
-        return dict(zip(names, self.session.run(names, dict(feeds))))
+        try:
+            return dict(zip(names, self.session.run(names, dict(feeds))))
+        except Exception as e:  # onnxruntime's own classes: an input of another type, a failing op
+            raise ModelError(f"onnxruntime cannot run the model: {_first_line(e)}") from None
 
     def run_batched(self, feeds: Mapping[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
         """run() over slices of at most `batch_size` samples, outputs joined along the batch."""
@@ -179,14 +189,30 @@ def top_k(logits: np.ndarray, k: int, labels: list[str] | None = None) -> list[l
 
 
 def predictions_json(model, provider: str, outputs: dict[str, np.ndarray], k: int,
-                     labels: list[str] | None = None) -> str:
-    """`predict`'s JSON: per output its shape, and the top k classes per sample of an
-    N×classes output, else the values. NaN and ±inf are written as null: strict JSON has
-    neither, and a parser that meets a bare NaN rejects the whole file."""
+                     labels: list[str] | None = None) -> tuple[str, int]:
+    """`predict`'s JSON, and how many output values were NaN or ±inf: per output its shape,
+    and the top k classes per sample of an N×classes output, else the values. NaN and ±inf
+    are written as null: strict JSON has neither, and a parser that meets a bare NaN rejects
+    the whole file."""
     result = {"model": str(model), "provider": provider, "outputs": {
         name: {"shape": list(y.shape), **({"top_k": top_k(y, k, labels)} if y.ndim == 2 else {"values": y.tolist()})}
         for name, y in outputs.items()}}
-    return json.dumps(finite_or_null(result), indent=2, allow_nan=False) + "\n"
+    non_finite = sum(int((~np.isfinite(y)).sum()) for y in outputs.values())
+    return json.dumps(finite_or_null(result), indent=2, allow_nan=False) + "\n", non_finite
+
+
+def write_predictions(path: Path, outputs: dict[str, np.ndarray], text: str | None = None) -> None:
+    """Atomically: `text` (the JSON), else the first output (.npy) or all of them (.npz)."""
+    from ..compiler.atomic import atomic_path, write_text
+
+    if text is not None:
+        write_text(path, text)
+        return
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        if path.suffix.lower() == ".npy":
+            np.save(f, next(iter(outputs.values())))
+        else:
+            np.savez(f, **outputs)
 
 
 def finite_or_null(value):

@@ -190,3 +190,18 @@ def test_non_finite_scores_are_strict_json_nulls(cli, tmp_path):
 
     scores = [c["score"] for c in json.loads(result.out, parse_constant=refuse)["outputs"]["y"]["top_k"][0]]
     assert sorted(scores, key=lambda s: s is None) == [0.0, None, None]
+
+
+def test_a_model_that_takes_another_dtype_is_a_usage_error(run_nncompile, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "ids",
+                              [helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "ids.onnx")
+    np.save(tmp_path / "x.npy", np.zeros((2, 3), np.float32))
+    result = run_nncompile("predict", tmp_path / "ids.onnx", "--input", tmp_path / "x.npy")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.startswith("nncompile: error: onnxruntime cannot run the model: Unexpected input data type")
+    assert "expected: (tensor(int64))" in result.err
