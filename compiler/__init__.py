@@ -38,20 +38,30 @@ def build(path: str | Path, params: dict | None = None, *, strict: bool = False,
     return graph
 
 
-def to_torch(network, params: dict | None = None, **options):
-    """The spec (a path, or a network from `build`) as a torch.nn.Module; see
-    backends/torch.py for the options (seed, max_param_bytes). Imports torch."""
+def to_torch(network: Graph | str | Path, params: dict | None = None, *, allow_paths=(), **options):
+    """The spec (a path, built here with `params` and `allow_paths`, or a network from
+    `build`) as a torch.nn.Module; see backends/torch.py for the options (seed,
+    max_param_bytes). Imports torch."""
     from .backends.torch import to_torch as lower
 
-    return lower(network, params, **options)
+    return lower(_built(network, params, allow_paths), **options)
 
 
-def to_onnx(network, weights=None, params: dict | None = None, **options):
-    """The spec (a path, or a network from `build`) as an onnx.ModelProto, straight from the
-    IR; see backends/onnx.py for the options (seed, opset). Needs onnx, not torch."""
+def to_onnx(network: Graph | str | Path, weights=None, params: dict | None = None, *, allow_paths=(), **options):
+    """The spec (a path, built here with `params` and `allow_paths`, or a network from
+    `build`) as an onnx.ModelProto, straight from the IR; see backends/onnx.py for the
+    options (seed, opset). Needs onnx, not torch."""
     from .backends.onnx import to_onnx as lower
 
-    return lower(network, weights, params, **options)
+    return lower(_built(network, params, allow_paths), weights, **options)
+
+
+def _built(network: Graph | str | Path, params: dict | None, allow_paths) -> Graph:
+    if not isinstance(network, Graph):
+        return build(network, params, allow_paths=allow_paths)
+    if params or allow_paths:
+        raise TypeError("params and allow_paths apply to a spec path; pass them to build() for a built network")
+    return network
 
 
 def _yaml_text(value) -> str:

@@ -35,14 +35,14 @@ EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
 EXTERNAL_MIN_TENSOR_BYTES = 1024  # smaller tensors stay inline even then
 
 
-def to_onnx(network: Graph | str | Path, weights: str | Path | Mapping | None = None, params: dict | None = None,
-            *, seed: int = 0, opset: int = OPSET) -> onnx.ModelProto:
-    """The spec (a path, or a network from `build`) as an ONNX model.
+def to_onnx(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: int = 0,
+            opset: int = OPSET) -> onnx.ModelProto:
+    """The analysed network as an ONNX model (`nncompile.compiler.to_onnx` takes a spec path
+    too and builds it first).
 
     `weights`: a checkpoint (torch state_dict or .safetensors) or a mapping name -> array or
     tensor (e.g. `to_torch(...).state_dict()`); without them the spec's own initialisation,
     drawn with NumPy from `seed` (same distributions as torch's, not the same values)."""
-    graph = _graph(network, params)
     values = _values(graph, weights, seed)
     # built in place: copying a message copies its weights, which costs seconds for VGG
     model = helper.make_model(helper.make_graph([], graph.name, [], [], doc_string=graph.doc or ""),
@@ -57,14 +57,6 @@ def to_onnx(network: Graph | str | Path, weights: str | Path | Mapping | None = 
     builder.finish_outputs()
     set_metadata(model, graph)
     return model
-
-
-def _graph(network, params) -> Graph:
-    if isinstance(network, Graph):
-        return network
-    from .. import build
-
-    return build(network, params)
 
 
 def _values(graph: Graph, weights, seed: int) -> dict[str, np.ndarray]:
@@ -185,8 +177,8 @@ class _Builder:
 
 # --- through torch, for cross-checking ------------------------------------------------------
 
-def to_onnx_via_torch(network: Graph | str | Path, weights: str | Path | Mapping | None = None,
-                      params: dict | None = None, *, seed: int = 0, opset: int = OPSET) -> onnx.ModelProto:
+def to_onnx_via_torch(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: int = 0,
+                      opset: int = OPSET) -> onnx.ModelProto:
     """The same network exported by torch.onnx.export from `to_torch`'s module (the legacy
     TorchScript exporter: the dynamo one needs onnxscript), with the same metadata; symbolic
     sizes become dynamic axes."""
@@ -194,7 +186,6 @@ def to_onnx_via_torch(network: Graph | str | Path, weights: str | Path | Mapping
 
     from .torch import to_torch
 
-    graph = _graph(network, params)
     module = to_torch(graph, seed=seed).eval()
     if weights is not None:
         values = _values(graph, weights, seed)

@@ -8,7 +8,6 @@ saves), compiled once, so forward is straight-line code with no per-call dispatc
 from __future__ import annotations
 
 import linecache
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -23,22 +22,14 @@ from .torch_source import class_name, generate
 DEFAULT_MAX_PARAM_BYTES = 8 * 2**30
 
 
-def to_torch(network: Graph | str | Path, params: dict | None = None, *, seed: int | None = None,
-             max_param_bytes: int = DEFAULT_MAX_PARAM_BYTES) -> nn.Module:
-    """The spec (a path, or a network from `build`) as a torch.nn.Module.
+def to_torch(graph: Graph, *, seed: int | None = None, max_param_bytes: int = DEFAULT_MAX_PARAM_BYTES) -> nn.Module:
+    """The analysed network as a torch.nn.Module (`nncompile.compiler.to_torch` takes a spec
+    path too and builds it first).
 
     forward takes the spec's inputs in order and returns one tensor for one output, else a
     tuple in the spec's output order. `seed` makes initialisation deterministic without
     touching the global RNG; a network whose parameters and buffers would take more than
     `max_param_bytes` is refused (SpecError) before anything is allocated."""
-    if isinstance(network, Graph):
-        if params:
-            raise TypeError("params apply to a spec path; pass them to build() for a built network")
-        graph = network
-    else:
-        from .. import build
-
-        graph = build(network, params)
     _check_budget(graph, max_param_bytes)
     cls = load_class(generate(graph), graph)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
