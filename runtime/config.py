@@ -26,11 +26,19 @@ from ..compiler.source import YList, YMap, load_file, span_at
 
 COMMAND_LINE = "<command line>"  # the pseudo-file --set values are located in
 
-# Every number is bounded: it ends in a C integer (seeds, sizes) or in arithmetic that must stay finite.
+# Every number is bounded: it ends in a C integer (seeds, sizes) or in arithmetic that must stay finite
+# (Section forbids inf and NaN). Whole numbers are strict: 2.0 and true are not counts.
+def _whole(low: int, high: int):
+    return Annotated[int, Strict(), Field(ge=low, le=high)]
+
+
+Seed = _whole(0, 2**32 - 1)  # numpy's SeedSequence takes no negative seed
+Count = _whole(0, 2**31 - 1)
+PositiveInt = _whole(1, 2**31 - 1)
+Threads, Workers = _whole(1, 1024), _whole(0, 1024)
+Side = _whole(1, 16_384)  # an image's height or width, in pixels
+Samples = _whole(1, 10_000_000)
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-Count = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
-PositiveInt = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]
-Side = Annotated[int, Strict(), Field(ge=1, le=16_384)]  # an image's height or width, in pixels
 # a learning rate or a decay factor: torch steps float32 weights with it, so it must be a float32
 Rate = Annotated[float, Field(gt=0, le=3.4e38)]
 Metric = Literal["accuracy", "top5", "mean_iou", "pixel_accuracy"]
@@ -65,14 +73,13 @@ class Run(Section):
     name: Annotated[str, AfterValidator(_run_name)] | None = Field(
         None, description="the run folder's name under `dir` (one folder name); default: the spec's name")
     dir: PathText = Field("runs", description="the folder runs are kept in (relative to the working directory)")
-    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)] = Field(
-        0, description="seeds initialisation, shuffling, splits, augmentation and dropout")
+    seed: Seed = Field(0, description="seeds initialisation, shuffling, splits, augmentation and dropout")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA if present, else CPU")
     bf16: bool = Field(True, description="bfloat16 autocast (on CUDA only)")
     channels_last: bool = Field(False, description="NHWC memory layout for 4-D inputs (faster convs on GPU)")
     compile: bool = Field(False, description="torch.compile the model")
-    threads: Annotated[int, Strict(), Field(ge=1, le=1024)] | None = Field(None, description="CPU threads per process (default: torch's); small "
-                                                          "models train fastest on 1, above all on a busy machine")
+    threads: Threads | None = Field(None, description="CPU threads per process (default: torch's); small "
+                                                        "models train fastest on 1, above all on a busy machine")
     checkpoint_every: Count = Field(0, description="also checkpoint every this many steps (0: per epoch only)")
 
 
@@ -81,17 +88,19 @@ class Data(Section):
 
     dataset: Literal["xor", "npz", "image_folder", "digits", "shapes"]
     path: PathText | None = Field(None, description="npz: the .npz file; image_folder: the folder of class folders")
-    size: Annotated[int, Strict(), Field(ge=1, le=10_000_000)] | None = Field(None, description="xor: samples per epoch (the 4 points repeated); "
-                                                        "shapes: images generated (default 2000)")
+    size: Samples | None = Field(None, description="xor: samples per epoch (the 4 points repeated); "
+                                                   "shapes: images generated (default 2000)")
     image_size: tuple[Side, Side] | None = Field(
         None, description="image_folder: resize to H×W (default: the spec input's); shapes: H×W (default 32×32)")
-    mean: list[float] | None = Field(None, description="image_folder: per-channel mean subtracted after scaling to [0, 1]")
-    std: list[Annotated[float, Field(gt=0)]] | None = Field(None, description="image_folder: per-channel std divided by")
+    mean: list[float] | None = Field(None, description="image_folder: per-channel mean subtracted after scaling "
+                                                       "to [0, 1]")
+    std: list[Annotated[float, Field(gt=0)]] | None = Field(None, description="image_folder: per-channel std "
+                                                                              "divided by")
     augment: bool = Field(False, description="image_folder: random horizontal flips and ±10% shifts while training")
     batch_size: PositiveInt = 32
     val_split: Fraction = Field(0.0, description="fraction held out to validate each epoch and pick best.pt")
     test_split: Fraction = Field(0.0, description="fraction held out until the end, then scored with best.pt")
-    workers: Annotated[int, Strict(), Field(ge=0, le=1024)] = Field(0, description="DataLoader worker processes")
+    workers: Workers = Field(0, description="DataLoader worker processes")
 
 
 class Train(Section):
@@ -343,7 +352,8 @@ def require(module: str, package: str, needed_by: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UsageError(f"{needed_by} needs {package}, which is not installed: pip install 'nncompile[train]'") from None
+        raise UsageError(f"{needed_by} needs {package}, which is not installed: "
+                         "pip install 'nncompile[train]'") from None
 
 
 def is_config_key(name: str) -> bool:
