@@ -1,8 +1,8 @@
-"""Dropout (regularisation)."""
+"""Dropout and stochastic depth (regularisation): the identity at inference."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -27,3 +27,24 @@ class Dropout(_Elementwise):
 
     def label(self, a):
         return f"dropout {a.p:g}"
+
+
+class DropPathAttrs(Attrs):
+    p: Annotated[float, Field(ge=0, le=1)]
+    mode: Literal["row", "batch"] = "row"  # row: each sample on its own; batch: all or none
+
+
+@register
+class DropPath(_Elementwise):
+    """Stochastic depth (torchvision's StochasticDepth): while training, zeroes a whole
+    sample with probability p (the residual branch it ends is dropped for that sample) and
+    scales the kept ones by 1/(1−p); the identity at inference."""
+
+    name = "drop_path"
+    torch_class = "StochasticDepth"
+    onnx_type = "Identity"
+    family = "regularization"
+    Attrs = DropPathAttrs
+
+    def label(self, a):
+        return f"drop_path {a.p:g}"
