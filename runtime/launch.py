@@ -78,7 +78,8 @@ def run(args, pairs: dict[str, str]) -> int:
         torchrun.append("--standalone")  # one machine: a free port, no rendezvous to set up
     for name, value in flags.items():
         torchrun += [f"--{name.replace('_', '-')}", str(value)]
-    return subprocess.call(torchrun + ["-m", "nncompile.runtime.train"] + _train_argv(args))
+    # each worker runs `nncompile train` itself: the CLI, not the runtime, is the entry point
+    return subprocess.call(torchrun + ["-m", "nncompile.compiler.cli", "train"] + _train_argv(args))
 
 
 def torchrun(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
 The loop of the slides — predict, compute the loss, backpropagate, step, iterate — over the
 config's stages, with a checkpoint (last.pt, best.pt) per epoch and every
 `run.checkpoint_every` steps, from which `--resume` continues exactly. Under torchrun
-(`nncompile train --nproc N`, or `torchrun -m nncompile.runtime.train …`) it runs
+(`nncompile train --nproc N`, or `torchrun -m nncompile.compiler.cli train …`) it runs
 DistributedDataParallel: gloo on CPU, NCCL on GPU, each process a share of every epoch,
 process 0 alone printing and writing.
 """
@@ -14,7 +14,6 @@ import json
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -427,13 +426,3 @@ def train(spec: str | Path, config: str | Path, *, params: dict | None = None, o
         if dist.is_initialized():
             dist.destroy_process_group()
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`torchrun -m nncompile.runtime.train SPEC --config FILE …`: `nncompile train` in each worker."""
-    from ..compiler.cli import main as cli
-
-    return cli(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
