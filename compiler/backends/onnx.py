@@ -232,13 +232,15 @@ def save(model: onnx.ModelProto, path: str | Path, *, external_threshold: int = 
         write_bytes(path, model.SerializeToString())
         return [path]
     data = path.with_name(path.name + ".data")
-    with atomic_path(data) as tmp:
-        with open(tmp, "wb") as f:
+    # Both files are written whole before either is renamed (the data first, an instant before
+    # the model): a write that fails or is killed leaves the old pair, never a mixed one.
+    with atomic_path(path) as model_tmp, atomic_path(data) as data_tmp:
+        with open(data_tmp, "wb") as f:
             for t in tensors:
                 offset = f.tell()
                 f.write(t.raw_data)
                 onnx.external_data_helper.set_external_data(t, data.name, offset, len(t.raw_data))
                 t.data_location = TensorProto.EXTERNAL
                 t.ClearField("raw_data")
-    write_bytes(path, model.SerializeToString())
+        model_tmp.write_bytes(model.SerializeToString())
     return [path, data]

@@ -110,3 +110,25 @@ def test_a_concurrent_writers_temporary_survives(tmp_path):
     finish.set()
     thread.join()
     assert sorted(os.listdir(tmp_path)) == ["a.json", "b.json"]
+
+
+def test_an_onnx_model_and_its_external_data_are_replaced_together_or_not_at_all(tmp_path, monkeypatch, in_repo):
+    from nncompile.compiler import to_onnx
+    from nncompile.compiler.backends import onnx as backend
+
+    path = tmp_path / "ccp.onnx"
+    backend.save(to_onnx("specs/ccp.yaml"), path, external_threshold=100_000)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    os.chmod(tmp_path / "ccp.onnx.data", 0o600)
+
+    def disk_full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(path), "write_bytes", disk_full)  # the model's write fails after the data's
+    with pytest.raises(OSError):
+        backend.save(to_onnx("specs/ccp.yaml", seed=1), path, external_threshold=100_000)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the old pair, and no temporaries
+    monkeypatch.undo()
+    backend.save(to_onnx("specs/ccp.yaml", seed=1), path, external_threshold=100_000)
+    assert sorted(os.listdir(tmp_path)) == ["ccp.onnx", "ccp.onnx.data"] and mode(tmp_path / "ccp.onnx.data") == 0o600
+    assert (tmp_path / "ccp.onnx.data").read_bytes() != before["ccp.onnx.data"]
