@@ -2,7 +2,8 @@
 
     kernel: $k                    -> the value of k
     stride: ${2 if i == 0 else 1} -> arithmetic, comparisons, and/or/not, conditionals,
-                                     min, max, abs, int, float, round
+                                     min, max, abs, int, float, round, ceil, floor,
+                                     sqrt, log (natural, or log(x, base)), log2
     name: "conv${i + 1}"          -> text interpolation inside a longer string
     out_channels: ${input.channels * 4}, kernel: ${input.shape[2]}
                                   -> a block's input's shape (a Record's fields, a shape's dims)
@@ -39,7 +40,24 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
     ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round}
+
+
+def _domain(fn, needs: str, admits):
+    """`fn` refusing, by name, arguments outside its domain (log(0), sqrt(-1))."""
+    def checked(x, *rest):
+        if isinstance(x, (int, float)) and not admits(x):
+            raise ValueError(f"{fn.__name__} needs {needs}, got {x!r}")
+        return fn(x, *rest)
+    return checked
+
+
+_FUNCTIONS = {
+    "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round,
+    "ceil": math.ceil, "floor": math.floor,  # RegNet's and EfficientNet's width rules
+    "sqrt": _domain(math.sqrt, "a number ≥ 0", lambda x: x >= 0),
+    "log": _domain(math.log, "a positive number", lambda x: x > 0),
+    "log2": _domain(math.log2, "a positive number", lambda x: x > 0),
+}
 
 
 class ExprError(Exception):
@@ -129,7 +147,7 @@ class _Evaluator(ast.NodeVisitor):
 
     def generic_visit(self, node):
         raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression "
-                        "(only arithmetic, comparisons, conditionals and min/max/abs/int/float/round)")
+                        f"(only arithmetic, comparisons, conditionals and {'/'.join(_FUNCTIONS)})")
 
     def visit_Constant(self, node):
         if not isinstance(node.value, (int, float, str, bool)) or node.value is None:
@@ -221,5 +239,7 @@ class _Evaluator(ast.NodeVisitor):
         args = [self.visit(a) for a in node.args]
         try:
             return _check(_FUNCTIONS[node.func.id](*args))
+        except ZeroDivisionError:  # log(x, 1)
+            raise ExprError(f"'{ast.unparse(node)}': division by zero") from None
         except (TypeError, ValueError, OverflowError) as e:
             raise ExprError(f"'{ast.unparse(node)}': {e}") from None

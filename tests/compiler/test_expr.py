@@ -23,6 +23,13 @@ ENV = {"k": 3, "c": 64, "i": 1, "ratio": 0.5, "name": "conv", "deep": True}
     ("${min(c, 32) + max(1, k)}", 35),
     ("${abs(-k) + int(ratio * 10) + round(2.6)}", 11),
     ("${float(k)}", 3.0),
+    ("${ceil(c / 24)}", 3),
+    ("${floor(c / 24)}", 2),
+    ("${sqrt(c)}", 8.0),
+    ("${log2(c)}", 6.0),
+    ("${int(log(c, 2))}", 6),
+    ("${round(log(1), 6)}", 0),
+    ("${int(8 * round(c * 1.5 / 8))}", 96),  # a RegNet-style quantised width
     ("${[k, k]}", [3, 3]),
     ("$name${i + 1}", "conv2"),
     ("layer_$i", "layer_1"),
@@ -53,6 +60,15 @@ def test_evaluates(text, expected):
     ("${1e308 * 10}", "out of range"),
     ("${name + 1}", "arithmetic needs numbers"),
     ("${}", "empty expression"),
+    ("${log(0)}", "'log(0)': log needs a positive number, got 0"),
+    ("${log2(-c)}", "log2 needs a positive number, got -64"),
+    ("${sqrt(-1)}", "'sqrt(-1)': sqrt needs a number ≥ 0, got -1"),
+    ("${log(8, 1)}", "division by zero"),
+    ("${log(8, -2)}", "math domain error"),
+    ("${ceil(name)}", "'ceil(name)'"),
+    ("${ceil(c, 2)}", "'ceil(c, 2)'"),
+    ("${math.floor(k)}", "not allowed"),  # no module is reachable
+    ("${sqrt.__globals__}", "unknown parameter 'sqrt'"),  # a function is no value
     ("${k +}", "invalid expression"),
     ("${" + "1 + " * 200 + "1}", "longer than"),
 ])
