@@ -14,6 +14,7 @@ This module imports no torch: a config is checked before anything heavy is loade
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -63,6 +64,12 @@ def _run_name(text: str) -> str:
 PathText = Annotated[str, AfterValidator(_path_text)]
 
 
+def _device(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d{1,4})?", text):
+        raise ValueError("a device is auto, cpu, cuda or cuda:N (N the GPU's index)")
+    return text
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -74,7 +81,7 @@ class Run(Section):
         None, description="the run folder's name under `dir` (one folder name); default: the spec's name")
     dir: PathText = Field("runs", description="the folder runs are kept in (relative to the working directory)")
     seed: Seed = Field(0, description="seeds initialisation, shuffling, splits, augmentation and dropout")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA if present, else CPU")
+    device: Annotated[str, AfterValidator(_device)] = Field("auto", description="auto: CUDA if present, else CPU")
     bf16: bool = Field(True, description="bfloat16 autocast (on CUDA only)")
     channels_last: bool = Field(False, description="NHWC memory layout for 4-D inputs (faster convs on GPU)")
     compile: bool = Field(False, description="torch.compile the model")

@@ -87,7 +87,10 @@ def pick_device(setting: str, process: Process) -> torch.device:
         return torch.device(f"cuda:{process.local_rank}" if torch.cuda.is_available() else "cpu")
     if setting.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"run.device is {setting} but torch sees no CUDA device")
-    return torch.device(setting)
+    device = torch.device(setting)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise UsageError(f"run.device is {setting} but torch sees {torch.cuda.device_count()} CUDA devices")
+    return device
 
 
 def schedule(train, steps_per_epoch: int, epochs: int):

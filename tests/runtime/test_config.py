@@ -105,6 +105,7 @@ def test_cli_usage_errors_exit_2(tmp_path, cli, in_repo):
     ("stages.0.lr=.inf", "stages[0].lr: input should be a finite number"),
     ("stages.0.objective={reconstruct: [1]}", "stages[0].objective.reconstruct: input should be a valid string, "
                                              "got a list"),
+    ("run.device=cuda:123456789012345678901", "run.device: a device is auto, cpu, cuda or cuda:N (N the GPU's index)"),
     ("run.dir=''", "run.dir: a path is not empty and has no NUL or other control characters, got ''"),
     ('data.path="a\\0b"', "data.path: a path is not empty and has no NUL or other control characters"),
 ])
