@@ -13,9 +13,21 @@ def broadcast(inputs: list[TensorType], names: list[str]) -> TensorType:
         sizes = {t.shape[axis - rank + t.rank] for t in inputs if axis - rank + t.rank >= 0} - {1}
         if len(sizes) > 1:
             listed = ", ".join(f"'{n}' {t}" for n, t in zip(names, inputs))
-            raise ShapeError(f"input shapes do not match (axis {axis}: {' vs '.join(map(str, sorted(sizes, key=str)))}): {listed}")
+            raise ShapeError(f"input shapes do not match (axis {axis}: {' vs '.join(map(str, sorted(sizes, key=str)))}): "
+                             f"{listed}", notes=_batch_misaligned(inputs, names, rank))
         out.append(sizes.pop() if sizes else 1)
     return TensorType(tuple(out))
+
+
+def _batch_misaligned(inputs: list[TensorType], names: list[str], rank: int) -> list[str]:
+    """The squeeze-excitation mistake: a pooled N×C gating an N×C×H×W map. Broadcasting lines
+    shapes up from the last axis, so the short input's batch axis meets a spatial one."""
+    widest = next(n for n, t in zip(names, inputs) if t.rank == rank)
+    return [f"'{name}' {t} has rank {t.rank} and '{widest}' rank {rank}: broadcasting lines shapes up from the "
+            f"last axis, so the batch axis of '{name}' meets axis {rank - t.rank}; to scale each channel, give it "
+            f"shape {'×'.join(map(str, t.shape))}{'×1' * (rank - t.rank)}: pool with `keepdim: true` "
+            "(global_avgpool) or adaptive_avgpool2d to 1×1 without a flatten, or a reshape"
+            for name, t in zip(names, inputs) if t.rank < rank and t.shape[0] == "N"]
 
 
 class _Elementwise(Op):

@@ -2,7 +2,7 @@
 
 import torch
 
-from harness import Case, Fn, Refusal, op_tests
+from harness import Case, Fn, Refusal, analyse_layer, op_tests
 
 IMAGE = ("N", 3, 9, 11)
 
@@ -28,6 +28,8 @@ REFUSALS = [
             id="add-channel-mismatch", fragments=["16", "32"]),
     Refusal("multiply", {}, [("N", 4, 3), ("N", 4, 2)], "shape-mismatch", lambda: (lambda a, b: a * b),
             id="multiply-mismatch"),
+    Refusal("multiply", {}, [("N", 96, 8, 8), ("N", 96)], "shape-mismatch", lambda: (lambda a, b: a * b),
+            id="multiply-squeeze-excitation-flattened", fragments=["axis 2: 8 vs N", "N×96×1×1", "keepdim"]),
     Refusal("concat", {}, [("N", 4, 8, 8), ("N", 4, 7, 8)], "shape-mismatch",
             lambda: (lambda a, b: torch.cat((a, b), dim=1)), id="concat-spatial-mismatch"),
     Refusal("concat", {"axis": 0}, [("N", 4), ("N", 4)], "shape-mismatch", id="concat-batch-axis"),
@@ -35,3 +37,9 @@ REFUSALS = [
 ]
 
 test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)
+
+
+def test_the_broadcast_hint_is_only_for_a_shorter_input_with_a_batch_axis(tmp_path):
+    for shapes in ([("N", 4, 3), ("N", 3, 2)], [("N", 96, 8, 8), (96, 1, 2)]):
+        (error,) = analyse_layer(tmp_path, "multiply", {}, shapes).errors
+        assert error.code == "shape-mismatch" and not error.notes
