@@ -2,6 +2,7 @@
 are typed on demand by the analysis pass's own rules, errors stay single and located."""
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -210,3 +211,17 @@ def test_through_the_cli_one_located_error_and_no_traceback(write_spec, run_nnco
     assert result.code == 1 and "Traceback" not in result.err
     assert result.err.startswith("spec.yaml:4:39: error: 'input.height // 2': the size H is symbolic, and "
                                  "arithmetic needs a number: give the spec's input a concrete size [bad-expression]")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "fcn_resnet50"])
+def test_resnet_blocks_decide_their_projection_from_their_input(tmp_path, name):
+    """specs/lib/resnet.yaml projects the shortcut where its input's width or the stride
+    changes: a zoo spec with every `project:` taken out builds the same network."""
+    (tmp_path / "lib").symlink_to(ROOT / "specs" / "lib")
+    text = (ROOT / "specs" / f"{name}.yaml").read_text()
+    without = re.sub(r",\s*project: \"\$\{i == 0\}\"", "", text)
+    assert without != text
+    (tmp_path / "spec.yaml").write_text(without)
+    derived, zoo = build(tmp_path / "spec.yaml", allow_paths=[ROOT / "specs"]), build(ROOT / "specs" / f"{name}.yaml")
+    assert {n: node.params for n, node in derived.nodes.items()} == {n: node.params for n, node in zoo.nodes.items()}
+    assert derived.totals.params == zoo.totals.params
