@@ -74,7 +74,7 @@ class InputTypes:
                 continue  # reads a layer not walked yet: typed by the analysis pass
             node.inputs = [s.name for s in sources]
             self.done.add(node.name)
-            if node.op == "input" or node.type is None:
+            if node.is_input or node.type is None:
                 infer_node(self.graph, node, self.strict)
 
     def failed_upstream(self, target: Node) -> bool:
