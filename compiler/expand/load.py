@@ -93,18 +93,17 @@ def display_path(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
-def _names_as_written(data: YMap, text: str) -> None:
+def _names_as_written(data: YMap, sources: SourceCache) -> None:
     """YAML reads `- 0: {op: conv2d}` as the number 0 (and `01` as 1, `no` as false); a
     layer's name is the text as written ("0", as in torchvision's features.0), so that
     validation, the walker and diagnostics see one kind of name, and `01` is refused."""
-    lines = text.splitlines()
     blocks = data.get("blocks")
     for body in [data] + (list(blocks.values()) if isinstance(blocks, YMap) else []):
         layers = body.get("layers") if isinstance(body, YMap) else None
         for entry in layers if isinstance(layers, list) else ():
             for key in [k for k in entry if not isinstance(k, str)] if isinstance(entry, YMap) else ():
                 span = entry.key_spans[key]
-                name = lines[span.line - 1][span.col - 1:][:span.width]
+                name = sources.line(span.file, span.line)[span.col - 1:][:span.width]
                 entry[name] = entry.pop(key)
                 for spans in (entry.key_spans, entry.value_spans):
                     spans[name] = spans.pop(key)
@@ -138,7 +137,7 @@ class Loader:
         if not isinstance(data, YMap):
             raise SpecError(Diagnostic("a spec is a mapping (name:, inputs:, layers:, …) at the top level",
                                        getattr(data, "span", Span(shown, 1, 1)), code="not-a-mapping"))
-        _names_as_written(data, text)
+        _names_as_written(data, self.sources)
         try:
             return Document.model_validate(data), data
         except ValidationError as e:
