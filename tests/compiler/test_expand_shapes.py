@@ -21,7 +21,7 @@ MOBILENET_V2 = """
       image: [N, 3, 224, 224]
     layers:
       - stem: {block: lib.conv_bn, channels: 32, kernel: 3, stride: 2}
-      - stage1: {block: lib.inverted_residual, out: 16, expand: 1}
+      - stage1: {block: lib.depthwise_separable, out: 16}
       - stage2: {block: lib.inverted_residual, repeat: 2, out: 24, expand: 6, stride: "${2 if i == 0 else 1}"}
       - stage3: {block: lib.inverted_residual, repeat: 3, out: 32, expand: 6, stride: "${2 if i == 0 else 1}"}
       - stage4: {block: lib.inverted_residual, repeat: 4, out: 64, expand: 6, stride: "${2 if i == 0 else 1}"}
@@ -66,7 +66,7 @@ def test_mobilenet_v2_from_one_inverted_residual_has_torchvision_s_parameters(mo
     ours = [shape for node in mobilenet.nodes.values() for shape in node.params.values()]
     assert ours == torchvision_param_shapes()
     assert round(mobilenet.totals.macs / 1e9, 3) == 0.301  # torchvision's published GMACs
-    assert mobilenet.nodes["stage3.0.widen.conv"].attrs.out_channels == 24 * 6  # from its input, 24 wide
+    assert mobilenet.nodes["stage3.0.conv.0.0"].attrs.out_channels == 24 * 6  # from its input, 24 wide
     assert "stage3.1.residual" in mobilenet.nodes and "stage3.0.residual" not in mobilenet.nodes
 
 
