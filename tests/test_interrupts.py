@@ -163,8 +163,10 @@ def test_draw_interrupted_while_dot_runs_takes_dot_with_it(cli, in_repo, tmp_pat
     assert os.listdir(out) == ["ladder.svg"] and b"<svg" in target.read_bytes()
 
 
-def test_sigkill_during_a_checkpoint_write_then_resume_leaves_no_temporary(cli, tmp_path, monkeypatch):
-    """A model of 260k weights (a 3 MB checkpoint with Adam's state), written every step."""
+@pytest.fixture
+def wide_run(tmp_path):
+    """A training run whose 260k weights (a 3 MB checkpoint with Adam's state) are saved every
+    step: (its command, its folder), from tmp_path."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "data.npz", x=rng.random((64, 256), dtype=np.float32), y=rng.integers(0, 4, 64))
     (tmp_path / "wide.yaml").write_text("name: wide\ninputs: {x: [N, 256]}\nlayers:\n"
@@ -173,16 +175,39 @@ def test_sigkill_during_a_checkpoint_write_then_resume_leaves_no_temporary(cli, 
     (tmp_path / "train.yaml").write_text(
         "run: {dir: runs, name: wide, checkpoint_every: 1, threads: 1}\n"
         "data: {dataset: npz, path: data.npz, batch_size: 16, val_split: 0.25}\n"
-        "train: {epochs: 6, optimizer: adam, lr: 0.001}\n")
-    command = ["train", "wide.yaml", "--config", "train.yaml", "--no-progress"]
-    folder = tmp_path / "runs" / "wide"
+        "train: {epochs: 3, optimizer: adam, lr: 0.001}\n")
+    return ["train", "wide.yaml", "--config", "train.yaml", "--no-progress"], tmp_path / "runs" / "wide"
+
+
+def checkpoint_being_written(folder: Path):
+    """A later checkpoint's temporary file beside a whole last.pt."""
+    return lambda: (folder / "last.pt").exists() and [t for t in temps(folder) if t.name.startswith(".last.pt.")]
+
+
+def hidden(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_sigkill_during_a_checkpoint_write_then_resume_leaves_no_temporary(cli, tmp_path, monkeypatch, wide_run):
+    command, folder = wide_run
     process = start(*command, cwd=tmp_path)
-    wait_for(lambda: (folder / "last.pt").exists() and [t for t in temps(folder) if t.name.startswith(".last.pt.")],
-             process)
+    wait_for(checkpoint_being_written(folder), process)
     kill(process)
     left = temps(folder)
     monkeypatch.chdir(tmp_path)
     resumed = cli(*command, "--resume")
     assert resumed.code == 0, resumed.err
-    assert left and [p.name for p in folder.iterdir() if p.name.startswith(".")] == [], \
-        f"left by the killed run: {[t.name for t in left]}"
+    assert left and hidden(folder) == [], f"left by the killed run: {[t.name for t in left]}"
+
+
+def test_sigterm_during_a_checkpoint_write_removes_the_temporary_and_keeps_last_pt(tmp_path, wide_run):
+    import torch
+
+    command, folder = wide_run
+    process = start(*command, cwd=tmp_path)
+    wait_for(checkpoint_being_written(folder), process)
+    process.terminate()
+    assert process.wait(60) == 143
+    assert "Traceback" not in process.stderr.read()
+    assert hidden(folder) == []
+    assert torch.load(folder / "last.pt", weights_only=True)["format"] == "nncompile-checkpoint/1"  # whole
