@@ -19,6 +19,7 @@ class Links:
     switched_off: set[str] = field(default_factory=set)  # layers whose `when` is false
     ref_spans: dict[str, Span] = field(default_factory=dict)  # qualified name -> where it was first named
     layer_spans: dict[str, Span] = field(default_factory=dict)  # qualified name -> where it is defined
+    outputs: dict[str, list[str]] = field(default_factory=dict)  # a layer with several outputs -> their names
 
     def pass_through(self, name: str, source: str, switched_off: bool = False) -> None:
         """`name` is no node of its own: whatever reads it reads `source`. (A switched-off
@@ -42,6 +43,12 @@ class Resolver:
                                     f"{' → '.join(seen + [name])}", span, "cycle")
                 return None
             seen.append(name)
+            if name in self.links.outputs:
+                outputs = self.links.outputs[name]
+                self.problems.error(f"layer '{name}' has {len(outputs)} outputs: read one of them by its index",
+                                    span, "bad-input",
+                                    [f"its outputs: {', '.join(outputs)}"])
+                return None
             if name not in self.links.aliases:
                 self.problems.error(f"'{name}' is not a layer", self.links.ref_spans.get(name, span), "unknown-input")
                 return None
@@ -52,7 +59,7 @@ class Resolver:
         """Every input, share and output names a node."""
         graph = self.graph
         for node in list(graph.nodes.values()):
-            resolved = [self.follow(i, node.span) for i in node.inputs]
+            resolved = [self.follow(i, node.span_of("in")) for i in node.inputs]
             if None in resolved:
                 node.error = node.error or self.problems[-1]
             node.inputs = [r for r in resolved if r]

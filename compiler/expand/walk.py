@@ -225,6 +225,13 @@ class Walker:
             found = diagnostics_from(e, body, layer=site.name)
             self.problems += found
             node.error = found[0]
+            return
+        count = op.outputs(node.attrs)
+        if count > 1:  # one node per output, `parts.0`, `parts.1`, … (ops/index.py)
+            del self.graph.nodes[node.name]
+            self.links.outputs[node.name] = [f"{node.name}.{k}" for k in range(count)]
+            for k in range(count):
+                self.add(replace(node, name=f"{node.name}.{k}", attrs=node.attrs.model_copy(update={"index": k})))
 
     def block(self, site: Site, trainable: bool, share: str | None) -> None:
         call, body, scope = site.model, site.body, site.scope

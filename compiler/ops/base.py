@@ -133,6 +133,12 @@ class Op:
         """The output type; raise ShapeError when the inputs do not fit."""
         raise NotImplementedError
 
+    def outputs(self, a: Any) -> int:
+        """How many outputs the layer has. A layer `parts` with several is expanded into one
+        node per output, `parts.0`, `parts.1`, …, each this op with its attribute `index`
+        set to k (ops/index.py's chunk and split)."""
+        return 1
+
     def param_shapes(self, a: Any, inputs: list[TensorType], out: TensorType) -> dict[str, tuple[int, ...]]:
         return {}
 

@@ -138,9 +138,12 @@ def _fail(graph: Graph, node: Node, e: ShapeError) -> None:
             notes.append(f"{upstream.name}: {'; '.join(upstream.arithmetic)}")
             shown += 1
         upstream = graph.nodes[upstream.inputs[0]] if upstream.inputs else None
-    node.error = Diagnostic(f"layer '{node.name}' ({node.op}): {e.message}", span, notes=notes,
-                            code=_code_of(e))
-    graph.errors.append(node.error)
+    what = f"({node.op}): {e.message}"
+    # the outputs of one layer (`parts.0`, `parts.1`) fail alike: one mistake, one diagnostic
+    same = next((d for d in graph.errors if d.span == span and d.message.endswith(what)), None)
+    node.error = same or Diagnostic(f"layer '{node.name}' {what}", span, notes=notes, code=_code_of(e))
+    if same is None:
+        graph.errors.append(node.error)
 
 
 def _code_of(e: ShapeError) -> str:
