@@ -73,8 +73,8 @@ def torch_load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower():
-            raise ValueError(f"cannot read {path}: a damaged pickle, not a file torch.save wrote") from None
+        if "global" not in str(e):  # "Unsupported operand", "invalid load key": bytes, not objects
+            raise ValueError(f"cannot read {path}: not a file torch.save wrote, or a truncated one") from None
         raise ValueError(f"{path} is not a plain state_dict or checkpoint: it holds Python objects besides "
                          "tensors, numbers, strings, lists and dicts, and nncompile will not unpickle arbitrary "
                          "objects (unpickling can run any code). Save model.state_dict() with torch.save, "
