@@ -17,7 +17,7 @@ from test_torchvision import REFERENCE, close, randomise_batchnorm, state_dict_e
 from torchvision_shim import torchvision_or_skip
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
-NETWORKS = ["mobilenet_v2"]  # specs/<torchvision's name>.yaml
+NETWORKS = ["mobilenet_v2", "efficientnet_b0"]  # specs/<torchvision's name>.yaml
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -57,3 +57,15 @@ def test_torchvision_weights_load_strictly_and_give_its_outputs(name):
         expected, got = theirs.eval()(x), ours.eval()(x)
     assert close(got, expected, rel=1e-5), float((got - expected).abs().max())
     assert not close(expected[0], expected[1], rel=1e-2)  # the samples differ: the check can fail
+
+
+def test_efficientnet_stochastic_depth_grows_as_torchvisions():
+    """p = 0.2 · k / 16 for block k, on every block that adds its input back (torchvision
+    gives the others a p too, unused: they have no residual branch to drop)."""
+    tv = torchvision_or_skip()
+    with torch.device("meta"):
+        theirs = dict(tv.models.efficientnet_b0(weights=None).named_modules())
+        ours = {name: m for name, m in to_torch(SPECS / "efficientnet_b0.yaml").named_modules()
+                if type(m).__name__ == "StochasticDepth"}
+    assert len(ours) == 9
+    assert {name: m.p for name, m in ours.items()} == pytest.approx({name: theirs[name].p for name in ours})
