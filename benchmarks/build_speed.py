@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    build = [sys.executable, "-m", "nncompile.compiler.cli", "build", "--quiet"]
+    build = [sys.executable, "-m", "nncompile.cli", "build", "--quiet"]
     with tempfile.TemporaryDirectory() as tmp:
         cases = {}
         spec = largest_spec()

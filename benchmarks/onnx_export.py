@@ -81,7 +81,7 @@ def main() -> None:
     graph = build(args.spec)
     [name] = graph.inputs
     nncompile = shutil.which("nncompile")
-    direct_cmd = [nncompile] if nncompile else [sys.executable, "-m", "nncompile.compiler.cli"]
+    direct_cmd = [nncompile] if nncompile else [sys.executable, "-m", "nncompile.cli"]
     exporters = ["legacy"] + (["dynamo"] if importlib.util.find_spec("onnxscript") else [])
     print(f"{graph.name}: {graph.totals.params:,} params, {graph.totals.macs / 1e9:.2f} GMACs per sample; "
           f"{torch.get_num_threads()} torch threads, onnxruntime {ort.__version__}, torch {torch.__version__}")

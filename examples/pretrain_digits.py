@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from nncompile.compiler.cli import main
+from nncompile.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

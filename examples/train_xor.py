@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from nncompile.compiler import to_torch
-from nncompile.compiler.cli import main
+from nncompile.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -79,7 +79,7 @@ def run(args, pairs: dict[str, str]) -> int:
     for name, value in flags.items():
         torchrun += [f"--{name.replace('_', '-')}", str(value)]
     # each worker runs `nncompile train` itself: the CLI, not the runtime, is the entry point
-    return subprocess.call(torchrun + ["-m", "nncompile.compiler.cli", "train"] + _train_argv(args))
+    return subprocess.call(torchrun + ["-m", "nncompile.cli", "train"] + _train_argv(args))
 
 
 def torchrun(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
 The loop of the slides — predict, compute the loss, backpropagate, step, iterate — over the
 config's stages, with a checkpoint (last.pt, best.pt) per epoch and every
 `run.checkpoint_every` steps, from which `--resume` continues exactly. Under torchrun
-(`nncompile train --nproc N`, or `torchrun -m nncompile.compiler.cli train …`) it runs
+(`nncompile train --nproc N`, or `torchrun -m nncompile.cli train …`) it runs
 DistributedDataParallel: gloo on CPU, NCCL on GPU, each process a share of every epoch,
 process 0 alone printing and writing.
 """

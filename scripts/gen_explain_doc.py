@@ -33,7 +33,7 @@ PICTURES = [  # the page's pictures: the same tools, writing files
 
 def run(command: str) -> str:
     """What the command prints on stdout, run from the repository's root."""
-    from nncompile.compiler.cli import main
+    from nncompile.cli import main
 
     words = shlex.split(command)
     out, cwd, argv = io.StringIO(), os.getcwd(), sys.argv

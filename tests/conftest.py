@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI_MODULE = "nncompile.compiler.cli"  # the one place tests name the CLI's module
+CLI_MODULE = "nncompile.cli"  # the one place tests name the CLI's module
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ class CliResult:
 @pytest.fixture
 def cli(capsys):
     """cli("build", "spec.yaml", ...) -> CliResult: `nncompile` run in this process."""
-    from nncompile.compiler.cli import main
+    from nncompile.cli import main
 
     def run(*args) -> CliResult:
         capsys.readouterr()  # drop anything printed before

@@ -96,7 +96,7 @@ def test_ops_lists_every_op_with_attributes(cli):
 
 
 def test_build_never_imports_torch(in_repo):
-    code = ("import sys; from nncompile.compiler.cli import main; "
+    code = ("import sys; from nncompile.cli import main; "
             "main(['build', 'specs/ccp.yaml', '--format', 'json']); assert 'torch' not in sys.modules, 'torch'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -60,7 +60,7 @@ def test_golden(example, cli, in_repo):
 def test_golden_through_a_process(name):
     """The installed entry point behaves as in-process: same stderr, exit 1."""
     example = next(e for e in EXAMPLES if e.code == name)
-    done = subprocess.run([sys.executable, "-m", "nncompile.compiler.cli", *example.command], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "nncompile.cli", *example.command], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr == example.expected.read_text(encoding="utf-8")

@@ -187,7 +187,7 @@ def test_export_without_torch_runs_in_onnxruntime(tmp_path, in_repo):
                 if name == "torch" or name.startswith("torch."):
                     raise ModuleNotFoundError("torch is blocked in this test", name="torch")
         sys.meta_path.insert(0, NoTorch())
-        from nncompile.compiler.cli import main
+        from nncompile.cli import main
         code = main(sys.argv[1:])
         assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
         sys.exit(code)

@@ -13,10 +13,10 @@ import signal
 import sys
 from pathlib import Path
 
-from . import analyse
-from .backends.diagram import FORMATS as DRAW_FORMATS
-from .diagnostics import SourceCache, SpecError, render_all
-from .expand import UsageError
+from ..compiler import analyse
+from ..compiler.backends.diagram import FORMATS as DRAW_FORMATS
+from ..compiler.diagnostics import SourceCache, SpecError, render_all
+from ..compiler.expand import UsageError
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
@@ -123,8 +123,8 @@ def _analyse(args, spec: str):
 
 
 def cmd_build(args) -> int:
-    from .atomic import write_text
-    from .backends import report
+    from ..compiler.atomic import write_text
+    from ..compiler.backends import report
 
     graph = _analyse(args, args.spec)
     if graph.errors:
@@ -148,7 +148,7 @@ def cmd_build(args) -> int:
 def _build_diagram(graph, out: Path) -> None:
     """diagram.dot and diagram.svg beside the reports; a missing `dot` is a warning here,
     since the reports are the build's job."""
-    from .backends import diagram
+    from ..compiler.backends import diagram
 
     drawing = diagram.draw(graph)
     diagram.write(drawing.dot, out / "diagram.dot")
@@ -164,7 +164,7 @@ def _build_diagram(graph, out: Path) -> None:
 def cmd_draw(args) -> int:
     import time
 
-    from .backends import diagram
+    from ..compiler.backends import diagram
 
     graph = _analyse(args, args.spec)
     start = time.perf_counter()
@@ -198,8 +198,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .atomic import write_text
-    from .spec import json_schema
+    from ..compiler.atomic import write_text
+    from ..compiler.spec import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if args.output:
@@ -210,8 +210,8 @@ def cmd_schema(args) -> int:
 
 
 def cmd_emit_torch(args) -> int:
-    from .atomic import write_text
-    from .backends.torch_source import generate
+    from ..compiler.atomic import write_text
+    from ..compiler.backends.torch_source import generate
 
     graph = _analyse(args, args.spec)
     if graph.errors:
@@ -222,7 +222,7 @@ def cmd_emit_torch(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .backends.onnx import save, to_onnx, to_onnx_via_torch
+    from ..compiler.backends.onnx import save, to_onnx, to_onnx_via_torch
 
     graph = _analyse(args, args.spec)
     if graph.errors:
@@ -241,7 +241,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from .verify import render, verify
+    from ..compiler.verify import render, verify
 
     graph = _analyse(args, args.spec)
     if graph.errors:
@@ -290,7 +290,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_ops(args) -> int:
-    from .ops import REGISTRY
+    from ..compiler.ops import REGISTRY
 
     for name, op in sorted(REGISTRY.items(), key=lambda item: (item[1].family, item[0])):
         first = op.doc.split("\n\n")[0].replace("\n", " ")
@@ -453,6 +453,3 @@ def _run(args) -> int:
         print(f"nncompile: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return EXIT_USAGE
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""`python -m nncompile.cli`: the `nncompile` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
