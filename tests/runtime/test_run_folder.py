@@ -18,12 +18,14 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def config(tmp_path):
-    """config(text, name="t") -> a config file whose runs go to tmp_path/runs."""
+    """config(text, name="t") -> a config file whose runs go to tmp_path/runs (with `runs_in_cwd`:
+    to runs/ in the working directory, the default)."""
 
-    def write(text: str = XOR, name: str | None = "t") -> Path:
+    def write(text: str = XOR, name: str | None = "t", runs_in_cwd: bool = False) -> Path:
         path = tmp_path / "train.yaml"
-        named = f", name: {name}" if name is not None else ""
-        path.write_text(f"run: {{dir: {tmp_path / 'runs'}, threads: 1{named}}}\n" + text)
+        run = ["threads: 1"] + [f"dir: {tmp_path / 'runs'}"] * (not runs_in_cwd)
+        run += [f"name: {name}"] * (name is not None)
+        path.write_text(f"run: {{{', '.join(run)}}}\n" + text)
         return path
 
     return write
@@ -51,10 +53,10 @@ def test_a_path_as_run_name_is_refused_and_touches_nothing(run_nncompile, config
     assert untouched()
 
 
-def test_dot_dot_as_run_name_leaves_the_working_directory_alone(run_nncompile, config, user_files):
-    folder, untouched = user_files
-    result = run_nncompile("train", Path("specs/xor.yaml").resolve(), "--config", config(name=None),
-                           "--set", "run.name=..", cwd=folder / "deep")
+def test_dot_dot_as_run_name_leaves_the_working_directory_alone(run_nncompile, config, user_files, in_repo):
+    folder, untouched = user_files  # runs/.. is the working directory
+    result = run_nncompile("train", in_repo / "specs/xor.yaml", "--config", config(name=None, runs_in_cwd=True),
+                           "--set", "run.name=..", cwd=folder)
     assert result.code == 1 and "Traceback" not in result.err
     assert "run.name: a run name is one folder name" in result.err and "got '..'" in result.err
     assert untouched()
