@@ -1,0 +1,56 @@
+"""The zoo's modern networks against torchvision: ShuffleNet V2 (chunk and the channel
+shuffle), then the transformers. Each spec's parameter total is torchvision's, its lowered
+state_dict is torchvision's key for key, shape for shape, in order (the reference JSON, no
+torchvision needed), its MACs are within 2% (CNNs) or 5% (transformers) of the published
+GMACs, `nncompile verify` passes, and with torchvision installed its weights load strictly
+and give its eval outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_torchvision import REFERENCE, SPECS, close, randomise_batchnorm, state_dict_entries
+from torchvision_shim import torchvision_or_skip
+
+from nncompile.compiler import analyse, to_torch
+
+# spec (torchvision's name) -> MAC tolerance against the published GMACs
+NETWORKS = {"shufflenet_v2_x1_0": 0.02}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_params_and_macs_are_torchvisions(name):
+    graph = analyse(SPECS / f"{name}.yaml")
+    assert not graph.errors, [e.message for e in graph.errors]
+    reference = REFERENCE[name]
+    assert graph.totals.params == reference["params"] == reference["published_params"]
+    assert graph.totals.buffers == reference["buffers_without_num_batches_tracked"]
+    assert graph.totals.macs == pytest.approx(reference["published_gmacs"] * 1e9, rel=NETWORKS[name])
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_state_dict_is_torchvisions_key_for_key_in_order(name):
+    with torch.device("meta"):
+        model = to_torch(SPECS / f"{name}.yaml")
+    assert state_dict_entries(model) == REFERENCE[name]["state_dict"]
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_verify_passes(cli, name):
+    result = cli("verify", SPECS / f"{name}.yaml")
+    assert result.code == 0, result.out + result.err
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_torchvision_weights_give_its_outputs(name):
+    tv = torchvision_or_skip()
+    generator = torch.Generator().manual_seed(0)
+    theirs = getattr(tv.models, name)(weights=None)
+    randomise_batchnorm(theirs, generator, (224, 224))
+    ours = to_torch(SPECS / f"{name}.yaml")
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224, generator=generator)
+    with torch.no_grad():
+        expected, got = theirs.eval()(x), ours.eval()(x)
+    assert close(got, expected, rel=1e-5)
+    assert not close(expected[0], expected[1], rel=1e-2)  # the samples' outputs differ: the check can fail
