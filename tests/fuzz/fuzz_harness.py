@@ -3,6 +3,8 @@
 Every outcome of compiling a spec must be a successful analysis or located diagnostics
 (a SpecError, or graph.errors, each with file:line:col); never another exception, never a
 hang, and through the CLI never a traceback and never an exit code other than 0 or 1.
+Any other command (run_cli) exits 0, 1 or 2 with a bounded stderr and changes no file but
+its own (its run folder, its output).
 
 Cases are written into a scratch copy of specs/ (so relative imports of specs/lib resolve
 as they do for the real specs) and compiled in this process under a wall-clock limit.
@@ -11,6 +13,7 @@ as they do for the real specs) and compiled in this process under a wall-clock l
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import shutil
@@ -18,15 +21,21 @@ import signal
 import tempfile
 from pathlib import Path
 
+from conftest import CLI_MODULE
+
 from nncompile.compiler import analyse
 from nncompile.compiler.backends import report
-from nncompile.compiler.cli import main as cli_main
 from nncompile.compiler.diagnostics import SpecError, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(p for p in (ROOT / "specs").rglob("*.yaml"))
-LONG = os.environ.get("NNCOMPILE_FUZZ") == "long"
+LONG = os.environ.get("NNCOMPILE_FUZZ") == "long" or os.environ.get("NNCOMPILE_LONG") == "1"
 CASE_SECONDS = 20  # far above any legitimate case (the slowest hits the 250,000-node bound)
+MAX_STDERR = 30_000  # 50 diagnostics of a few lines each, and the count of the rest
+
+
+def cli_main(argv: list[str]) -> int:
+    return importlib.import_module(CLI_MODULE).main(argv)
 
 
 class Hang(BaseException):
@@ -98,19 +107,60 @@ def check_api(path: Path) -> str:
         return "ok"
 
 
+def run_cli(argv: list[str], cwd: Path | None = None, seconds: float = CASE_SECONDS) -> tuple[int, str]:
+    """`nncompile argv…` in this process (in cwd): (exit code, stderr), after checking the
+    contract every command keeps: exit 0, 1 or 2, no traceback, a bounded stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    previous = os.getcwd()
+    try:
+        os.chdir(cwd or previous)
+        with time_limit(seconds), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli_main([str(a) for a in argv])
+            except SystemExit as e:  # argparse's usage errors
+                code = e.code
+    finally:
+        os.chdir(previous)
+    stderr = err.getvalue()
+    assert code in (0, 1, 2), f"exit code {code}\n{stderr[-3000:]}"
+    assert "Traceback" not in stderr + out.getvalue(), stderr[-3000:]
+    assert len(stderr) < MAX_STDERR, f"{len(stderr):,} characters on stderr: {stderr[:2000]}"
+    return code, stderr
+
+
+def assert_errors_located(stderr: str) -> None:
+    for line in stderr.splitlines():
+        if ": error: " in line and not line.startswith("nncompile: error: "):
+            where = line.split(": error: ")[0].rsplit(":", 2)
+            assert len(where) == 3 and where[1].isdigit() and where[2].isdigit(), f"unlocated: {line}"
+
+
 def check_cli(path: Path, *flags: str) -> int:
     """`nncompile build path` in this process: exit 0 or 1, no traceback, every error
     line on stderr located."""
-    out, err = io.StringIO(), io.StringIO()
-    with time_limit(CASE_SECONDS), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli_main(["build", str(path), *flags])
-    stderr = err.getvalue()
-    assert code in (0, 1), f"exit code {code}\n{stderr}"
-    assert "Traceback" not in stderr + out.getvalue()
-    for line in stderr.splitlines():
-        if ": error: " in line:
-            where = line.split(": error: ")[0].rsplit(":", 2)
-            assert len(where) == 3 and where[1].isdigit() and where[2].isdigit(), f"unlocated: {line}"
+    code, stderr = run_cli(["build", str(path), *flags])
+    assert code in (0, 1), f"exit code {code}\n{stderr[-3000:]}"
+    assert_errors_located(stderr)
     if code == 1:
         assert " error" in stderr, stderr
     return code
+
+
+def snapshot(root: Path, *own: Path) -> dict[str, tuple]:
+    """Every file and folder under root but those in `own` (what the command may write):
+    path -> (size, mtime, mode) of a file, the mode of a folder (whose mtime changes when
+    `own` is created in it), to show that nothing else changed."""
+    own = [p.resolve() for p in own]
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if any(path.resolve() == o or o in path.resolve().parents for o in own):
+            continue
+        info = path.lstat()
+        found[str(path.relative_to(root))] = info.st_mode if path.is_dir() else \
+            (info.st_size, info.st_mtime_ns, info.st_mode)
+    return found
+
+
+def assert_no_temp_files(root: Path) -> None:
+    stray = [str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(".tmp")]
+    assert not stray, f"temporary files left behind: {stray}"

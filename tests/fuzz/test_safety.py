@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+from conftest import CLI_MODULE
 
 from nncompile.compiler import analyse
 from nncompile.compiler.diagnostics import SpecError
@@ -135,7 +136,7 @@ def run_limited(tmp_path, text: str) -> subprocess.CompletedProcess:
     program = textwrap.dedent(f"""
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, ({MEMORY}, {MEMORY}))
-        from nncompile.compiler.cli import main
+        from {CLI_MODULE} import main
         sys.exit(main(["check", {str(spec)!r}]))
         """)
     return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
