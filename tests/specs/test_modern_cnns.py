@@ -17,7 +17,7 @@ from test_torchvision import REFERENCE, close, randomise_batchnorm, state_dict_e
 from torchvision_shim import torchvision_or_skip
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
-NETWORKS = ["mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large", "squeezenet1_1", "resnext50_32x4d"]  # specs/<torchvision's name>.yaml
+NETWORKS = ["mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large", "squeezenet1_1", "resnext50_32x4d", "densenet121"]  # specs/<torchvision's name>.yaml
 
 
 @pytest.mark.parametrize("name", NETWORKS)
