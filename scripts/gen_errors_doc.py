@@ -1,6 +1,7 @@
 """Generate docs/errors.md, the catalogue of diagnostics, from examples/errors/.
 
-Each examples/errors/<code>.yaml triggers the diagnostic <code>. Its leading comment says
+Each examples/errors/<code>.yaml triggers the diagnostic <code> (<code>.<case>.yaml a further
+case of the same code, shown under it). Its leading comment says
 what is wrong and, from a line starting `Fix:`, how to fix it; a line
 `# run: nncompile COMMAND FLAGS…` gives the command that shows it (default: build). The message shown is the golden stderr beside it,
 <code>.expected, which tests/compiler/test_diagnostics_golden.py keeps true.
@@ -60,7 +61,7 @@ def read_example(path: Path) -> Example:
     comment = [c for c in comment if not c.startswith("run:")]
     fix_at = next((i for i, c in enumerate(comment) if c.startswith("Fix:")), len(comment))
     what, fix = _paragraphs(comment[:fix_at]), _paragraphs(comment[fix_at:]).removeprefix("Fix:").strip()
-    return Example(path.stem, what, fix, run[0] if run else ["build"], text, path)
+    return Example(path.name.split(".")[0], what, fix, run[0] if run else ["build"], text, path)
 
 
 def _paragraphs(lines: list[str]) -> str:
@@ -69,7 +70,8 @@ def _paragraphs(lines: list[str]) -> str:
 
 
 def examples() -> list[Example]:
-    return [read_example(p) for p in sorted(EXAMPLES.glob("*.yaml"))]
+    found = [read_example(p) for p in EXAMPLES.glob("*.yaml")]
+    return sorted(found, key=lambda e: (e.code, e.path.stem != e.code, e.path.stem))  # a code's own file first
 
 
 def render(found: list[Example]) -> str:
@@ -102,12 +104,14 @@ def render(found: list[Example]) -> str:
         "| code | what is wrong |",
         "|---|---|",
     ]
-    entries = sorted([(e.code, e.what) for e in found] + [(c, w) for c, (w, _) in WITHOUT_EXAMPLE.items()])
+    first = {e.code: e.what for e in found if e.path.stem == e.code}  # a code's table entry: its <code>.yaml
+    entries = sorted([*first.items()] + [(c, w) for c, (w, _) in WITHOUT_EXAMPLE.items()])
     out += [f"| [`{code}`](#{code}) | {what.split('. ')[0].rstrip('.')}. |" for code, what in entries]
     for e in found:
         command = " ".join(["nncompile", *e.command])
         stderr = e.expected.read_text(encoding="utf-8").rstrip("\n") if e.expected.exists() else "(no golden yet)"
-        out += ["", f"## {e.code}", "", e.what, "", f"`examples/errors/{e.path.name}`:", "",
+        heading = f"## {e.code}" if e.path.stem == e.code else f"### {e.code}: {e.path.stem.split('.', 1)[1]}"
+        out += ["", heading, "", e.what, "", f"`examples/errors/{e.path.name}`:", "",
                 "```yaml", e.text.rstrip("\n"), "```", "", "```console", f"$ {command}", stderr, "```", "",
                 f"**Fix:** {e.fix}"]
     for code, (what, fix) in sorted(WITHOUT_EXAMPLE.items()):

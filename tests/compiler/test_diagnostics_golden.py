@@ -36,7 +36,7 @@ gen = _load_generator()
 EXAMPLES = gen.examples()
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.code for e in EXAMPLES])
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.path.stem for e in EXAMPLES])
 def test_golden(example, cli, in_repo):
     result = cli(*example.command)
     assert "Traceback" not in result.err
