@@ -18,12 +18,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, ValidationError
 
 from ..compiler.diagnostics import Diagnostic, SourceCache, Span, SpecError, did_you_mean
 from ..compiler.expand import UsageError
-from ..compiler.source import YList, YMap, load_file, span_at
+from ..compiler.source import YList, YMap, load_file, load_text, span_at
 
 COMMAND_LINE = "<command line>"  # the pseudo-file --set values are located in
 
@@ -216,8 +215,11 @@ def load(path: str | Path, overrides: dict[str, str] | None = None) -> Loaded:
         sources.add(COMMAND_LINE, "\n".join(f"--set {k}={v}" for k, v in overrides.items()))
         for line, (key, value) in enumerate(overrides.items(), 1):
             at = len("--set ") + 1
-            _override(root, key, value, key_span=Span(COMMAND_LINE, line, at, len(key)),
-                      value_span=Span(COMMAND_LINE, line, at + len(key) + 1, max(1, len(value))))
+            try:
+                _override(root, key, value, key_span=Span(COMMAND_LINE, line, at, len(key)),
+                          value_span=Span(COMMAND_LINE, line, at + len(key) + 1, max(1, len(value))))
+            except SpecError as e:
+                raise _located(e.diagnostics, sources) from None
     try:
         config = TrainConfig.model_validate(root)
     except ValidationError as e:
@@ -288,10 +290,7 @@ def _shown(value: Any) -> str:
 
 def _override(root: YMap, dotted: str, text: str, *, key_span: Span, value_span: Span) -> None:
     """Sets root[a][b]... = the YAML value of text, remembering the spans as its place."""
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
+    value = _parsed(text, value_span)
     *parents, last = dotted.split(".")
     node: Any = root
     for i, part in enumerate(parents):
@@ -301,27 +300,53 @@ def _override(root: YMap, dotted: str, text: str, *, key_span: Span, value_span:
             if index.isdigit():
                 raise UsageError(f"--set {dotted}: the config has no list '{'.'.join(parents[:i + 1])}' "
                                  f"to set item {index} of")
-            node[key], node.key_spans[key], node.value_spans[key] = _spanned({}, key_span), key_span, key_span
+            child = YMap()
+            child.span, child.key_spans, child.value_spans = key_span, {}, {}
+            node[key], node.key_spans[key], node.value_spans[key] = child, key_span, key_span
         node = node[key]
     key = _key(node, last, dotted)
-    node[key] = _spanned(value, value_span)
+    node[key] = value
     if isinstance(node, YMap):
         node.key_spans[key], node.value_spans[key] = key_span, value_span
     else:
         node.value_spans[key] = value_span
 
 
-def _spanned(value: Any, span: Span) -> Any:
-    """A value parsed from --set as YMap/YList, every part of it located at the --set value."""
-    if isinstance(value, dict):
-        out = YMap({k: _spanned(v, span) for k, v in value.items()})
-        out.span, out.key_spans, out.value_spans = span, dict.fromkeys(out, span), dict.fromkeys(out, span)
-        return out
-    if isinstance(value, list):
-        out = YList(_spanned(v, span) for v in value)
-        out.span, out.value_spans = span, [span] * len(out)
-        return out
+def _parsed(text: str, at: Span) -> Any:
+    """The YAML value of a --set value (the text itself if it is not YAML), read as a config
+    file is (so a bomb or a cycle is refused), each part located where it stands on the
+    command line."""
+    if not text.strip():
+        return ""
+    try:
+        value = load_text(text, COMMAND_LINE)
+    except SpecError as e:
+        if all(d.code == "yaml-syntax" for d in e.diagnostics):
+            return text  # a name with a colon, say
+        for d in e.diagnostics:
+            d.span = _moved(d.span, at)
+        raise
+    _relocate(value, at, set())
     return value
+
+
+def _moved(span: Span | None, at: Span) -> Span:
+    """A span in a --set value's own text, moved to where the value stands (at)."""
+    return at if span is None or span.line != 1 else at._replace(col=at.col + span.col - 1, width=span.width)
+
+
+def _relocate(value: Any, at: Span, seen: set[int]) -> None:
+    if not isinstance(value, (YMap, YList)) or id(value) in seen:
+        return  # a scalar, or a node an alias shares (moved once)
+    seen.add(id(value))
+    value.span = _moved(value.span, at)
+    if isinstance(value, YMap):
+        value.key_spans = {k: _moved(span, at) for k, span in value.key_spans.items()}
+        value.value_spans = {k: _moved(span, at) for k, span in value.value_spans.items()}
+    else:
+        value.value_spans = [_moved(span, at) for span in value.value_spans]
+    for child in value.values() if isinstance(value, YMap) else value:
+        _relocate(child, at, seen)
 
 
 def _key(node: Any, part: str, dotted: str):

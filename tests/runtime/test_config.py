@@ -83,7 +83,7 @@ def test_cli_usage_errors_exit_2(tmp_path, cli, in_repo):
     ("run.seed=99999999999999999999999", "run.seed: input should be less than or equal to 4,294,967,295"),
     ("run.seed=-1", "run.seed: input should be greater than or equal to 0"),
     ("train.lr=.inf", "train.lr: input should be a finite number, got inf"),
-    ("train.lr=.nan", "train.lr: input should be a finite number, got nan"),
+    ("train.lr=.nan", "NaN is not a valid value here"),  # refused as the YAML is read
     ("train.lr=-0.1", "train.lr: input should be greater than 0, got -0.1"),
     ("train.lr=1e300", "train.lr: input should be less than or equal to 3.4e+38"),
     ("train.momentum=1", "train.momentum: input should be less than 1"),
@@ -95,27 +95,40 @@ def test_cli_usage_errors_exit_2(tmp_path, cli, in_repo):
     ("data.batch_size=4294967296", "data.batch_size: input should be less than or equal to 2,147,483,647"),
     ("data.workers=-1", "data.workers: input should be greater than or equal to 0"),
     ("data.size=0", "data.size: input should be greater than or equal to 1"),
-    ("data.image_size=[8, 100000]", "data.image_size[1]: input should be less than or equal to 16,384"),
-    ("data.std=[0.5, 0]", "data.std[1]: input should be greater than 0, got 0"),
     ("run.threads=0", "run.threads: input should be greater than or equal to 1"),
     ("run.checkpoint_every=-5", "run.checkpoint_every: input should be greater than or equal to 0"),
-    ("train.metrics=[accuracy, f1]", "train.metrics[1]: input should be 'accuracy', 'top5', 'mean_iou' or "
-                                     "'pixel_accuracy', got 'f1'"),
     ("stages.0.epochs=0", "stages[0].epochs: input should be greater than or equal to 1"),
     ("stages.0.lr=.inf", "stages[0].lr: input should be a finite number"),
-    ("stages.0.objective={reconstruct: [1]}", "stages[0].objective.reconstruct: input should be a valid string, "
-                                             "got a list"),
     ("run.device=cuda:123456789012345678901", "run.device: a device is auto, cpu, cuda or cuda:N (N the GPU's index)"),
     ("run.dir=''", "run.dir: a path is not empty and has no NUL or other control characters, got ''"),
     ('data.path="a\\0b"', "data.path: a path is not empty and has no NUL or other control characters"),
 ])
 def test_every_config_number_is_bounded_and_located_at_its_set(tmp_path, pair, message):
+    assert_located_on_the_command_line(tmp_path, pair, message, at=pair.split("=", 1)[1])
+
+
+@pytest.mark.parametrize("pair, message, at", [
+    ("train.metrics=[accuracy, f1]", "train.metrics[1]: input should be 'accuracy', 'top5', 'mean_iou' or "
+                                     "'pixel_accuracy', got 'f1'", "f1"),
+    ("stages.0.objective={reconstruct: [1]}", "stages[0].objective.reconstruct: input should be a valid string, "
+                                             "got a list", "[1]"),
+    ("train.metrics=[&a accuracy, *a, f1]", "train.metrics[2]:", "f1"),
+    ("data.image_size=[8, 100000]", "data.image_size[1]: input should be less than or equal to 16,384", "100000"),
+    ("data.std=[0.5, -2]", "data.std[1]: input should be greater than 0, got -2", "-2"),
+])
+def test_an_item_of_a_set_list_or_mapping_is_located_at_the_item(tmp_path, pair, message, at):
+    assert_located_on_the_command_line(tmp_path, pair, message, at)
+
+
+def assert_located_on_the_command_line(tmp_path, pair: str, message: str, at: str) -> None:
+    """The one diagnostic of `--set pair` starts with message, its caret under `at`."""
     path = write(tmp_path, "data: {dataset: xor}\nstages: [{epochs: 1}]\n")
     key, value = pair.split("=", 1)
     (shown,) = errors(path, {key: value})
     first, source, caret = shown.splitlines()
-    assert first.startswith(f"<command line>:1:{len(key) + 8}: error: {message}"), first
-    assert source == f"    1 | --set {pair}" and caret == "      | " + " " * (len(key) + 7) + "^" * len(value)
+    col = len(f"--set {key}=") + value.index(at)
+    assert first.startswith(f"<command line>:1:{col + 1}: error: {message}"), first
+    assert source == f"    1 | --set {pair}" and caret == "      | " + " " * col + "^" * len(at)
     assert "YMap" not in shown and "YList" not in shown
 
 
@@ -144,5 +157,16 @@ def test_cli_reports_every_bad_set_located_without_a_traceback(tmp_path, run_nnc
     assert result.code == 1 and "Traceback" not in result.err
     assert "<command line>:1:16: error: run.seed: input should be less than or equal to 4,294,967,295" in result.err
     assert "<command line>:2:16: error: train.lr: input should be a finite number, got inf" in result.err
-    assert "<command line>:3:21: error: train.metrics[0]: input should be 'accuracy'" in result.err
+    assert "<command line>:3:22: error: train.metrics[0]: input should be 'accuracy'" in result.err
     assert result.err.endswith("3 errors\n")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("&a [*a]", "a YAML alias refers to the node that contains it (a cycle)"),
+    ("[&a [x, x, x, x, x, x, x, x, x], &b [*a, *a, *a, *a, *a, *a, *a, *a, *a], &c [*b, *b, *b, *b, *b, *b, *b, *b, *b],"
+     " &d [*c, *c, *c, *c, *c, *c, *c, *c, *c], &e [*d, *d, *d, *d, *d, *d, *d, *d, *d], "
+     "&f [*e, *e, *e, *e, *e, *e, *e, *e, *e], &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]]", "an alias bomb"),
+])
+def test_a_set_value_is_read_as_safely_as_a_file(tmp_path, value, message):
+    (shown, *_) = errors(write(tmp_path, "data: {dataset: xor}\n"), {"train.metrics": value})
+    assert shown.startswith("<command line>:1:") and message in shown.splitlines()[0]
