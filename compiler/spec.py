@@ -252,6 +252,17 @@ def json_schema() -> dict:
     return document.model_json_schema(by_alias=True)
 
 
+def op_spelled(word: Any) -> str:
+    """' (did you mean 'relu6'?)' when `word` is an op's name in other case or with other
+    separators (`ReLU6`, `hard_swish`, `BatchNorm2d`), else '': a near miss in letters
+    (`conv3d`, `relu7`) is another operation, and suggesting the nearest op would mislead."""
+    def plain(text: str) -> str:
+        return re.sub(r"[\s_-]", "", text).lower()
+
+    same = [op for op in REGISTRY if isinstance(word, str) and plain(op) == plain(word)]
+    return f" (did you mean '{same[0]}'?)" if same else ""
+
+
 def validate_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diagnostic]]:
     """Validate a layer's mapping body with its op's model, or as a block call."""
     op = body.get("op")
@@ -261,7 +272,7 @@ def validate_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diagno
         return None, [Diagnostic(f"layer '{name}' needs `op:` (an op's name) or `block:` (a block's name)",
                                  getattr(body, "span", None), code="no-op")]
     elif not isinstance(op, str) or op not in REGISTRY:
-        return None, [Diagnostic(f"layer '{name}': unknown op '{op}'{did_you_mean(op, REGISTRY)}",
+        return None, [Diagnostic(f"layer '{name}': unknown op '{op}'{op_spelled(op)}",
                                  span_of(body, "op"), notes=["the ops are listed by `nncompile ops`"],
                                  code="unknown-op")]
     else:

@@ -1,9 +1,10 @@
 """Activations against torch.nn's modules (step: the perceptron's threshold, as a function)."""
 
+import pytest
 import torch
 from torch import nn
 
-from harness import Case, Fn, Refusal, op_tests
+from harness import Case, Fn, Refusal, analyse_layer, op_tests
 from test_norm import check_onnx_with_random_weights
 
 X, VECTOR, IMAGE = [("N", 3, 5, 5)], [("N", 6)], [("N", 3, 9, 11)]
@@ -63,3 +64,14 @@ def test_leaky_relu_defaults_to_the_slides_slope():
 
 def test_prelu_slopes_follow_their_channels_in_onnx(tmp_path):
     check_onnx_with_random_weights(tmp_path, "prelu", {"num_parameters": 3}, (3, 4, 5))
+
+
+@pytest.mark.parametrize("written, suggested", [("ReLU6", "relu6"), ("hard_swish", "hardswish"), ("SiLU", "silu"),
+                                                ("Hardsigmoid", "hardsigmoid"), ("relu7", None), ("swish6", None)])
+def test_an_unknown_op_is_suggested_only_when_it_is_another_spelling(tmp_path, written, suggested):
+    """relu7 is no relu6 and relu6 is no relu: a near miss in letters is another operation."""
+    (error,) = analyse_layer(tmp_path, written, {}, VECTOR).errors
+    assert error.code == "unknown-op"
+    assert ("did you mean" in error.message) == (suggested is not None)
+    if suggested:
+        assert error.message.endswith(f"(did you mean '{suggested}'?)")
