@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import SourceCache, SpecError
-from ..ir import Graph, Node
+from ..ir import INPUT, Graph, Node
 from .bind import UsageError, spec_inputs, spec_params
 from .load import Loader
 from .problems import Problems
@@ -59,7 +59,7 @@ def _expand(loader: Loader, overrides: dict[str, str], problems: Problems, stric
         problems.error("the spec has no inputs: add `inputs: {x: [N, 3, 224, 224]}`", raw.span, "no-inputs")
         raise SpecError(problems)
     for name, type_ in spec_inputs(doc, raw, graph.params, problems).items():
-        graph.add(Node(name, "input", span=raw["inputs"].key_spans[name], type=type_))
+        graph.add(Node(name, INPUT, span=raw["inputs"].key_spans[name], type=type_))
         graph.inputs.append(name)
     if any(graph.nodes[name].type is None for name in graph.inputs):
         raise SpecError(problems)
