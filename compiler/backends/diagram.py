@@ -1,44 +1,35 @@
 """Diagrams: the analysed IR as Graphviz DOT text, and that text rendered by Graphviz's `dot`.
 
 The DOT is written here from the passes' annotations (no graphviz package, no torch); only
-rendering to SVG, PNG or PDF needs the `dot` binary. Each layer is a box with its name, its
+rendering to SVG, PNG or PDF (graphviz.py) needs the `dot` binary. Each layer is a box with its name, its
 op's label (Op.label), its output shape and its parameter count, coloured by Op.family;
 blocks are clusters. Shapes are per sample: the batch dim (the first, usually N) is left
-out everywhere except on the inputs and outputs, which show the whole shape.
+out everywhere except on the inputs and outputs, which show the whole shape, and on
+tensors whose first dim is another (R RoIs).
 
-Runs of identical repeated block instances can be collapsed into one cluster marked "× n"
-(by default above AUTO_COLLAPSE layers), and `depth` draws blocks nested deeper than that
-as single boxes. A spec with errors still draws: failing layers in red with the
-diagnostic's message, layers downstream of them grey with "?".
+A repeated block call is a stage: one cluster around its instances (`layer1` around
+`layer1.0` and `layer1.1–2`), and one level of `depth`. Runs of identical repeated block
+instances can be collapsed into one cluster marked "× n" (by default above AUTO_COLLAPSE
+layers), and `depth` draws blocks nested deeper than that as single boxes. A spec with
+errors still draws: failing layers in red with the diagnostic's message, layers downstream
+of them grey with "?".
 """
 
 from __future__ import annotations
 
-import ctypes
 import html
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..atomic import atomic_path, write_text
 from ..diagnostics import fmt_int
 from ..ir import Graph, Node, Scope, TensorType
 from ..ops import REGISTRY
+from .graphviz import FORMATS, INSTALL_HINT, DotNotFound, RenderError, write  # noqa: F401  (the backend's API)
 from .report import human
 
 AUTO_COLLAPSE = 60  # layers above which a full drawing stops being readable
-FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None}
-PNG_DPI = 144  # sharp on a projector, and the text stays readable when a slide scales it
 FONT = "Helvetica,Arial,sans-serif"
-INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` "
-                "(macOS), or see https://graphviz.org/download/")
 
 # (fill, border) per op family: light fills keep black text readable; the borders carry the hue
 PALETTE = {
@@ -62,14 +53,6 @@ CLUSTER_FILLS = ("#f5f7fa", "#e8ecf1")  # alternating by nesting level
 CLUSTER_BORDER = "#9aa6b2"
 
 
-class DotNotFound(Exception):
-    """Graphviz's `dot` is not installed: the DOT was written, the picture was not."""
-
-
-class RenderError(Exception):
-    """`dot` ran and failed."""
-
-
 @dataclass
 class Drawing:
     dot: str
@@ -86,12 +69,14 @@ class _Box:
     nodes: list[Node] = field(default_factory=list)
     block: Scope | None = None  # set when the box stands for a whole block
     instances: int = 1  # of the block, when it stands for a collapsed run of them
+    title: str | None = None  # the stage's, when the box stands for all of its instances
 
 
 @dataclass
 class _Cluster:
     scope: Scope
     title: str
+    instances: int = 1  # of the block, when it is a collapsed run of them
     children: list = field(default_factory=list)  # _Box and _Cluster, in spec order
 
 
@@ -103,24 +88,25 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     notes, edge_notes = notes or {}, edge_notes or {}
     if collapse is None:
         collapse = sum(not n.is_input for n in graph.nodes.values()) > AUTO_COLLAPSE
-    scopes = {s.name: s for n in graph.nodes.values() for s in n.scope}
+    scopes = {s.name: s for n in graph.nodes.values() for s in _levels(n)}
     alias, runs = _runs(graph, scopes) if collapse else ({}, {})
+    batch = _batch(graph)
 
     boxes: dict[str, _Box] = {}
     box_of: dict[str, str] = {}  # every node -> the key of the box that draws it
     representative: dict[str, str] = {}  # every node -> the node drawn in its place
     hidden: set[str] = set()
     for node in graph.nodes.values():
-        name, names = node.name, [s.name for s in node.scope]
-        for level in range(len(names)):  # outermost first: an instance inside a collapsed one moves with it
-            rep = alias.get(names[level])
+        name, names = node.name, [s.name for s in _levels(node)]
+        cut = depth is not None and len(names) > depth
+        for level in range(depth + 1 if cut else len(names)):  # outermost first: an instance inside
+            rep = alias.get(names[level])                     # a collapsed one moves with it
             if rep:
                 old = names[level]
                 name = rep + name[len(old):]
                 names[level:] = [rep + n[len(old):] for n in names[level:]]
                 hidden.add(node.name)
         representative[node.name] = name
-        cut = depth is not None and len(names) > depth
         key = names[depth] if cut else name
         box_of[node.name] = key
         if node.name not in hidden and not node.is_input:  # inputs are drawn as terminals
@@ -140,7 +126,7 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
             leaving.add(representative[src])
             note = edge_notes.get((src, node.name))
             edges.setdefault((box_of[src], box_of[node.name]),
-                             _shape(graph.nodes[src].type) + (f"\n{note}" if note else ""))
+                             _shape(graph.nodes[src].type, batch) + (f"\n{note}" if note else ""))
     for node_name in graph.outputs.values():
         if node_name in box_of:
             leaving.add(representative[node_name])
@@ -164,6 +150,21 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     lines += [f"  {_id(box_of[n])} -> {_id('output:' + out)};" for out, n in graph.outputs.items() if n in box_of]
     lines.append("}")
     return Drawing("\n".join(lines) + "\n", len(boxes) + len(graph.inputs) + len(graph.outputs), collapse)
+
+
+def _levels(node: Node) -> list[Scope]:
+    """The scopes a node is drawn in, outermost first: its block instances, each repeated one
+    inside its stage (the repeated call: `layer1` around `layer1.0`)."""
+    levels = []
+    for s in node.scope:
+        if s.index is not None:
+            levels.append(Scope(s.name.rsplit(".", 1)[0], s.block, None, s.repeat, s.span))
+        levels.append(s)
+    return levels
+
+
+def _is_stage(scope: Scope) -> bool:
+    return scope.index is None and scope.repeat is not None
 
 
 # --- collapsing repeated instances -------------------------------------------------------
@@ -216,22 +217,41 @@ def _cluster_tree(boxes, scopes: dict[str, Scope], runs) -> _Cluster:
         parent = root
         for name in box.clusters:
             if name not in made:
-                made[name] = _Cluster(scopes[name], _title(scopes[name], parent.scope.name, runs.get(name, 1)))
+                instances = runs.get(name, 1)
+                made[name] = _Cluster(scopes[name], _title(scopes[name], parent.scope, instances), instances)
                 parent.children.append(made[name])
             parent = made[name]
         parent.children.append(box)
+    _merge_whole_runs(root)
     return root
 
 
-def _title(scope: Scope, parent: str, instances: int) -> str:
-    """`layer1 : lib.ccp`; a run of instances `layer3.1–35 : lib.bottleneck × 35`, or
-    `layer1 : lib.basic × 2` when the run is every instance."""
-    local = scope.name[len(parent) + 1:] if parent else scope.name
+def _merge_whole_runs(cluster: _Cluster) -> None:
+    """A stage drawn as one run of all its instances (every instance alike, or a repeat of 1)
+    is that run alone, titled as the stage: `layer1 : lib.basic × 2`, not a cluster in a cluster."""
+    for i, child in enumerate(cluster.children):
+        if not isinstance(child, _Cluster):
+            continue
+        _merge_whole_runs(child)
+        only = child.children[0] if len(child.children) == 1 else None
+        if _is_stage(child.scope) and only is not None and only.instances == child.scope.repeat:
+            only.title = child.title
+            cluster.children[i] = only
+
+
+def _title(scope: Scope, parent: Scope, instances: int) -> str:
+    """A block `layer1 : lib.ccp`; a stage `layer1 : lib.bottleneck × 3`, and inside it its
+    instances, `layer1.0` or a run of them `layer1.1–2 × 2`."""
+    local = scope.name[len(parent.name) + 1:] if parent.name else scope.name
+    if _is_stage(scope):
+        return f"<b>{_html(local)}</b> : {_html(scope.block)}" + (f" × {scope.repeat}" if scope.repeat > 1 else "")
+    if scope.index is None:
+        return f"<b>{_html(local)}</b> : {_html(scope.block)}"
+    stage_parent = parent.name.rsplit(".", 1)[0] + "." if "." in parent.name else ""
+    local = scope.name[len(stage_parent):]  # the stage's name included: `layer1.0`
     if instances > 1:
-        first, last = scope.index, scope.index + instances - 1
-        call = local.rsplit(".", 1)[0]
-        local = call if instances == scope.repeat else f"{call}.{first}–{last}"
-    return f"<b>{_html(local)}</b> : {_html(scope.block)}" + (f" × {instances}" if instances > 1 else "")
+        local = f"{local.rsplit('.', 1)[0]}.{scope.index}–{scope.index + instances - 1}"
+    return f"<b>{_html(local)}</b>" + (f" × {instances}" if instances > 1 else "")
 
 
 def _emit(cluster: _Cluster, graph: Graph, leaving: set[str], entry: dict[str, str], rankdir: str,
@@ -262,7 +282,7 @@ def _first_box(cluster: _Cluster) -> _Box:
 
 def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str], notes: dict[str, str]) -> str:
     if box.block is not None:
-        return _block_box(box, cluster, leaving)
+        return _block_box(box, cluster, leaving, _batch(graph))
     node = box.nodes[0]
     local = node.name[len(cluster.scope.name) + 1:] if cluster.scope.name else node.name
     label = REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op
@@ -271,7 +291,7 @@ def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str], notes: d
         return _failed(rows, node.error.message)
     if node.type is None:
         return _unknown(rows)
-    rows.append(_faint(_shape(node.type)))
+    rows.append(_faint(_shape(node.type, _batch(graph))))
     if node.share and node.params:
         rows.append(_faint(f"shares {node.share}"))
     elif node.param_count:
@@ -282,8 +302,8 @@ def _box(box: _Box, cluster: _Cluster, graph: Graph, leaving: set[str], notes: d
     return _attrs(rows, fill, line, style=style)
 
 
-def _block_box(box: _Box, cluster: _Cluster, leaving: set[str]) -> str:
-    rows = [_title(box.block, cluster.scope.name, box.instances)]
+def _block_box(box: _Box, cluster: _Cluster, leaving: set[str], batch) -> str:
+    rows = [box.title or _title(box.block, cluster.scope, box.instances)]
     failed = next((n for n in box.nodes if n.error), None)
     layers = f"{len(box.nodes)} layer{'s' * (len(box.nodes) != 1)}"
     if failed:
@@ -292,7 +312,7 @@ def _block_box(box: _Box, cluster: _Cluster, leaving: set[str]) -> str:
     if out is None:
         return _unknown(rows + [_html(layers)])
     params = sum(n.param_count for n in box.nodes)
-    rows += [_html(layers), _faint(_shape(out))] + ([_faint(_params(params) + " each" * (box.instances > 1))] if params else [])
+    rows += [_html(layers), _faint(_shape(out, batch))] + ([_faint(_params(params) + " each" * (box.instances > 1))] if params else [])
     return _attrs(rows, *BLOCK, style="rounded,filled", penwidth=2)
 
 
@@ -342,10 +362,19 @@ def _header(graph: Graph, rankdir: str) -> list[str]:
 
 # --- text --------------------------------------------------------------------------------
 
-def _shape(type: TensorType | None) -> str:
+def _batch(graph: Graph):
+    """The batch dim: the first of the first input's shape (`N`)."""
+    first = graph.nodes[graph.inputs[0]].type if graph.inputs else None
+    return first.shape[0] if first and first.rank else None
+
+
+def _shape(type: TensorType | None, batch) -> str:
+    """Per sample: the batch dim left out. A tensor of another first dim keeps it, so RoI
+    features read `R×256×7×7`."""
     if type is None:
         return "?"
-    return "×".join(str(d) for d in type.shape[1:]) if type.rank > 1 else str(type)
+    per_sample = type.rank > 1 and type.shape[0] == batch
+    return "×".join(str(d) for d in type.shape[1:]) if per_sample else str(type)
 
 
 def _params(count: int) -> str:
@@ -366,58 +395,3 @@ def _esc(text: str) -> str:
 
 def _id(name: str) -> str:
     return f'"{_esc(name)}"'
-
-
-# --- rendering -----------------------------------------------------------------------------
-
-def write(dot: str, path: str | Path) -> float | None:
-    """Writes the DOT (a .dot path) or the picture (.svg, .png, .pdf) atomically; returns the
-    seconds `dot` spent on layout and rendering (None for a .dot path). Without `dot`, writes
-    the DOT beside `path` and raises DotNotFound."""
-    path = Path(path)
-    fmt = FORMATS[path.suffix.lower()]
-    if fmt is None:
-        write_text(path, dot)
-        return None
-    executable = shutil.which("dot")
-    if executable is None:
-        source = path.with_suffix(".dot")
-        if source.exists():  # a file of that name may be the user's: never replaced unasked
-            raise DotNotFound(f"Graphviz's `dot` is not on PATH, so {path} was not drawn (and the DOT not "
-                              f"written: {source} exists); {INSTALL_HINT}")
-        write_text(source, dot)
-        raise DotNotFound(f"Graphviz's `dot` is not on PATH, so {path} was not drawn; wrote {source}. To "
-                          f"render it, {INSTALL_HINT}, then run `dot -T{fmt} {source} -o {path}`")
-    command = [executable, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
-    with atomic_path(path) as tmp:
-        start = time.perf_counter()
-        # dot writes our temporary file, never `path`; run() kills it if we are interrupted
-        done = subprocess.run(command + ["-o", str(tmp)], input=dot.encode(), capture_output=True,
-                              preexec_fn=_die_with_parent())
-        seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RenderError(f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}")
-    return seconds
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent():
-    """A preexec_fn that makes the child get SIGKILL when this process dies, even by a
-    SIGKILL of its own, so no orphan `dot` finishes a drawing nobody waits for (Linux's
-    PR_SET_PDEATHSIG; None elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec

@@ -126,7 +126,8 @@ def test_failing_layer_is_marked_with_its_message_and_downstream_is_unknown():
 def test_collapse_draws_identical_instances_once():
     graph = analyse(SPECS / "residual.yaml")
     full, collapsed = (diagram.draw(graph, collapse=c).dot for c in (False, True))
-    assert cluster_titles(full) == ["stage.0 : unit", "stage.1 : unit", "stage.2 : unit"]
+    # a stage around its instances; collapsed to one run of all three, the run is the stage
+    assert cluster_titles(full) == ["stage : unit × 3", "stage.0", "stage.1", "stage.2"]
     assert cluster_titles(collapsed) == ["stage : unit × 3"]
     assert not any(key.startswith(("stage.1.", "stage.2.")) for key in boxes(collapsed))
     # the run is entered by its first instance and left by its last, drawn as the first's
@@ -141,14 +142,14 @@ def test_collapse_keeps_the_instance_that_differs():
     titles = cluster_titles(dot)
     # layer1's two blocks are alike (64 in, 64 out); layers 2-4 open with a strided, projecting block
     assert "layer1 : lib.basic × 2" in titles
-    assert "layer2.0 : lib.basic" in titles and "layer2.1 : lib.basic" in titles
+    assert "layer2 : lib.basic × 2" in titles and "layer2.0" in titles and "layer2.1" in titles
 
 
 def test_large_networks_collapse_by_default():
     ccp = diagram.draw(analyse(ROOT / "specs" / "ccp.yaml"))
     resnet = diagram.draw(analyse(ROOT / "specs" / "resnet152.yaml"))
     assert not ccp.collapsed and resnet.collapsed
-    assert "layer3.1–35 : lib.bottleneck × 35" in cluster_titles(resnet.dot)
+    assert "layer3.1–35 × 35" in cluster_titles(resnet.dot)
 
 
 def test_depth_draws_deeper_blocks_as_boxes_with_summed_params():
@@ -160,10 +161,36 @@ def test_depth_draws_deeper_blocks_as_boxes_with_summed_params():
         assert fmt_int(sum(n.param_count for n in inside)) + " params" in drawn[stage]
         assert f"{len(inside)} layers" in drawn[stage]
     assert "8×16×16" in drawn["stage1"] and "16×8×8" in drawn["stage2"]  # each stage's pool output
-    one = diagram.draw(graph, depth=1, collapse=True).dot
-    assert cluster_titles(one) == ["stage1 : stage", "stage2 : stage"]
-    units = boxes(one)["stage1.units.1"]  # units 1 and 2 of stage1 are alike: 8→8 channels
-    assert "units.1–2 : unit × 2" in units and "584 params each" in units  # 8·8·9 + 8
+    # a repeat is a stage, one level: at depth 1 each stage's units are one box
+    one = boxes(diagram.draw(graph, depth=1, collapse=True).dot)
+    assert "units : unit × 3" in one["stage1.units"] and "6 layers" in one["stage1.units"]
+    assert fmt_int(3 * 8 * 9 + 8 + 2 * (8 * 8 * 9 + 8)) + " params" in one["stage1.units"]  # all 3, collapse or not
+    two = diagram.draw(graph, depth=2, collapse=True).dot
+    assert cluster_titles(two) == ["stage1 : stage", "units : unit × 3", "stage2 : stage", "units : unit × 2"]
+    units = boxes(two)["stage1.units.1"]  # units 1 and 2 of stage1 are alike: 8→8 channels
+    assert "units.1–2 × 2" in units and "584 params each" in units  # 8·8·9 + 8
+
+
+def test_resnet_at_depth_1_is_a_slide_stages_around_their_blocks():
+    dot = diagram.draw(analyse(ROOT / "specs" / "resnet50.yaml"), depth=1).dot
+    assert cluster_titles(dot) == [f"layer{i} : lib.bottleneck × {n}" for i, n in enumerate((3, 4, 6, 3), 1)]
+    drawn = boxes(dot)
+    assert len(drawn) == 16  # image, conv1, bn1, relu, maxpool, 2 boxes a stage, avgpool, fc, the output
+    assert "layer1.1–2 × 2" in drawn["layer1.1"] and "70,400 params each" in drawn["layer1.1"]
+    assert "12 layers" in drawn["layer1.0"] and "256×56×56" in drawn["layer1.0"]
+    stage = dot[dot.index('subgraph "cluster_layer1"'):dot.index('subgraph "cluster_layer2"')]
+    assert '"layer1.0" [' in stage and '"layer1.1" [' in stage  # both blocks inside the one stage
+    assert boxes(diagram.draw(analyse(ROOT / "specs" / "resnet50.yaml"), depth=0).dot).keys() >= {
+        "layer1", "layer2", "layer3", "layer4"}
+
+
+def test_a_first_dim_other_than_the_batch_stays_on_the_edges():
+    dot = diagram.draw(analyse(ROOT / "specs" / "maskrcnn_heads.yaml"), depth=0).dot
+    shapes = edges(dot)
+    assert shapes[("rois_box", "box_head")] == "R×256×7×7"  # R RoIs, not per sample
+    assert shapes[("box_head", "box_predictor")] == "R×1024"
+    assert shapes[("rpn_p2", "output:rpn_p2.cls_logits")] is None
+    assert "12×200×200" in boxes(dot)["rpn_p2"]  # the batch dim N is still left out
 
 
 def test_rankdir():
@@ -198,6 +225,19 @@ def test_draw_command_writes_the_picture(cli, tmp_path):
     assert result.code == 0, result.err
     assert out.read_bytes().startswith(b"\x89PNG")
     assert re.search(r"drew 19 nodes in [\d.]+ ms; dot layout \d+ ms", result.err)
+
+
+def test_dot_warnings_are_passed_on_with_what_to_do_about_a_shrunk_bitmap(cli, tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "dot"  # says what dot says of a picture over cairo's 32,767 pixels
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "Warning: graph is too large for cairo-renderer bitmaps. Scaling by 0.31 to fit" >&2\n'
+                    'for a; do last="$a"; done; printf x > "$last"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    result = cli("draw", ROOT / "specs" / "xor.yaml", "-o", tmp_path / "xor.png")
+    assert result.code == 0 and (tmp_path / "xor.png").read_bytes() == b"x"
+    assert "warning: dot: graph is too large for cairo-renderer bitmaps. Scaling by 0.31 to fit" in result.err
+    assert "32,767 pixels" in result.err and ".svg or .pdf" in result.err and "--depth" in result.err
 
 
 def test_draw_command_writes_dot_to_stdout_or_a_dot_file(cli, tmp_path):
