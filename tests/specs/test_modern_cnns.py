@@ -17,7 +17,13 @@ from test_torchvision import REFERENCE, close, randomise_batchnorm, state_dict_e
 from torchvision_shim import torchvision_or_skip
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
-NETWORKS = ["mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large", "squeezenet1_1", "resnext50_32x4d", "densenet121"]  # specs/<torchvision's name>.yaml
+NETWORKS = ["mobilenet_v2", "efficientnet_b0", "mobilenet_v3_large", "squeezenet1_1", "resnext50_32x4d",
+            "densenet121"]  # specs/<torchvision's name>.yaml
+
+
+def timed(fast: set[str]) -> list:
+    """NETWORKS, those not in `fast` marked slow (over 5 s on two cores)."""
+    return [pytest.param(n, marks=[] if n in fast else [pytest.mark.slow], id=n) for n in NETWORKS]
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -36,15 +42,13 @@ def test_state_dict_is_torchvisions_key_for_key_in_order(name):
     assert state_dict_entries(model) == REFERENCE[name]["state_dict"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("name", timed(fast={"squeezenet1_1", "efficientnet_b0"}))
 def test_verify_agrees(name):
     checks = verify(analyse(SPECS / f"{name}.yaml"), batches=(1, 2))
     assert all(c.ok for c in checks), render(checks)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("name", timed(fast={"squeezenet1_1"}))
 def test_torchvision_weights_load_strictly_and_give_its_outputs(name):
     tv = torchvision_or_skip()
     generator = torch.Generator().manual_seed(0)
