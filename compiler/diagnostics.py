@@ -88,7 +88,8 @@ def excerpt(text: str, col: int, width: int) -> tuple[str, int, int]:
     if cut:
         width = min(width, MAX_CARET)
         start, end = max(0, col - 1 - CONTEXT), min(len(text), col - 1 + width + CONTEXT)
-    shown = _UNPRINTABLE.sub("\ufffd", text[start:end])  # one column each, so the caret stays under the token
+    # one column for each character, so the caret stays under the token
+    shown = _UNPRINTABLE.sub("\ufffd", text[start:end].replace("\t", " "))
     caret = col - 1 - start
     if start:
         shown, caret = "..." + shown, caret + 3

@@ -50,9 +50,9 @@ def test_the_caret_stays_under_the_token(col, width):
 
 def test_a_short_line_is_shown_whole_and_control_characters_are_not_sent_to_the_terminal():
     assert excerpt("layers: [a, b]", 10, 1) == ("layers: [a, b]", 9, 1)
-    line = "a: 'x\x1b[2Jy'  # \u202eevil"
+    line = "a: 'x\x1b[2Jy'\t# \u202eevil"
     shown, caret, _ = excerpt(line, 9, 1)
-    assert "\x1b" not in shown and "\u202e" not in shown and len(shown) == len(line) and caret == 8
+    assert shown == "a: 'x\ufffd[2Jy' # \ufffdevil" and caret == 8
 
 
 def test_a_100kb_name_in_a_message_is_shortened(run_nncompile, tmp_path):
