@@ -11,11 +11,12 @@ import signal
 import sys
 
 from ..compiler.backends.diagram import FORMATS as DRAW_FORMATS
+from ..compiler.backends.report import COLUMNS as REPORT_COLUMNS
 from ..compiler.diagnostics import SpecError
 from ..compiler.expand import UsageError
 from ..runtime.launch import add_arguments as add_train_arguments
 from . import commands
-from .arguments import depth, finite, output_dir, output_file, positive_int, seed, tolerance
+from .arguments import column_names, depth, finite, output_dir, output_file, positive_int, seed, tolerance
 from .commands import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
 
 
@@ -45,6 +46,15 @@ def _spec_command(sub, name: str, help: str, func, many: bool = False) -> argpar
 def _analysis_commands(sub) -> None:
     b = _spec_command(sub, "build", "analyse a spec: shapes, parameters, MACs, receptive fields", commands.cmd_build)
     b.add_argument("--format", choices=["table", "json", "markdown"], default="table")
+    b.add_argument("--depth", type=depth, metavar="K",
+                   help="roll blocks deeper than K levels up into one row each, with their totals (a repeated "
+                        "block is a stage, one level; 0: every top-level block is a row); table and Markdown")
+    b.add_argument("--columns", type=column_names, metavar="A,B,…",
+                   help=f"the table's columns, in this order: {', '.join(c.key for c in REPORT_COLUMNS)}")
+    b.add_argument("--width", type=positive_int, metavar="W", help="fit the table in W characters (default: "
+                   "$COLUMNS, else the terminal's width; a pipe or file gets the whole table)")
+    b.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                   help="bold headings and block rows; auto: on a terminal, unless NO_COLOR is set")
     b.add_argument("-o", "--output", metavar="DIR", type=output_dir,
                    help="write report.json, report.md and the diagram into DIR (made if missing, not its parents)")
     _spec_command(sub, "check", "validate specs only (for editors and pre-commit hooks)", commands.cmd_check, many=True)

@@ -27,6 +27,18 @@ def depth(text: str) -> int:
     return int(text)
 
 
+def column_names(text: str) -> list[str]:
+    """build --columns layer,output,params: the report's columns, checked by name."""
+    from ..compiler.backends.report import columns_named
+
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    try:
+        columns_named(names)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return names
+
+
 def positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expects a whole number 1 or more, got '{text}'")

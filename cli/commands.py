@@ -5,6 +5,8 @@ commands that need them, so `build` stays light."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,15 +35,21 @@ def cmd_build(args) -> int:
     from ..compiler.atomic import write_text
     from ..compiler.backends import report
 
+    if args.format != "table" and (args.width or args.color != "auto") or args.format == "json" and (
+            args.depth is not None or args.columns):
+        raise UsageError(f"--depth and --columns shape the table and Markdown, --width and --color the table; "
+                         f"--format {args.format} lists every layer" if args.format == "json" else
+                         "--width and --color shape the terminal table, not Markdown")
     graph = _analyse(args, args.spec)
     if graph.errors:
         return EXIT_SPEC
     if args.format == "json":
         print(json.dumps(report.report_json(graph), indent=2))
     elif args.format == "markdown":
-        print(report.render_markdown(graph))
+        print(report.render_markdown(graph, depth=args.depth, columns=args.columns))
     else:
-        print(report.render_table(graph))
+        print(report.render_table(graph, depth=args.depth, columns=args.columns, width=_table_width(args),
+                                  color=_color(args.color)))
     if args.output:
         out = args.output
         out.mkdir(exist_ok=True)
@@ -50,6 +58,23 @@ def cmd_build(args) -> int:
         print(f"wrote {out / 'report.json'}, {out / 'report.md'}", file=sys.stderr)
         _build_diagram(graph, out)
     return EXIT_OK
+
+
+def _table_width(args) -> int | None:
+    """--width; else $COLUMNS (a width asked for), else a terminal's; a pipe or a file gets the
+    whole table, as scripts have always read it."""
+    if args.width:
+        return args.width
+    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _color(choice: str) -> bool:
+    """auto: on a terminal unless NO_COLOR is set to anything but "" (https://no-color.org)."""
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _build_diagram(graph, out: Path) -> None:

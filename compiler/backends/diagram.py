@@ -26,7 +26,7 @@ from ..diagnostics import fmt_int
 from ..ir import Graph, Node, Scope, TensorType
 from ..ops import REGISTRY
 from .graphviz import FORMATS, INSTALL_HINT, DotNotFound, RenderError, write  # noqa: F401  (the backend's API)
-from .report import human
+from .report import human, levels
 
 AUTO_COLLAPSE = 60  # layers above which a full drawing stops being readable
 FONT = "Helvetica,Arial,sans-serif"
@@ -88,7 +88,7 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     notes, edge_notes = notes or {}, edge_notes or {}
     if collapse is None:
         collapse = sum(not n.is_input for n in graph.nodes.values()) > AUTO_COLLAPSE
-    scopes = {s.name: s for n in graph.nodes.values() for s in _levels(n)}
+    scopes = {s.name: s for n in graph.nodes.values() for s in levels(n)}
     alias, runs = _runs(graph, scopes) if collapse else ({}, {})
     batch = _batch(graph)
 
@@ -97,7 +97,7 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     representative: dict[str, str] = {}  # every node -> the node drawn in its place
     hidden: set[str] = set()
     for node in graph.nodes.values():
-        name, names = node.name, [s.name for s in _levels(node)]
+        name, names = node.name, [s.name for s in levels(node)]
         cut = depth is not None and len(names) > depth
         for level in range(depth + 1 if cut else len(names)):  # outermost first: an instance inside
             rep = alias.get(names[level])                     # a collapsed one moves with it
@@ -150,17 +150,6 @@ def draw(graph: Graph, *, rankdir: str = "TB", depth: int | None = None, collaps
     lines += [f"  {_id(box_of[n])} -> {_id('output:' + out)};" for out, n in graph.outputs.items() if n in box_of]
     lines.append("}")
     return Drawing("\n".join(lines) + "\n", len(boxes) + len(graph.inputs) + len(graph.outputs), collapse)
-
-
-def _levels(node: Node) -> list[Scope]:
-    """The scopes a node is drawn in, outermost first: its block instances, each repeated one
-    inside its stage (the repeated call: `layer1` around `layer1.0`)."""
-    levels = []
-    for s in node.scope:
-        if s.index is not None:
-            levels.append(Scope(s.name.rsplit(".", 1)[0], s.block, None, s.repeat, s.span))
-        levels.append(s)
-    return levels
 
 
 def _is_stage(scope: Scope) -> bool:

@@ -5,9 +5,14 @@ Everything here reads what the passes wrote on the nodes; nothing is recomputed.
 
 from __future__ import annotations
 
+import html
+import textwrap
+
 from ..diagnostics import fmt_int
-from ..ir import GLOBAL, Graph, Node
+from ..ir import GLOBAL, Graph, Node, Scope
 from ..ops import REGISTRY
+from ..passes.infer import BYTES_PER_VALUE
+from .table import BOLD, Column, Row, fit, layout, paint
 
 SCHEMA_VERSION = 1
 DEFINITIONS = [
@@ -94,42 +99,128 @@ def report_json(graph: Graph) -> dict:
     }
 
 
-def _line(graph: Graph, node: Node) -> str:
-    """The layer's line; with the file's name when it sits in an imported library."""
-    if node.span is None:
+def _line(graph: Graph, span) -> str:
+    """The line of a layer or block; with the file's name when it sits in an imported library."""
+    if span is None:
         return ""
-    if node.span.file == graph.file:
-        return str(node.span.line)
-    return f"{node.span.file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{node.span.line}"
+    if span.file == graph.file:
+        return str(span.line)
+    return f"{span.file.replace(chr(92), '/').rsplit('/', 1)[-1]}:{span.line}"
 
 
-def _rows(graph: Graph) -> list[list[str]]:
-    rows = []
+COLUMNS = [  # in the table's order; `drop`: the order they go in to fit a narrow terminal
+    Column("layer", "layer (op)", wrap=True),
+    Column("line", "line", right=True, drop=0),
+    Column("inputs", "inputs", wrap=True, drop=2),
+    Column("output", "output"),
+    Column("arithmetic", "arithmetic", wrap=True, drop=1),
+    Column("params", "params", right=True),
+    Column("macs", "MACs", right=True),
+    Column("rf", "RF", right=True, drop=3),
+]
+HEADER = [c.title for c in COLUMNS]
+
+
+def levels(node: Node) -> list[Scope]:
+    """The blocks a node sits in, outermost first, each repeated instance inside its stage (the
+    repeated call: `layer1` around `layer1.0`). A stage is a Scope with a repeat and no index.
+    `build --depth` and `draw --depth` count these levels."""
+    out = []
+    for s in node.scope:
+        if s.index is not None:
+            out.append(Scope(s.name.rsplit(".", 1)[0], s.block, None, s.repeat, s.span))
+        out.append(s)
+    return out
+
+
+def _layer_cells(graph: Graph, node: Node, inputs: list[str], indent: str = "") -> dict[str, str]:
+    if node.is_input:
+        return {"layer": f"{node.name} (input)", "line": _line(graph, node.span), "output": str(node.type),
+                "rf": _rf(node.receptive_field)}
+    params = fmt_int(node.param_count) if node.params else ""
+    if node.share:
+        params = f"→ {node.share}"
+    elif node.params and not node.trainable:
+        params += " frozen"
+    arithmetic = "; ".join(node.arithmetic)
+    if node.error:
+        arithmetic = "ERROR: " + node.error.message.split("): ", 1)[-1]
+    return {"layer": f"{indent}{node.name} ({node.op})", "line": _line(graph, node.span), "inputs": ", ".join(inputs),
+            "output": str(node.type) if node.type else "?", "arithmetic": arithmetic, "params": params,
+            "macs": human(node.macs) if node.macs else "", "rf": _rf(node.receptive_field)}
+
+
+def _block_cells(graph: Graph, block: Scope, nodes: list[Node], inputs: list[str], out: Node,
+                 indent: str) -> dict[str, str]:
+    """One row for a block: its layers' totals and the output it hands on."""
+    kind = f"{block.block} × {block.repeat}" if block.index is None and block.repeat else block.block
+    params = sum(n.param_count for n in nodes)
+    macs = sum(n.macs for n in nodes)
+    return {"layer": f"{indent}{block.name} ({kind})", "line": _line(graph, block.span), "inputs": ", ".join(inputs),
+            "output": str(out.type) if out.type else "?", "arithmetic": f"{len(nodes)} layers",
+            "params": fmt_int(params) if params else "", "macs": human(macs) if macs else "",
+            "rf": _rf(out.receptive_field)}
+
+
+def _rows(graph: Graph, depth: int | None = None) -> list[Row]:
+    """A row per layer; with `depth` (torchinfo's habit), a row per block nested deeper than
+    `depth` levels, under a row (bold) for each block around it, indented by level, with totals."""
+    row_of, scope_of, members = {}, {}, {}  # node -> its row; row or block -> its Scope, its nodes
+    order: list[tuple[str, int]] = []  # (row or block, level) in the table's order
     for node in graph.nodes.values():
-        if node.is_input:
-            rows.append([f"{node.name} (input)", _line(graph, node), "",
-                         str(node.type), "", "", "", _rf(node.receptive_field)])
+        scopes = levels(node)
+        cut = depth is not None and len(scopes) > depth
+        row_of[node.name] = scopes[depth].name if cut else node.name
+        around = scopes[:depth + 1] if cut else scopes[:depth] if depth is not None else []
+        for level, scope in enumerate(around):
+            if scope.name not in members:
+                scope_of[scope.name] = scope
+                order.append((scope.name, level))
+            members.setdefault(scope.name, []).append(node)
+        if not cut:
+            members[node.name] = [node]
+            order.append((node.name, len(around)))
+    consumers: dict[str, list[str]] = {}
+    for node in graph.nodes.values():
+        for src in node.inputs:
+            consumers.setdefault(src, []).append(node.name)
+    rows = []
+    for key, level in order:
+        nodes = members[key]
+        inside = {n.name for n in nodes}
+        if key not in scope_of:
+            inputs = [row_of.get(src, src) for src in nodes[0].inputs]
+            rows.append(Row(_layer_cells(graph, nodes[0], inputs, "  " * level)))
             continue
-        params = fmt_int(node.param_count) if node.params else ""
-        if node.share:
-            params = f"→ {node.share}"
-        elif node.params and not node.trainable:
-            params += " frozen"
-        arithmetic = "; ".join(node.arithmetic)
-        if node.error:
-            arithmetic = "ERROR: " + node.error.message.split("): ", 1)[-1]
-        rows.append([f"{node.name} ({node.op})", _line(graph, node),
-                     ", ".join(node.inputs), str(node.type) if node.type else "?", arithmetic, params,
-                     human(node.macs) if node.macs else "", _rf(node.receptive_field)])
+        inputs = list(dict.fromkeys(row_of.get(src, src) for n in nodes for src in n.inputs if src not in inside))
+        out = next((n for n in reversed(nodes) if n.name in graph.outputs.values()
+                    or any(c not in inside for c in consumers.get(n.name, ()))), nodes[-1])
+        rolled_up = level == depth
+        rows.append(Row(_block_cells(graph, scope_of[key], nodes, inputs, out, "  " * level), strong=not rolled_up))
     return rows
 
 
-HEADER = ["layer (op)", "line", "inputs", "output", "arithmetic", "params", "MACs", "RF"]
+def columns_named(names: list[str] | None) -> list[Column]:
+    """The columns of --columns, in the order given; raises ValueError naming an unknown one."""
+    if names is None:
+        return list(COLUMNS)
+    by_key = {c.key: c for c in COLUMNS}
+    unknown = [n for n in names if n.lower() not in by_key]
+    if unknown or not names:
+        raise ValueError(f"unknown column {', '.join(map(repr, unknown))}; the columns are "
+                         f"{', '.join(by_key)}" if unknown else "no columns given")
+    return [by_key[n.lower()] for n in names]
+
+
+def _mb(size: int | None) -> str:
+    return "unknown" if size is None else f"{size / 10**6:,.2f} MB"
 
 
 def _totals_lines(graph: Graph) -> list[str]:
     t = graph.totals
     frozen = t.params - t.trainable_params
+    params_bytes = (t.params + t.buffers) * BYTES_PER_VALUE
+    activations = t.activation_bytes
     lines = [
         f"params       {fmt_int(t.params)} ({fmt_int(t.trainable_params)} trainable"
         + (f", {fmt_int(frozen)} frozen" if frozen else "") + ")",
@@ -137,38 +228,64 @@ def _totals_lines(graph: Graph) -> list[str]:
         f"MACs         {fmt_int(t.macs) if t.macs is not None else 'unknown (symbolic sizes)'}"
         + (f" ({human(t.macs)})" if t.macs else ""),
         f"FLOPs        {fmt_int(t.flops) if t.flops is not None else 'unknown'}" + (f" ({human(t.flops)})" if t.flops else ""),
-        f"activations  {fmt_int(t.activation_bytes) + ' bytes' if t.activation_bytes is not None else 'unknown'}"
-        + (f" ({human(t.activation_bytes)}B)" if t.activation_bytes else ""),
+        f"activations  {fmt_int(activations) + ' bytes' if activations is not None else 'unknown'}"
+        + (f" ({human(activations)}B)" if activations else ""),
+        f"memory       {_mb(params_bytes)} params and buffers, {_mb(activations)} activations per sample "
+        f"(float32)",
     ]
     return lines
 
 
-def render_table(graph: Graph) -> str:
-    rows = _rows(graph)
-    widths = [max(len(r[i]) for r in rows + [HEADER]) for i in range(len(HEADER))]
-    right = {1, 5, 6, 7}
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
+def render_table(graph: Graph, *, depth: int | None = None, columns: list[str] | None = None,
+                 width: int | None = None, color: bool = False) -> str:
+    """The terminal report. depth: roll blocks deeper than that up into one row each; columns:
+    those to show (default all, dropped least important first to fit `width`); width: the
+    characters a line may take (None: as wide as the table is); color: ANSI bold and dim."""
+    rows = _rows(graph, depth)
+    shown = fit(columns_named(columns), rows, width, dropping=columns is None)
     ins = ", ".join(f"{n} {graph.nodes[n].type}" for n in graph.inputs)
     outs = ", ".join(f"{k} {graph.nodes[v].type}" for k, v in graph.outputs.items())
-    out = [f"{graph.name} ({graph.file}): {ins} → {outs}", "", line(HEADER), line(["─" * w for w in widths])]
-    out += [line(r) for r in rows]
-    out += ["", *_totals_lines(graph), "", *(f"  {d}" for d in DEFINITIONS)]
+    title = _fill(f"{graph.name} ({graph.file}): {ins} → {outs}", width, "  ")
+    out = [paint(title[:len(graph.name)], BOLD, color) + title[len(graph.name):], "", *layout(shown, rows, width, color)]
+    totals = [_fill(line, width, " " * 13) for line in _totals_lines(graph)]
+    out += ["", *(paint(line[:13], BOLD, color) + line[13:] for line in totals), "",
+            *(_fill(f"  {d}", width, "    ") for d in DEFINITIONS)]
     return "\n".join(out)
 
 
-def render_markdown(graph: Graph) -> str:
+def _fill(text: str, width: int | None, indent: str) -> str:
+    """The text in lines of at most `width` (None: one line), continued with `indent`."""
+    return textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False) if width else text
+
+
+def render_markdown(graph: Graph, *, depth: int | None = None, columns: list[str] | None = None) -> str:
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
+    shown = columns_named(columns)
     out = [f"# {graph.name}", ""]
     if graph.doc:
         out += [graph.doc.strip(), ""]
     out += [f"Source: `{graph.file}`", "",
-            "| " + " | ".join(HEADER) + " |", "|" + "|".join("---:" if i in (1, 5, 6, 7) else "---"
-                                                             for i in range(len(HEADER))) + "|"]
-    out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in _rows(graph)]
+            "| " + " | ".join(c.title for c in shown) + " |",
+            "|" + "|".join("---:" if c.right else "---" for c in shown) + "|"]
+    out += ["| " + " | ".join(esc(row.cells.get(c.key, "")) for c in shown) + " |" for row in _rows(graph, depth)]
     out += ["", "```", *_totals_lines(graph), "```", "", *(f"- {d}" for d in DEFINITIONS), ""]
     return "\n".join(out)
+
+
+def render_html(graph: Graph, *, depth: int | None = 1, columns: list[str] | None = None) -> str:
+    """The table as HTML, for notebooks (Graph._repr_html_): rolled up to `depth`, with the totals."""
+    shown = columns_named(columns)
+
+    def cells(tag: str, values: list[str], strong: bool = False) -> str:
+        return "".join(f'<{tag} style="text-align:{"right" if c.right else "left"}">'
+                       + (f"<b>{html.escape(v)}</b>" if strong and v else html.escape(v)) + f"</{tag}>"
+                       for c, v in zip(shown, values))
+
+    head = f"<tr>{cells('th', [c.title for c in shown])}</tr>"
+    body = "".join(f"<tr>{cells('td', [row.cells.get(c.key, '') for c in shown], row.strong)}</tr>"
+                   for row in _rows(graph, depth))
+    totals = html.escape("\n".join(_totals_lines(graph)))
+    return (f"<div><p><b>{html.escape(graph.name)}</b> ({html.escape(graph.file)})</p>"
+            f"<table><thead>{head}</thead><tbody>{body}</tbody></table><pre>{totals}</pre></div>")

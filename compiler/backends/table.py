@@ -1,0 +1,78 @@
+"""A text table that fits a terminal's width: columns dropped least important first, then the
+wrappable ones wrapped; ANSI colour on request (the caller decides: a TTY, NO_COLOR, --color)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+GAP = "  "
+MIN_WRAP = 12  # a wrapped column narrower than this reads worse than a table wider than the screen
+BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # what --columns names it by
+    title: str
+    right: bool = False  # numbers align right
+    wrap: bool = False  # text that may wrap onto further lines
+    drop: int | None = None  # the order it is dropped in to fit (lowest first); None: never
+
+
+@dataclass
+class Row:
+    cells: dict[str, str]
+    strong: bool = False  # a block's total, bold when coloured
+
+
+def fit(columns: list[Column], rows: list[Row], width: int | None, dropping: bool = True) -> list[Column]:
+    """The columns that fit `width` with their text unwrapped, dropping (when allowed) the least
+    important first; wrapping, in layout(), takes care of what is still too wide."""
+    shown = list(columns)
+    for column in sorted((c for c in columns if c.drop is not None), key=lambda c: c.drop):
+        if width is None or not dropping or _natural(shown, rows) <= width:
+            break
+        if len(shown) > 1:
+            shown.remove(column)
+    return shown
+
+
+def _natural(columns: list[Column], rows: list[Row]) -> int:
+    return sum(_widest(c, rows) for c in columns) + len(GAP) * (len(columns) - 1)
+
+
+def _widest(column: Column, rows: list[Row]) -> int:
+    return max([len(column.title)] + [len(r.cells.get(column.key, "")) for r in rows])
+
+
+def layout(columns: list[Column], rows: list[Row], width: int | None, color: bool) -> list[str]:
+    """The header, its rule and the rows, each cell padded; wrappable columns share what is left
+    of `width` when the natural widths exceed it."""
+    widths = {c.key: _widest(c, rows) for c in columns}
+    excess = _natural(columns, rows) - width if width else 0
+    for column in sorted((c for c in columns if c.wrap), key=lambda c: -widths[c.key]):
+        if excess <= 0:
+            break
+        cut = min(excess, widths[column.key] - MIN_WRAP)
+        if cut > 0:
+            widths[column.key] -= cut
+            excess -= cut
+
+    def lines(cells: dict[str, str]) -> list[str]:
+        parts = {c.key: textwrap.wrap(cells.get(c.key, ""), widths[c.key], break_on_hyphens=False) or [""]
+                 for c in columns}
+        height = max(len(p) for p in parts.values())
+        return [GAP.join((str.rjust if c.right else str.ljust)(parts[c.key][i] if i < len(parts[c.key]) else "",
+                                                                widths[c.key]) for c in columns).rstrip()
+                for i in range(height)]
+
+    out = [paint(lines({c.key: c.title for c in columns})[0], BOLD, color),
+           paint(GAP.join("─" * widths[c.key] for c in columns), DIM, color)]
+    for row in rows:
+        out += [paint(line, BOLD, color and row.strong) for line in lines(row.cells)]
+    return out
+
+
+def paint(text: str, style: str, color: bool) -> str:
+    return f"{style}{text}{RESET}" if color and text else text
