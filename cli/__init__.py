@@ -15,6 +15,7 @@ from ..compiler.backends.report import COLUMNS as REPORT_COLUMNS
 from ..compiler.diagnostics import SpecError
 from ..compiler.expand import UsageError
 from ..runtime.launch import add_arguments as add_train_arguments
+from ..runtime.losses import NAMES as LOSS_NAMES
 from . import commands
 from .arguments import column_names, depth, finite, output_dir, output_file, positive_int, seed, tolerance
 from .commands import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
@@ -22,10 +23,20 @@ from .commands import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nncompile", description="Compile neural networks written as YAML specs.")
+    p.add_argument("--version", action="version", version=f"nncompile {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_analysis_commands, _learning_commands, _lowering_commands, _other_commands):  # --help's order
         add(sub)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nncompile")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _spec_command(sub, name: str, help: str, func, many: bool = False) -> argparse.ArgumentParser:
@@ -77,7 +88,7 @@ def _learning_commands(sub) -> None:
                       "gradient flow over a batch (docs/explain.md)", commands.cmd_explain)
     x.add_argument("--input", metavar="X1,X2,…", help="one sample's values (default: random, seeded)")
     x.add_argument("--target", metavar="Y", help="the target: values, or one class index (default: random)")
-    x.add_argument("--loss", choices=["mse", "cross_entropy", "nll", "bce", "bce_with_logits"], default="mse")
+    x.add_argument("--loss", choices=LOSS_NAMES, default="mse")
     x.add_argument("--weights", metavar="CKPT", help="a state_dict or training checkpoint (.pt, .safetensors); "
                    "default: the spec's initialisation")
     x.add_argument("--seed", type=seed, default=0, help="of the initialisation and of random inputs and targets")
@@ -128,6 +139,10 @@ def _other_commands(sub) -> None:
     s = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     s.add_argument("-o", "--output", metavar="FILE", type=output_file())
     s.set_defaults(func=commands.cmd_schema)
+    z = sub.add_parser("zoo", help="list the networks that ship with nncompile (build NAME analyses one)",
+                       description="list the networks that ship with nncompile: `nncompile build resnet50` "
+                                   "analyses one, `import: {resnet: zoo:lib/resnet.yaml}` imports a library")
+    z.set_defaults(func=commands.cmd_zoo)
     o = sub.add_parser("ops", help="list the ops")
     o.add_argument("-v", "--verbose", action="store_true", help="show each op's attributes")
     o.set_defaults(func=commands.cmd_ops)

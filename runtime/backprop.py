@@ -20,6 +20,8 @@ from torch import fx, nn
 
 from ..compiler.expand import UsageError
 from ..compiler.ir import Graph, Node
+from . import losses
+from .losses import Target
 from .metrics import LOSSES
 
 
@@ -132,13 +134,14 @@ def parse_target(text: str | None, output: torch.Tensor, loss: str, seed: int) -
     shaped like the output for the others. One number against a wider output of mse is a
     class index, made one-hot (the slides' y = 1 against a softmax)."""
     batch, width = output.shape[0], output[0].numel()
-    classify = loss in ("cross_entropy", "nll")
+    kind = losses.LOSSES[loss].target
+    classify = kind is Target.CLASS
     if text is None:
         generator = torch.Generator().manual_seed(seed + 1)
         if classify:
             return torch.randint(0, output.shape[1], (batch,), generator=generator)
         values = torch.rand(output.shape, generator=generator, dtype=torch.float64)
-        return values.round() if loss.startswith("bce") else values
+        return values.round() if kind is Target.BINARY else values
     values = _numbers(text, "--target")
     if classify:
         if len(values) != 1 or not values[0].is_integer() or not 0 <= values[0] < output.shape[1]:
@@ -146,10 +149,10 @@ def parse_target(text: str | None, output: torch.Tensor, loss: str, seed: int) -
         return torch.full((batch,), int(values[0]))
     if len(values) == width:
         return torch.tensor(values, dtype=torch.float64).reshape(1, *output.shape[1:]).expand_as(output)
-    if len(values) == 1 and values[0].is_integer() and 0 <= values[0] < width and loss == "mse":
+    if len(values) == 1 and values[0].is_integer() and 0 <= values[0] < width and kind is Target.VALUES:
         return F.one_hot(torch.tensor([int(values[0])] * batch), width).to(torch.float64).reshape(output.shape)
-    raise UsageError(f"--target has {len(values)} values; the output has {width} per sample"
-                     + (" (or give one class index to compare with its one-hot vector)" if loss == "mse" else ""))
+    one_hot = " (or give one class index to compare with its one-hot vector)" if kind is Target.VALUES else ""
+    raise UsageError(f"--target has {len(values)} values; the output has {width} per sample{one_hot}")
 
 
 def _numbers(text: str, flag: str) -> list[float]:

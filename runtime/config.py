@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from ..compiler.diagnostics import Diagnostic, SourceCache, Span, SpecError, did_you_mean
 from ..compiler.expand import UsageError
 from ..compiler.source import YList, YMap, load_file, load_text, span_at
+from . import losses
 
 COMMAND_LINE = "<command line>"  # the pseudo-file --set values are located in
 
@@ -113,9 +114,7 @@ class Train(Section):
     """The objective and the optimiser (stages may change epochs and lr)."""
 
     epochs: PositiveInt = 10
-    loss: Literal["cross_entropy", "nll", "bce", "bce_with_logits", "mse"] = Field(
-        "cross_entropy", description="cross_entropy on logits; nll on log-probabilities; bce on "
-        "probabilities (a sigmoid output); bce_with_logits; mse")
+    loss: Literal[losses.NAMES] = Field("cross_entropy", description=losses.HELP)
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: Rate = 1e-3
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")

@@ -20,10 +20,9 @@ from torch.utils.data import Dataset, Sampler, Subset
 from ..compiler.diagnostics import Diagnostic, SpecError
 from ..compiler.ir import Graph
 from .config import Loaded, require
+from .losses import LOSSES, Target
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-CLASS_LOSSES = {"cross_entropy", "nll"}  # targets are class indices over the output's dim 1
-BINARY_LOSSES = {"bce", "bce_with_logits"}  # one output channel, targets 0 or 1
 
 
 class ArrayDataset(Dataset):
@@ -280,8 +279,8 @@ def check(dataset: Dataset, graph: Graph, loaded: Loaded) -> None:
                            f"'{graph.inputs[0]}' takes {x_type} (one sample: {_dims(x_type.shape[1:])})",
                            "data", "dataset", notes=where, code="data-shape")
     loss = loaded.config.train.loss
-    per_sample = out_type.shape[1:]
-    if loss in CLASS_LOSSES | BINARY_LOSSES:
+    per_sample, target = out_type.shape[1:], LOSSES[loss].target
+    if target is not Target.VALUES:
         classes, expected = (per_sample[0], per_sample[1:]) if per_sample else (1, ())
         if not _fits(tuple(y.shape), expected):
             raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; with loss '{loss}' the "
@@ -290,16 +289,16 @@ def check(dataset: Dataset, graph: Graph, loaded: Loaded) -> None:
         if y.is_floating_point():
             raise loaded.error(f"loss '{loss}' needs class indices as targets; dataset '{kind}' gives floats",
                                "train", "loss", code="data-labels")
-        if loss in BINARY_LOSSES and classes != 1:
+        if target is Target.BINARY and classes != 1:
             raise loaded.error(f"loss '{loss}' needs one output value per sample; the spec's output is {out_type}",
                                "train", "loss", code="data-shape")
-        limit, meaning = (2, "one probability") if loss in BINARY_LOSSES else (classes, f"{classes} classes")
+        limit, meaning = (2, "one probability") if target is Target.BINARY else (classes, f"{classes} classes")
         low, high = label_range(dataset)
         if isinstance(limit, int) and (low < 0 or high >= limit):
             raise loaded.error(f"dataset '{kind}' has labels {low}…{high}, outside 0…{limit - 1} (the spec's output "
                                f"{out_type} holds {meaning})", "data", "dataset", code="data-labels")
     elif not _fits(tuple(y.shape), per_sample):
-        raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; loss 'mse' compares them with "
+        raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; loss '{loss}' compares them with "
                            f"the spec's output, {_dims(per_sample)} per sample", "data", "dataset", code="data-shape")
 
 

@@ -20,16 +20,8 @@ from ..compiler.expand import UsageError
 from ..compiler.ir import Graph, Node
 from ..compiler.ops import REGISTRY
 from .backprop import Layers, loss_value, parse_input, parse_target, random_inputs
+from .losses import LOSSES
 
-# The loss and its gradient with respect to the output ŷ, as the slides write them (n: the
-# number of values averaged: outputs × batch for mse, the batch for the others).
-LOSS_FORMULAS = {
-    "mse": ("L = mean((ŷ − y)²)", "2(ŷ − y)/n"),
-    "cross_entropy": ("L = −log softmax(ŷ)_y", "softmax(ŷ) − onehot(y)"),
-    "nll": ("L = −ŷ_y", "−onehot(y)"),
-    "bce": ("L = −[y log ŷ + (1 − y) log(1 − ŷ)]", "(ŷ − y) / (ŷ(1 − ŷ))"),
-    "bce_with_logits": ("L = −[y log σ(ŷ) + (1 − y) log(1 − σ(ŷ))]", "σ(ŷ) − y"),
-}
 SMALL = 16  # values per sample up to which a tensor is printed whole, else summarised
 JACOBIAN_SIZE = 8  # a parameter-free layer's Jacobian is printed when both sides are this small
 
@@ -181,9 +173,9 @@ def _consumers(graph: Graph) -> dict[str, list[str]]:
 
 def render(e: Explanation) -> str:
     graph, order = e.graph, e.graph.topological()
-    loss_text, dloss = LOSS_FORMULAS[e.loss_name]
+    loss = LOSSES[e.loss_name]
     width, label_width = max(len(n.name) for n in order), max(len(_label(n)) for n in order)
-    lines = [f"{graph.name}: loss {e.loss_name}, {loss_text}; values of the first sample, "
+    lines = [f"{graph.name}: loss {e.loss_name}, {loss.formula}; values of the first sample, "
              "δ = ∂L/∂(a layer's output)", "", "forward, in graph order"]
     for node in order:
         lines.append(f"  {node.name:<{width}}  {_label(node):<{label_width}}  {fmt(_sample(e.values[node.name]))}")
@@ -192,7 +184,7 @@ def render(e: Explanation) -> str:
     target = e.target[0] if e.target.dim() else e.target
     lines += [f"  target y = {fmt(target)}", f"  L = {e.loss:.6g}", "",
               "backward, from the loss to the inputs"]
-    lines.append(f"  ∂L/∂{e.output} = ∂L/∂ŷ = {dloss} = {fmt(_sample(e.grads[e.output]))}")
+    lines.append(f"  ∂L/∂{e.output} = ∂L/∂ŷ = {loss.gradient} = {fmt(_sample(e.grads[e.output]))}")
     users = _consumers(graph)
     for node in reversed(order):
         lines += [""] + _backward_lines(e, node, users)

@@ -13,6 +13,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import losses
+from .losses import LossKind, Target
+
 
 def _argmax(out: torch.Tensor) -> torch.Tensor:
     return out.argmax(1)
@@ -29,25 +32,37 @@ class LossInputError(ValueError):
     """The network's output is not what its loss takes (bce: probabilities)."""
 
 
-def _bce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    try:
-        return F.binary_cross_entropy(out, y.to(out.dtype).view_as(out))
-    except RuntimeError:  # torch refuses values outside [0, 1], NaN included
-        if not out.isfinite().all():
-            return out.sum() * math.nan  # a diverged output: the run's non-finite check reports it
-        raise LossInputError(f"loss 'bce' takes probabilities in [0, 1], but the spec's output ranges over "
-                             f"{out.min():g} … {out.max():g}: end the network with a sigmoid, or use "
-                             "loss bce_with_logits") from None
+def _binary(function: Callable) -> Callable:
+    return lambda out, y: function(out, y.to(out.dtype).view_as(out))  # 0/1 class indices as the output's values
 
 
-LOSSES = {
-    "cross_entropy": Loss(F.cross_entropy, _argmax, scores=True),
-    "nll": Loss(F.nll_loss, _argmax, scores=True),
-    "bce": Loss(_bce, lambda out: (out >= 0.5).long().squeeze(1)),
-    "bce_with_logits": Loss(lambda out, y: F.binary_cross_entropy_with_logits(out, y.to(out.dtype).view_as(out)),
-                            lambda out: (out >= 0).long().squeeze(1)),
-    "mse": Loss(F.mse_loss, None),
-}
+def _probabilities(compute: Callable, name: str) -> Callable:
+    def checked(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        try:
+            return compute(out, y)
+        except RuntimeError:  # torch refuses values outside [0, 1], NaN included
+            if not out.isfinite().all():
+                return out.sum() * math.nan  # a diverged output: the run's non-finite check reports it
+            raise LossInputError(f"loss '{name}' takes probabilities in [0, 1], but the spec's output ranges over "
+                                 f"{out.min():g} … {out.max():g}: end the network with a sigmoid, or use "
+                                 "loss bce_with_logits") from None
+    return checked
+
+
+def torch_loss(kind: LossKind) -> Loss:
+    """A registry entry's torch side: the loss and the class predictions its output makes."""
+    compute = getattr(F, kind.function)
+    if kind.target is Target.CLASS:
+        return Loss(compute, _argmax, scores=True)
+    if kind.target is Target.VALUES:
+        return Loss(compute, None)
+    threshold = 0.5 if kind.probabilities else 0.0  # a probability's middle, or a logit's
+    compute = _binary(compute)
+    return Loss(_probabilities(compute, kind.name) if kind.probabilities else compute,
+                lambda out: (out >= threshold).long().squeeze(1))
+
+
+LOSSES = {name: torch_loss(kind) for name, kind in losses.LOSSES.items()}
 
 
 def check_metrics(loss_name: str, metrics: list[str], classes: int | str) -> str | None:

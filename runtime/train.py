@@ -28,9 +28,10 @@ from ..compiler.atomic import write_text
 from ..compiler.diagnostics import Diagnostic, SpecError
 from ..compiler.expand import UsageError
 from ..compiler.ir import Graph
-from . import checkpoint, config as config_module, data as data_module
+from . import checkpoint, config as config_module, data as data_module, losses
 from .config import Loaded, Reconstruct, Stage
 from .log import Progress, RunFolder, summary
+from .losses import Target
 from .metrics import LOSSES, LossInputError, Meter, check_metrics
 from .objectives import (Reconstruction, Supervised, check_names, reconstruction, reconstruction_taps,
                          select_trainable)
@@ -128,7 +129,7 @@ class Trainer:
         self.loss = LOSSES[train.loss]
         out_type = graph.nodes[next(iter(graph.outputs.values()))].type
         # one output value for a binary loss stands for two classes
-        binary = train.loss in data_module.BINARY_LOSSES or len(out_type.shape) < 2
+        binary = losses.LOSSES[train.loss].target is Target.BINARY or len(out_type.shape) < 2
         self.classes = 2 if binary else out_type.shape[1]
         problem = check_metrics(train.loss, train.metrics, self.classes)
         if problem:
