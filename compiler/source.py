@@ -49,9 +49,12 @@ class YList(list):
     value_spans: list
 
 
+_new_span = tuple.__new__  # Span(…) without its Python-level __new__: one per value read
+
+
 def _span(file: str, start, end) -> Span:
     width = end.column - start.column if end.line == start.line else 1
-    return Span(file, start.line + 1, start.column + 1, max(1, width))
+    return _new_span(Span, (file, start.line + 1, start.column + 1, width if width > 1 else 1))
 
 
 def node_span(file: str, node: yaml.Node) -> Span:
@@ -163,10 +166,11 @@ class _Composer:
             self.fail(span, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
         tag = event.tag
         if tag is None or tag == "!":
-            tag = self.scalar_tags.get(event.value) if event.implicit[0] else None
+            plain = event.implicit[0]
+            tag = self.scalar_tags.get(event.value) if plain else None
             if tag is None:
                 tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-                if event.implicit[0]:
+                if plain:
                     self.scalar_tags[event.value] = tag
         if tag == _MERGE and self.stack and self.stack[-1].key is _Open.EXPECT_KEY \
                 and isinstance(self.stack[-1].value, YMap):
@@ -253,9 +257,10 @@ class _Composer:
         parent.values += values
         if parent.values > MAX_NODES:
             self.overflow(parent)
-        parent.height = max(parent.height, height + 1)
+        if height >= parent.height:
+            parent.height = height + 1
         out = parent.value
-        if isinstance(out, YList):
+        if type(out) is YList:
             out.append(value)
             out.value_spans.append(span)
         elif parent.key is _Open.EXPECT_KEY:
