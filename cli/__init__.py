@@ -42,10 +42,12 @@ def _version() -> str:
 def _spec_command(sub, name: str, help: str, func, many: bool = False) -> argparse.ArgumentParser:
     """A command that reads specs, with the flags every such command takes."""
     c = sub.add_parser(name, help=help, description=help)
+    spec_help = ("a spec file, or a network of the zoo by name (resnet50; zoo:resnet50 when a file of that "
+                 "name is in the working directory); `nncompile zoo` lists them")
     if many:
-        c.add_argument("specs", nargs="+", metavar="SPEC")
+        c.add_argument("specs", nargs="+", metavar="SPEC", help=spec_help)
     else:
-        c.add_argument("spec", metavar="SPEC")
+        c.add_argument("spec", metavar="SPEC", help=spec_help)
     c.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a spec parameter")
     c.add_argument("--allow-path", action="append", metavar="DIR", help="allow imports from DIR")
     c.add_argument("--strict", action="store_true", help="make inexact conv/pool divisions errors")

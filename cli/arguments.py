@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from ..compiler.expand import UsageError
@@ -105,7 +106,20 @@ def output_dir(text: str) -> Path:
 
 
 def spec_path(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise UsageError(f"no such spec file: {text}")
-    return path
+    """A spec file, or a network of the zoo by name (`resnet50`, or `zoo:resnet50`): a file of
+    that name in the working directory wins over the zoo, with a note saying so."""
+    from ..compiler import zoo
+
+    forced = text.startswith(zoo.PREFIX)
+    bare = zoo.is_bare_name(text.removeprefix(zoo.PREFIX))
+    shipped = zoo.file(text) if forced or bare else None
+    if not forced and Path(text).is_file():
+        if shipped is not None:
+            print(f"note: {text} is the file ./{text}, not the zoo's network (zoo:{text} names that)",
+                  file=sys.stderr)
+        return Path(text)
+    if shipped is not None:
+        return shipped
+    what = "zoo network" if forced else "spec file or zoo network" if bare else "spec file"
+    listing = f"{zoo.spelled(text, [p.stem for p in zoo.networks()])}; {zoo.shipped_networks()}" if bare else ""
+    raise UsageError(f"no such {what}: {text}{listing}")

@@ -221,6 +221,22 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_zoo(args) -> int:
+    """The networks that ship with nncompile, each as `nncompile build NAME` analyses it."""
+    from ..compiler import zoo
+
+    rows = [["name", "input", "output", "params", "MACs"]]
+    for path in zoo.networks():
+        graph = analyse(path)
+        rows.append([path.stem, *zoo.summary(graph)[1:]])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:  # numbers right-aligned, as in build's table
+        cells = [cell.rjust(w) if i >= 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells).rstrip())
+    print(f"\nlibraries, imported as zoo:lib/NAME.yaml: {', '.join(p.removeprefix('zoo:lib/') for p in zoo.libraries())}")
+    return EXIT_OK
+
+
 def cmd_ops(args) -> int:
     from ..compiler.ops import REGISTRY
 
@@ -237,7 +253,7 @@ def cmd_ops(args) -> int:
 def cmd_train(args) -> int:
     from ..runtime import launch  # torch is imported only once training starts
 
-    spec_path(args.spec)
+    args.spec = str(spec_path(args.spec))  # a zoo name becomes its file, for torchrun's workers too
     return launch.run(args, name_values(args.set))
 
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import networkx as nx
 
 ROOT = Path(__file__).resolve().parents[1]
-# Each layer may import the ones before it, never those after.
-LAYERS = ("nncompile.compiler", "nncompile.runtime", "nncompile.cli")
+# Each layer may import the ones before it, never those after (`python -m nncompile` last).
+LAYERS = ("nncompile.compiler", "nncompile.runtime", "nncompile.cli", "nncompile.__main__")
 MAX_MODULE_LINES, MAX_CLASS_LINES, MAX_FUNCTION_LINES = 450, 250, 80
 EXEMPT = "# long:"  # `# long: <reason>` above a def or class (at column 0 for a module) allows it
 # Breaks known when this test was written, in modules other work was changing: listed for the
 # lead to rule on, not skipped, and each must still break its rule (strike it off once fixed).
 KNOWN_CYCLES = [{"nncompile.compiler.source", "nncompile.compiler.diagnostics"}]  # read_spec, deferred
-KNOWN_TOO_LONG = ["runtime/train.py: class Trainer"]
+KNOWN_TOO_LONG = []
 
 
 def _modules() -> dict[str, Path]:

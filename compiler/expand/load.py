@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ..diagnostics import Diagnostic, SourceCache, SpecError, Span
 from ..source import YMap, load_file, span_of
 from ..spec import BlockDef, Document, diagnostics_from
+from .. import zoo
 from .problems import Problems
 
 
@@ -117,6 +118,7 @@ class Loader:
         self.sources = sources
         self.hash = hashlib.sha256()
         self.loaded: dict[Path, Namespace] = {}
+        self.zoo = zoo.folder().resolve() if zoo.folder() else None
 
     def load(self) -> LoadedSpec:
         """The main spec and its imports; raises SpecError if the main spec is unusable."""
@@ -132,7 +134,7 @@ class Loader:
         self.sources.add(shown, text)
         # the content, and where an import lies relative to the main spec: nothing about the
         # working directory or the path that named the spec, so `--resume` finds it from anywhere
-        name = "" if path == self.path else Path(os.path.relpath(path, self.roots[0])).as_posix()
+        name = "" if path == self.path else self.relative_name(path)
         self.hash.update(name.encode() + b"\0" + text.encode() + b"\0")
         if not isinstance(data, YMap):
             raise SpecError(Diagnostic("a spec is a mapping (name:, inputs:, layers:, …) at the top level",
@@ -143,6 +145,16 @@ class Loader:
         except ValidationError as e:
             self.problems += diagnostics_from(e, data)
             return None
+
+    def relative_name(self, path: Path) -> str:
+        """An import as the hash knows it: relative to the main spec, or zoo:… for a
+        shipped library, wherever the package is installed."""
+        if self.in_zoo(path) and not path.is_relative_to(self.roots[0]):
+            return zoo.PREFIX + path.relative_to(self.zoo).as_posix()
+        return Path(os.path.relpath(path, self.roots[0])).as_posix()
+
+    def in_zoo(self, path: Path) -> bool:
+        return self.zoo is not None and path.is_relative_to(self.zoo)
 
     def namespaces(self, path: Path, doc: Document, raw: YMap) -> Namespace:
         """The namespace of a spec and, depth first, of everything it imports. An explicit
@@ -169,18 +181,26 @@ class Loader:
     def import_target(self, path: Path, relative: str, span: Span | None, loading: list[Path]) -> Path | None:
         """The file an import names, or None (reported) if it cannot be imported."""
         error = self.problems.error
-        try:
-            target = (path.parent / relative).resolve()
-            exists = target.is_file()
-        except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
-            shown = relative if len(relative) <= 60 else relative[:60] + "…"
-            error(f"import '{shown}' is not a usable path: {getattr(e, 'strerror', None) or e}", span,
-                  "import-missing")
-            return None
-        if not any(target.is_relative_to(root) for root in self.roots):
-            error(f"import '{relative}' is outside the spec's directory tree", span, "import-outside",
-                  ["pass --allow-path DIR to allow another directory"])
-            return None
+        if relative.startswith(zoo.PREFIX):
+            target = self.zoo_target(relative, span)
+            if target is None:
+                return None
+            exists = True
+        else:
+            try:
+                target = (path.parent / relative).resolve()
+                exists = target.is_file()
+            except (OSError, ValueError) as e:  # a name too long for the file system, a NUL byte
+                shown = relative if len(relative) <= 60 else relative[:60] + "…"
+                error(f"import '{shown}' is not a usable path: {getattr(e, 'strerror', None) or e}", span,
+                      "import-missing")
+                return None
+            # a shipped library may import its neighbours, wherever the spec importing it lies
+            roots = self.roots + ([self.zoo] if self.in_zoo(path) else [])
+            if not any(target.is_relative_to(root) for root in roots):
+                error(f"import '{relative}' is outside the spec's directory tree", span, "import-outside",
+                      ["pass --allow-path DIR to allow another directory"])
+                return None
         if target in loading:
             chain = " → ".join(display_path(p) for p in loading[loading.index(target):] + [target])
             error(f"circular import: {chain}", span, "import-cycle")
@@ -188,4 +208,12 @@ class Loader:
         if target not in self.loaded and not exists:
             error(f"import '{relative}': no such file ({display_path(target)})", span, "import-missing")
             return None
+        return target
+
+    def zoo_target(self, name: str, span: Span | None) -> Path | None:
+        """The shipped library `zoo:lib/….yaml` names, or None (reported)."""
+        target = zoo.file(name)
+        if target is None:
+            self.problems.error(f"import '{name}': the zoo ships no such library{zoo.spelled(name, zoo.libraries())}",
+                                span, "import-missing", [zoo.shipped_libraries()])
         return target
