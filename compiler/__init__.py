@@ -3,6 +3,7 @@
     from nncompile.compiler import build
     net = build("specs/ccp.yaml", params={"num_classes": 5})
     net.totals.params, net.nodes["fc"].type
+    summary(net, depth=1)      # build's table; in a notebook, `net` shows it and its diagram
 
 Nothing here imports torch; the torch and ONNX backends import it when called.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError
 from .expand import UsageError, expand
+from . import ir
 from .ir import Graph, Node, TensorType
 from .passes import infer
 
@@ -56,6 +58,55 @@ def to_onnx(network: Graph | str | Path, weights=None, params: dict | None = Non
     return lower(_built(network, params, allow_paths), weights, **options)
 
 
+class _Views:
+    """Graph's notebook views (ir.VIEWS), importing the backends when first shown."""
+
+    @staticmethod
+    def diagram(graph: Graph, **options):
+        from .backends.diagram import draw
+
+        return draw(graph, **options)
+
+    @staticmethod
+    def html(graph: Graph) -> str:
+        from .backends.report import render_html
+
+        return render_html(graph, depth=1) + graph.diagram(depth=1).html()
+
+
+ir.VIEWS = _Views()
+
+
+class Summary(str):
+    """The table, as text; shown as itself (not quoted) in a REPL or a notebook."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def summary(network: Graph | str | Path, depth: int | None = None, columns: list[str] | None = None, *,
+            width: int | None = None, params: dict | None = None, allow_paths=(), verbose: bool | None = None) -> Summary:
+    """`nncompile build`'s table of a spec (a path, built here) or a built network: `depth` rolls
+    blocks deeper than that up into one row each, `columns` chooses (layer, line, inputs, output,
+    arithmetic, params, macs, rf), `width` fits. Returns the text; like torchinfo's summary(),
+    it also prints it, except where the returned value shows itself (a REPL or a notebook);
+    verbose=True or False decides."""
+    from .backends.report import render_table
+
+    text = Summary(render_table(_built(network, params, allow_paths), depth=depth, columns=columns, width=width))
+    if verbose if verbose is not None else not _shows_itself():
+        print(text)
+    return text
+
+
+def _shows_itself() -> bool:
+    """In a REPL, IPython or Jupyter the returned value is displayed: printing it would show it twice."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    return hasattr(sys, "ps1") or ipython is not None and ipython.get_ipython() is not None
+
+
 def _built(network: Graph | str | Path, params: dict | None, allow_paths) -> Graph:
     if not isinstance(network, Graph):
         return build(network, params, allow_paths=allow_paths)
@@ -70,4 +121,4 @@ def _yaml_text(value) -> str:
     return json.dumps(value)
 
 
-__all__ = ["analyse", "build", "to_torch", "to_onnx", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]
+__all__ = ["analyse", "build", "summary", "to_torch", "to_onnx", "Graph", "Node", "TensorType", "Diagnostic", "SpecError", "UsageError"]

@@ -21,6 +21,9 @@ from .diagnostics import Diagnostic, Span
 
 Dim = int | str  # a size, or a symbol such as "N" (a symbolic dim is any size)
 INPUT = "input"  # the op of a graph input's node; no registry entry has this name
+# A Graph's notebook views (html, diagram), which the backends draw: compiler/__init__.py sets
+# this, so the IR imports no backend (they import the IR) and building imports neither.
+VIEWS: Any = None
 
 
 class Coverage(enum.Enum):
@@ -167,3 +170,27 @@ class Graph:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    # --- in a REPL and a notebook: the views come from the backends, which sit above the IR ---
+
+    def __repr__(self) -> str:
+        def typed(names) -> str:
+            return ", ".join(f"{name} {self.nodes[node].type or '?'}" for name, node in names)
+
+        t = self.totals
+        totals = f"{t.params:,} params, {t.macs:,} MACs" if t and t.macs is not None else \
+            f"{t.params:,} params" if t else "not analysed"
+        errors = len(self.errors)
+        return (f"<Graph {self.name}: {typed((n, n) for n in self.inputs)} → {typed(self.outputs.items())}; "
+                f"{totals}; {errors} error{'s' * (errors != 1)}>")
+
+    def diagram(self, *, depth: int | None = None, rankdir: str = "TB", collapse: bool | None = None):
+        """The diagram as `nncompile draw` draws it; a notebook shows it as SVG (needs `dot`)."""
+        return VIEWS.diagram(self, depth=depth, rankdir=rankdir, collapse=collapse)
+
+    def _repr_html_(self) -> str | None:
+        """A notebook's view: the summary table at depth 1 with the totals, then the diagram."""
+        return VIEWS.html(self) if self.totals is not None else None
+
+    def _repr_svg_(self) -> str | None:
+        return self.diagram(depth=1)._repr_svg_() if self.totals is not None else None

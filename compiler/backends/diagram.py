@@ -18,6 +18,7 @@ of them grey with "?".
 from __future__ import annotations
 
 import html
+import shutil
 import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from ..diagnostics import fmt_int
 from ..ir import Graph, Node, Scope, TensorType
 from ..ops import REGISTRY
-from .graphviz import FORMATS, INSTALL_HINT, DotNotFound, RenderError, write  # noqa: F401  (the backend's API)
+from .graphviz import FORMATS, INSTALL_HINT, DotNotFound, RenderError, svg, write  # noqa: F401  (the backend's API)
 from .report import human, levels
 
 AUTO_COLLAPSE = 60  # layers above which a full drawing stops being readable
@@ -55,9 +56,27 @@ CLUSTER_BORDER = "#9aa6b2"
 
 @dataclass
 class Drawing:
+    """A drawing; in a notebook it shows as SVG, rendered by `dot`, or as its DOT text with
+    how to install `dot` when it is not."""
+
     dot: str
     boxes: int  # boxes drawn (layers, blocks shown as one box, inputs and outputs)
     collapsed: bool  # whether repeated block instances were collapsed
+
+    def _repr_svg_(self) -> str | None:
+        return svg(self.dot)
+
+    def _repr_html_(self) -> str | None:
+        """Only without `dot` (a notebook prefers HTML to SVG): the DOT and what to install."""
+        return None if shutil.which("dot") else self.html()
+
+    def html(self) -> str:
+        """The SVG inline, or the DOT text under a note saying how to get the picture."""
+        picture = svg(self.dot) if shutil.which("dot") else None
+        if picture is not None:
+            return picture[picture.index("<svg"):]  # inline: without the XML prologue and doctype
+        return (f"<p><b>install graphviz's dot to render this diagram</b>: {_html(INSTALL_HINT)}. "
+                f"Its DOT text:</p><pre>{_html(self.dot)}</pre>")
 
 
 @dataclass

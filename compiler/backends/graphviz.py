@@ -52,16 +52,26 @@ def write(dot: str, path: str | Path, warn=None) -> float | None:
     command = [executable, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
     with atomic_path(path) as tmp:
         start = time.perf_counter()
-        # dot writes our temporary file, never `path`; run() kills it if we are interrupted
-        done = subprocess.run(command + ["-o", str(tmp)], input=dot.encode(), capture_output=True,
-                              preexec_fn=_die_with_parent())
-        seconds = time.perf_counter() - start
-        said = done.stderr.decode(errors="replace").strip()
-        if done.returncode != 0:
-            raise RenderError(f"dot failed (exit {done.returncode}): {said}")
+        _run_dot(command + ["-o", str(tmp)], dot, warn)  # dot writes our temporary file, never `path`
+        return time.perf_counter() - start
+
+
+def svg(dot: str, warn=None) -> str | None:
+    """The DOT rendered as SVG text (for a notebook), or None when `dot` is not installed."""
+    executable = shutil.which("dot")
+    return None if executable is None else _run_dot([executable, "-Tsvg"], dot, warn).decode()
+
+
+def _run_dot(command: list[str], dot: str, warn) -> bytes:
+    """dot's stdout; its stderr passed to `warn` (default: stderr, as `warning: dot: …`), or in
+    RenderError when it fails. run() kills dot if we are interrupted."""
+    done = subprocess.run(command, input=dot.encode(), capture_output=True, preexec_fn=_die_with_parent())
+    said = done.stderr.decode(errors="replace").strip()
+    if done.returncode != 0:
+        raise RenderError(f"dot failed (exit {done.returncode}): {said}")
     for line in _dot_warnings(said):
         (warn or _print_warning)(line)
-    return seconds
+    return done.stdout
 
 
 BITMAP_LIMIT = 32_767  # pixels a side of cairo's bitmaps: dot shrinks a larger picture to fit
