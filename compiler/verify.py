@@ -72,8 +72,7 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
     rng = np.random.default_rng(seed)
     for batch in batches:
         values = batch_sizes(graph, batch, sizes)
-        feeds = {name: rng.standard_normal(sample_shape(graph.nodes[name].type, values)).astype(np.float32)
-                 for name in graph.inputs}
+        feeds = sample_feeds(graph, values, rng)
         with torch.no_grad():
             expected = module(*(torch.from_numpy(x) for x in feeds.values()))
         expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
@@ -82,6 +81,23 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
             checks.append(_compare(f"onnxruntime {output} N={batch}",
                                    sample_shape(graph.nodes[source].type, values), want.numpy(), have, tolerance))
     return checks
+
+
+def sample_feeds(graph: Graph, values: dict[str, int], rng) -> dict[str, np.ndarray]:
+    """Random inputs at the sizes `values`: standard normal, but where a layer that reads an
+    input needs valid values (boxes inside the image) that layer's op draws them."""
+    from .backends.onnx import sample_shape
+    from .ops import REGISTRY
+
+    shape = {name: sample_shape(node.type, values) for name, node in graph.nodes.items()}
+    feeds = {name: rng.standard_normal(shape[name]).astype(np.float32) for name in graph.inputs}
+    for node in graph.nodes.values():
+        for k, source in enumerate(node.inputs):
+            drawn = REGISTRY[node.op].sample_input(node.attrs, k, [shape[i] for i in node.inputs], rng) \
+                if source in feeds else None
+            if drawn is not None:
+                feeds[source] = drawn
+    return feeds
 
 
 def _compare(what: str, static: tuple, want: np.ndarray, have: np.ndarray, tolerance: float) -> Check:

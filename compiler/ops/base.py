@@ -159,6 +159,13 @@ class Op:
         sees exactly its input position (elementwise ops)."""
         return None
 
+    def sample_input(self, a: Any, index: int, shapes: list[tuple[int, ...]], rng) -> Any:
+        """Values for a graph input this op reads as its input `index`, where random normal
+        ones are not valid (boxes must lie in the image): a NumPy array, drawn from the NumPy
+        Generator `rng`, given the concrete shapes of all the op's inputs; None: any values
+        (verify's random inputs and the op harness's)."""
+        return None
+
     def label(self, a: Any) -> str:
         """Key attributes in a few characters, for diagrams: `conv 3×3/2, 64`."""
         return self.name

@@ -1,7 +1,8 @@
 """The one harness every op's cases go through (as Keras's run_layer_test).
 
-A Case is data: an op, its attributes, its input shapes ("N" is the batch; H, W, P, Q are
-symbolic sizes, run at SIZES) and a torch module, written independently of nncompile, that
+A Case is data: an op, its attributes, its input shapes ("N" is the batch; H, W, P, Q and R,
+a count of boxes, are symbolic sizes, run at SIZES; inputs an op needs valid, boxes, are drawn
+by its `sample_input`) and a torch module, written independently of nncompile, that
 computes the same thing. The harness writes a one-layer spec `y`, analyses it (no torch on
 that path) and checks that layer three ways:
 
@@ -29,17 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nncompile.compiler import analyse, to_onnx, to_torch
 from nncompile.compiler.ir import Graph
+from nncompile.compiler.ops import REGISTRY
 from nncompile.compiler.symbolic import evaluate
 from nncompile.compiler.verify import render, verify
 
 HERE = Path(__file__).parent
-SIZES = {"H": 9, "W": 13, "P": 20, "Q": 17}  # the symbolic sizes cases use
+SIZES = {"H": 9, "W": 13, "P": 20, "Q": 17, "R": 6}  # the symbolic sizes cases use (R: boxes)
 BATCH = 1
 BIG_INPUT = 100_000  # input values per sample
 
@@ -143,10 +146,17 @@ def analyse_layer(tmp_path: Path, op: str, attrs: dict, inputs: list[tuple], str
     return analyse(path, strict=strict)
 
 
-def _sample(shapes: list[tuple], seed: int = 0) -> list[torch.Tensor]:
+def _sample(shapes: list[tuple], seed: int = 0, op: str | None = None, attrs=None) -> list[torch.Tensor]:
+    """Random normal inputs, but those the op must have valid (boxes) drawn by the op."""
     generator = torch.Generator().manual_seed(seed)
     sizes = {"N": BATCH, **SIZES}
-    return [torch.randn([evaluate(d, sizes) for d in shape], generator=generator) for shape in shapes]
+    concrete = [[evaluate(d, sizes) for d in shape] for shape in shapes]
+    xs = [torch.randn(shape, generator=generator) for shape in concrete]
+    rng = np.random.default_rng(seed)
+    for k in range(len(xs) if op else 0):
+        drawn = REGISTRY[op].sample_input(attrs, k, concrete, rng)
+        xs[k] = xs[k] if drawn is None else torch.from_numpy(drawn)
+    return xs
 
 
 def _analysed(case: Case, tmp_path: Path) -> Graph:
@@ -158,7 +168,7 @@ def _analysed(case: Case, tmp_path: Path) -> Graph:
 def check_static_and_torch(case: Case, tmp_path: Path) -> None:
     graph = _analysed(case, tmp_path)
     node = graph.nodes["y"]
-    xs = _sample(case.inputs)
+    xs = _sample(case.inputs, op=case.op, attrs=node.attrs)
 
     # 1. static analysis against the independent torch module
     torch.manual_seed(0)
@@ -166,7 +176,7 @@ def check_static_and_torch(case: Case, tmp_path: Path) -> None:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         want = reference(*xs)
     static = [evaluate(d, {"N": BATCH, **SIZES}) for d in node.type.shape]  # None: a product of symbols
-    assert node.type.shape[0] == "N" and len(static) == want.dim() and \
+    assert node.type.shape[0] in ("N", "R") and len(static) == want.dim() and \
         all(s in (None, n) for s, n in zip(static, want.shape)), f"nncompile {node.type} vs torch {tuple(want.shape)}"
     assert node.params == {name: tuple(p.shape) for name, p in reference.named_parameters()}
     assert node.param_count == sum(p.numel() for p in reference.parameters())
