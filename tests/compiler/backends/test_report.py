@@ -5,7 +5,10 @@ asked for or on a terminal without NO_COLOR; JSON and a pipe's table are unchang
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,31 @@ def test_build_flags(cli, in_repo):
                   ["--format", "json", "--depth", "1"], ["--format", "markdown", "--width", "80"]):
         result = cli("build", spec, *flags)
         assert result.code == 2 and result.out == "", flags
+
+
+def on_a_terminal(*args, env: dict[str, str]) -> str:
+    """`nncompile` with its stdout on a pseudo-terminal, as a user's shell runs it."""
+    pty = pytest.importorskip("pty")
+    master, terminal = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "nncompile.cli", *map(str, args)], stdout=terminal,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "", **env})
+    os.close(terminal)
+    out = b""
+    while True:  # read while it writes: a full terminal buffer would block it
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal (EIO)
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert child.wait(timeout=60) == 0
+    return out.decode()
+
+
+def test_colour_on_a_terminal_unless_no_color():
+    spec = ROOT / "specs" / "ccp.yaml"
+    assert "\033[1mlayer (op)" in on_a_terminal("build", spec, "--depth", "0", env={"NO_COLOR": ""})
+    assert "\033[" not in on_a_terminal("build", spec, "--depth", "0", env={"NO_COLOR": "1"})
+    assert "\033[1m" in on_a_terminal("build", spec, "--color", "always", env={"NO_COLOR": "1"})
