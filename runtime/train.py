@@ -30,7 +30,8 @@ from ..compiler.expand import UsageError
 from ..compiler.ir import Graph
 from . import checkpoint, config as config_module, data as data_module, losses
 from .config import Loaded, Reconstruct, Stage
-from .log import Progress, RunFolder, summary
+from .ledger import Ledger
+from .log import Progress, RunFolder
 from .losses import Target
 from .metrics import LOSSES, LossInputError, Meter, check_metrics
 from .objectives import (Reconstruction, Supervised, check_names, reconstruction, reconstruction_taps,
@@ -58,6 +59,13 @@ class StageRun:
     sampler: data_module.EpochSampler
     epoch: int = 0
 
+    def state(self, meter: Meter, epoch: int, step: int, batch_size: int) -> dict:
+        """What resuming this stage before batch `step` of `epoch` takes (a checkpoint's part)."""
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "decoder": self.task.decoder.state_dict() if isinstance(self.task, Reconstruction) else {},
+                "meter": meter.state_dict(), "sampler": self.sampler.state_at(epoch, step * batch_size),
+                "stage": self.index, "epoch": epoch, "step": step}
+
 
 @dataclass
 class Process:
@@ -70,6 +78,21 @@ class Process:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def on_rank0(self, make, device: torch.device):
+        """make()'s result on rank 0, or its usage error, shared with every process."""
+        if self.world == 1:
+            return make()
+        shared = [None]
+        if self.main:
+            try:
+                shared = [make()]
+            except UsageError as e:
+                shared = [e]
+        dist.broadcast_object_list(shared, src=0, device=device)
+        if isinstance(shared[0], UsageError):
+            raise shared[0] if self.main else SystemExit(2)  # reported once, by process 0
+        return shared[0]
 
 
 def start_process(device_setting: str) -> Process:
@@ -117,6 +140,21 @@ def make_optimizer(train, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, weight_decay=train.weight_decay)
 
 
+def backward(graph: Graph, loss: torch.Tensor) -> None:
+    """loss.backward(); an error a layer raises while differentiating (a step activation's)
+    becomes a diagnostic at that layer."""
+    try:
+        loss.backward()
+    except RuntimeError as e:
+        named = re.search(r"layer '([^']+)'", str(e))
+        node = graph.nodes.get(named.group(1)) if named else None
+        if node is None:
+            raise
+        error = SpecError(Diagnostic(f"cannot train '{graph.name}': {e}", node.span, code="not-differentiable"))
+        error.sources = graph.sources
+        raise error from None
+
+
 class Trainer:
     def __init__(self, graph: Graph, loaded: Loaded, *, resume: bool = False, exist_ok: bool = False,
                  command: str = "nncompile train", progress: bool = True):
@@ -139,9 +177,8 @@ class Trainer:
         self.process = start_process(run.device)
         self.device = pick_device(run.device, self.process)
         self.splits = data_module.load(loaded, graph)
-        self.folder = RunFolder(Path(run.dir) / (run.name or graph.name))  # the named one, until run() claims one
-        self.history: list[dict] = []
-        self.best: float | None = None
+        named = RunFolder(Path(run.dir) / (run.name or graph.name))  # until run() claims a folder
+        self.ledger = Ledger(graph, self.config, self.process.main, named)
 
     # --- data ----------------------------------------------------------------------
 
@@ -166,7 +203,7 @@ class Trainer:
 
     def run(self) -> Result:
         run = self.config.run
-        state = checkpoint.load(self.folder.last, self.graph.source_hash) if self.resume else None
+        state = checkpoint.load(self.ledger.folder.last, self.graph.source_hash) if self.resume else None
         torch.manual_seed(run.seed + self.process.rank)
         model = to_torch(self.graph, seed=run.seed).to(self.device)
         if run.channels_last:
@@ -175,15 +212,17 @@ class Trainer:
         forward = torch.compile(model) if run.compile else model
         if state is not None:
             model.load_state_dict(state["model"])
-            self.history, self.best = state["history"], state["best"]
+            self.ledger.history, self.ledger.best = state["history"], state["best"]
         self.check_stages(model, spec_frozen, state["stage"] if state else 0)
-        self.folder = self.on_rank0(lambda: RunFolder.claim(self.folder.path.parent, self.folder.path.name,
-                                                            reuse=self.resume or self.exist_ok))
+        named = self.ledger.folder.path
+        self.ledger.folder = self.process.on_rank0(
+            lambda: RunFolder.claim(named.parent, named.name, reuse=self.resume or self.exist_ok), self.device)
+        folder = self.ledger.folder
         if self.process.main:
-            self.folder.start(self.config.model_dump(mode="json"), self.graph, self.command)
-            where = f" ({self.folder.note})" if self.folder.note else ""
+            folder.start(self.config.model_dump(mode="json"), self.graph, self.command)
+            where = f" ({folder.note})" if folder.note else ""
             where += f" ({self.process.world} processes, {dist.get_backend()})" if self.process.world > 1 else ""
-            print(f"run folder {self.folder.path}{where}" + (f", resuming at stage {state['stage'] + 1} epoch "
+            print(f"run folder {folder.path}{where}" + (f", resuming at stage {state['stage'] + 1} epoch "
                                                        f"{state['epoch'] + 1} step {state['step']}" if state else ""))
         train_loader, sampler = self.loader(self.splits.train, shuffle=True)
         for index, stage in enumerate(self.stages):
@@ -230,7 +269,7 @@ class Trainer:
                 first_step = 0
                 meter = self.meter(stage)
         test = self.score_test(model)
-        return Result(model, self.folder, self.history, test)
+        return Result(model, folder, self.ledger.history, test)
 
     def check_stages(self, model: nn.Module, spec_frozen: set[str], first: int) -> None:
         """The stages from `first` on can run: checked before the run folder is made, so a
@@ -241,21 +280,6 @@ class Trainer:
                                         "stages", index, code="nothing-to-train")
             if isinstance(stage.objective, Reconstruct):
                 reconstruction_taps(self.loaded, self.graph, index, stage.objective, model)
-
-    def on_rank0(self, make):
-        """make()'s result on rank 0, or its usage error, shared with every process."""
-        if self.process.world == 1:
-            return make()
-        shared = [None]
-        if self.process.main:
-            try:
-                shared = [make()]
-            except UsageError as e:
-                shared = [e]
-        dist.broadcast_object_list(shared, src=0, device=self.device)
-        if isinstance(shared[0], UsageError):
-            raise shared[0] if self.process.main else SystemExit(2)  # reported once, by process 0
-        return shared[0]
 
     def meter(self, stage) -> Meter:
         metrics = self.config.train.metrics if stage.objective == "supervised" else []
@@ -274,7 +298,7 @@ class Trainer:
             x, y = self.to_device(x, y)
             loss, out = self.forward(wrapped, x, y)
             at.optimizer.zero_grad(set_to_none=True)
-            self.backward(loss)
+            backward(self.graph, loss)
             self.check_finite(at, epoch, step, loss)
             at.optimizer.step()
             at.scheduler.step()
@@ -293,12 +317,9 @@ class Trainer:
         if self.splits.val is not None:
             row |= {f"val_{k}": v for k, v in self.evaluate(at.task, self.splits.val, stage).items()}
         row |= {"samples_per_s": samples * self.process.world / max(seconds, 1e-9), "seconds": seconds}
-        self.history.append(row)
-        improved = self.improved(row, stage)
+        improved = self.ledger.record(row, stage, validated=self.splits.val is not None)
         self.save(at, self.meter(stage), epoch + 1, 0, best=improved)  # the next epoch's meter starts empty
-        if self.process.main:
-            print(summary(row), flush=True)
-            self.folder.write_metrics(self.history, plot=epoch + 1 == stage.epochs)
+        self.ledger.publish(row, last_epoch=epoch + 1 == stage.epochs)
 
     def forward(self, task: nn.Module, x: torch.Tensor, y: torch.Tensor):
         """(loss, output); an output the loss cannot take is an error at the config's loss."""
@@ -307,20 +328,6 @@ class Trainer:
                 return task(x, y)
         except LossInputError as e:
             raise self.loaded.error(str(e), "train", "loss", code="bad-loss") from None
-
-    def backward(self, loss: torch.Tensor) -> None:
-        """loss.backward(); an error a layer raises while differentiating (a step
-        activation's) becomes a diagnostic at that layer."""
-        try:
-            loss.backward()
-        except RuntimeError as e:
-            named = re.search(r"layer '([^']+)'", str(e))
-            node = self.graph.nodes.get(named.group(1)) if named else None
-            if node is None:
-                raise
-            error = SpecError(Diagnostic(f"cannot train '{self.graph.name}': {e}", node.span, code="not-differentiable"))
-            error.sources = self.graph.sources
-            raise error from None
 
     def check_finite(self, at: StageRun, epoch: int, step: int, loss: torch.Tensor) -> None:
         """Stops the run before a non-finite loss or gradient reaches the weights: one fused
@@ -365,39 +372,13 @@ class Trainer:
         meter.all_reduce()
         return meter.results()
 
-    def improved(self, row: dict, stage) -> bool:
-        """Whether this epoch is the best so far on the monitored figure (supervised stages
-        only: the first metric, or the loss, on validation data if there is any)."""
-        if stage.objective != "supervised":
-            return False
-        split = "val" if self.splits.val is not None else "train"
-        metrics = self.config.train.metrics
-        value = row[f"{split}_{metrics[0]}"] if metrics else -row[f"{split}_loss"]
-        if self.best is None or value > self.best:
-            self.best = value
-            return True
-        return False
-
     def save(self, at: StageRun, meter: Meter, epoch: int, step: int, best: bool = False) -> None:
-        """Checkpoints the run as it stands before batch `step` of `epoch`."""
+        """Checkpoints the run before batch `step` of `epoch`, unless its weights have diverged."""
         weights = at.model.state_dict()
         if not get_total_norm([t for t in weights.values() if t.is_floating_point()], math.inf).isfinite():
             when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
             self.diverged(at, when, "the weights are no longer finite")  # alike everywhere: DDP keeps replicas equal
-        if not self.process.main:
-            return
-        state = {
-            "model": weights, "spec_hash": self.graph.source_hash, "spec": self.graph.name,
-            "optimizer": at.optimizer.state_dict(), "scheduler": at.scheduler.state_dict(),
-            "decoder": at.task.decoder.state_dict() if isinstance(at.task, Reconstruction) else {},
-            "meter": meter.state_dict(),
-            "sampler": at.sampler.state_at(epoch, step * self.config.data.batch_size),
-            "rng": checkpoint.rng_state(), "stage": at.index, "epoch": epoch, "step": step,
-            "best": self.best, "history": self.history, "config": self.config.model_dump(mode="json"),
-        }
-        if best:  # first: a run killed between the two resumes from the older last.pt and redoes both
-            checkpoint.save(self.folder.best, state)
-        checkpoint.save(self.folder.last, state)
+        self.ledger.save(weights, at.state(meter, epoch, step, self.config.data.batch_size), best)
 
     def score_test(self, model: nn.Module) -> dict | None:
         """The test split, scored once at the end with best.pt's weights (else the last)."""
@@ -405,12 +386,13 @@ class Trainer:
             return None
         if self.process.world > 1:
             dist.barrier()  # best.pt is complete before anyone reads it
-        if self.best is not None:  # this run wrote best.pt (a reused folder may hold an older run's)
-            model.load_state_dict(checkpoint.load(self.folder.best, self.graph.source_hash)["model"])
+        best = self.ledger.best_weights()
+        if best is not None:
+            model.load_state_dict(best)
         results = self.evaluate(Supervised(model, self.loss), self.splits.test, self.stages[-1])
         if self.process.main:
             print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()), flush=True)
-            write_text(self.folder.path / "test.json", json.dumps(results, indent=2) + "\n")
+            write_text(self.ledger.folder.path / "test.json", json.dumps(results, indent=2) + "\n")
         return results
 
 
