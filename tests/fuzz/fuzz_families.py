@@ -72,7 +72,7 @@ ARRAYS = {
 inputs = st.lists(st.tuples(st.one_of(st.just("good"), st.sampled_from(sorted(ARRAYS))),
                             st.sampled_from([".npy", ".npy", ".npy", ".png", ".txt", ""])), min_size=1, max_size=3)
 models = st.one_of(st.just(MODEL), st.sampled_from(["zero-bytes", "garbage", "text", "truncated", "flipped",
-                                                    "missing", "folder"]))
+                                                    "missing", "folder", "fifo"]))
 outputs = st.sampled_from([None, None, None, "out.json", "out.npy", "out.npz", "out.txt", "missing/out.npy", "folder"])
 flags = st.sampled_from([[], [], [], ["--batch-size", "0"], ["--top-k", "0"], ["--batch-size", "1"],
                          ["--top-k", "100"], ["--labels", "missing.txt"], ["--normalize", "imagenet"]])

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from fuzz_families import (ARRAYS, MODEL, VICTIM, block_chain, block_chains, config_overrides, expression_spec,
                            expressions, import_chain, import_chains, predict_cases, run_names)
@@ -114,6 +114,8 @@ def write_model(folder: Path, kind: str) -> Path:
                 "flipped": good[:40] + bytes(b ^ 0xFF for b in good[40:80]) + good[80:]}
     if kind == "folder":
         path.mkdir()
+    elif kind == "fifo":  # a read would wait for a writer forever
+        os.mkfifo(path)
     elif kind in contents:
         path.write_bytes(contents[kind])
     return path
@@ -122,6 +124,7 @@ def write_model(folder: Path, kind: str) -> Path:
 @open_bug("predict of a .npy whose header claims 10^11 × 2 floats: MemoryError traceback (runtime/inference.py)")
 @cases(40)
 @given(predict_cases)
+@example({"model": MODEL, "inputs": [("huge-int", ".npy")], "output": None, "flags": []})
 def test_predict_inputs(case):
     with Sandbox() as sandbox:
         model = write_model(sandbox.work, case["model"])
