@@ -80,6 +80,7 @@ class Node:
     trainable: bool = True
     share: str | None = None  # the node whose parameters this one uses
     init: dict[str, Any] = field(default_factory=dict)  # parameter -> init scheme or values
+    self_param: str | None = None  # the parameter that is the layer itself (ops/parameter.py), if one is
     doc: str | None = None
     # written by passes.infer
     type: TensorType | None = None
@@ -104,6 +105,11 @@ class Node:
     def local_name(self) -> str:
         prefix = self.scope[-1].name + "." if self.scope else ""
         return self.name[len(prefix):]
+
+    def state_key(self, name: str) -> str:
+        """The state_dict key of this node's parameter or buffer `name`: `layer1.conv1.weight`,
+        or the layer's own name for the parameter that is the layer (`class_token`)."""
+        return self.name if name == self.self_param else f"{self.name}.{name}"
 
     @property
     def param_count(self) -> int:

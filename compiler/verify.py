@@ -52,7 +52,9 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
 
     model = to_onnx(graph, weights=module.state_dict())
     stored = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
-    in_onnx = sum(stored[k] for k in weights.expected(graph))
+    # initializers are named `layer.name`, the state_dict's keys but for a free parameter's
+    names = {n.state_key(k): f"{n.name}.{k}" for n in graph.nodes.values() for k in {**n.params, **n.buffers}}
+    in_onnx = sum(stored[names[k]] for k in weights.expected(graph))
     checks.append(Check("onnx initializers", f"{in_onnx:,} values", in_onnx == totals.params + totals.buffers))
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -79,7 +81,8 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
         got = session.run(list(graph.outputs), feeds)
         for (output, source), want, have in zip(graph.outputs.items(), expected, got):
             checks.append(_compare(f"onnxruntime {output} N={batch}",
-                                   sample_shape(graph.nodes[source].type, values), want.numpy(), have, tolerance))
+                                   sample_shape(graph.nodes[source].type, values), want.detach().numpy(), have,
+                                   tolerance))  # detach: an output may be a parameter itself
     return checks
 
 
@@ -120,7 +123,8 @@ def shape_disagreements(model, graph: Graph) -> tuple[list[str], int]:
     import onnx
 
     try:
-        inferred = onnx.shape_inference.infer_shapes(_skeleton(model), strict_mode=True)
+        # data_prop: a shape computed from Shape ops (a parameter expanded to the batch) is followed
+        inferred = onnx.shape_inference.infer_shapes(_skeleton(model), strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as e:
         return [_first_line(e)], len(graph.nodes)
     found = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}

@@ -109,7 +109,10 @@ class LayerEmitter:
 
     def param(self, name: str) -> str:
         """The initializer of this layer's parameter or buffer `name` (the owner's, when shared)."""
-        return self._builder.tensor(f"{self._node.share or self.name}.{name}")
+        owner = self._builder.graph.nodes[self._node.share] if self._node.share else self._node
+        # named `layer.name` even where the state_dict key is the layer's own name (a free
+        # parameter, ops/parameter.py): the layer's output value has that name
+        return self._builder.tensor(owner.state_key(name), f"{owner.name}.{name}")
 
     def const(self, what: str, values, dtype: str = "int64", shape: tuple | None = None) -> str:
         """A constant initializer `layer/what` holding `values` (a number or nested lists),
@@ -133,11 +136,12 @@ class _Builder:
         self.used.add(candidate)
         return candidate
 
-    def tensor(self, key: str) -> str:
+    def tensor(self, key: str, name: str) -> str:
+        """The initializer `name` holding the value of the state_dict key `key`."""
         if key not in self.added:
             self.added.add(key)
-            self.initializer(key, np.asarray(self.values[key], np.float32))
-        return key
+            self.initializer(name, np.asarray(self.values[key], np.float32))
+        return name
 
     def initializer(self, name: str, array: np.ndarray) -> None:
         tensor = self.proto.initializer.add()

@@ -76,7 +76,7 @@ def _initialise(model: nn.Module, graph: Graph) -> None:
     errors = []
     for node in graph.nodes.values():
         for name, value in node.init.items():
-            tensor = getattr(model.get_submodule(node.name), name)
+            tensor = model.get_parameter(node.state_key(name))
             try:
                 with torch.no_grad():
                     _apply(tensor, value)

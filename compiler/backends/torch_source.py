@@ -19,7 +19,7 @@ import re
 from ..diagnostics import Diagnostic, SpecError
 from ..ir import Graph, Node
 from ..ops import REGISTRY
-from ..ops.base import TorchModule
+from ..ops.base import TorchModule, TorchParameter
 from . import torch_helpers
 
 HEADER = """\
@@ -74,19 +74,8 @@ class _Module:
         self.errors: list[Diagnostic] = []
 
     def add_submodule(self, node: Node, call: TorchModule) -> None:
-        parts = node.name.split(".")
-        for depth, part in enumerate(parts):
-            prefix = ".".join(parts[:depth + 1])
-            if part in _module_attributes():
-                if prefix not in self.misnamed:
-                    self.misnamed.add(prefix)
-                    self.errors.append(Diagnostic(
-                        f"layer '{node.name}': '{part}' cannot name a torch submodule, it is an attribute of "
-                        "torch.nn.Module", node.span, code="torch-name", notes=["rename the layer or block"]))
-                return
-            if depth < len(parts) - 1 and prefix not in self.containers:
-                self.containers.add(prefix)
-                self._assign(prefix, "nn.Module()")
+        if not self._containers(node):
+            return
         if not call.cls.startswith("nn.") and call.cls not in self.helpers:
             self.helpers.append(call.cls)
         defaults = _defaults(call.cls)
@@ -101,13 +90,39 @@ class _Module:
         elif node.params and not node.trainable:
             self.init.append(f"{attribute('self', node.name)}.requires_grad_(False)  # trainable: false")
 
-    def _assign(self, dotted: str, value: str) -> None:
+    def add_parameter(self, node: Node, call: TorchParameter) -> None:
+        """A layer that is a learnt tensor: an nn.Parameter at the layer's name."""
+        if not self._containers(node):
+            return
+        value = attribute("self", node.share) if node.share else \
+            f"nn.Parameter(torch.zeros({', '.join(map(str, call.shape))}), requires_grad={node.trainable})"
+        self._assign(node.name, value, "register_parameter")
+
+    def _containers(self, node: Node) -> bool:
+        """The nn.Module()s that hold the layer's path; False (reported) if a part of the path
+        cannot name a submodule."""
+        parts = node.name.split(".")
+        for depth, part in enumerate(parts):
+            prefix = ".".join(parts[:depth + 1])
+            if part in _module_attributes():
+                if prefix not in self.misnamed:
+                    self.misnamed.add(prefix)
+                    self.errors.append(Diagnostic(
+                        f"layer '{node.name}': '{part}' cannot name a torch submodule, it is an attribute of "
+                        "torch.nn.Module", node.span, code="torch-name", notes=["rename the layer or block"]))
+                return False
+            if depth < len(parts) - 1 and prefix not in self.containers:
+                self.containers.add(prefix)
+                self._assign(prefix, "nn.Module()")
+        return True
+
+    def _assign(self, dotted: str, value: str, register: str = "add_module") -> None:
         parent, _, last = dotted.rpartition(".")
         holder = attribute("self", parent) if parent else "self"
         if last.isidentifier() and not keyword.iskeyword(last):
             self.init.append(f"{holder}.{last} = {value}")
         else:
-            self.init.append(f"{holder}.add_module({last!r}, {value})")
+            self.init.append(f"{holder}.{register}({last!r}, {value})")
 
 
 def _defaults(cls: str) -> dict:
@@ -162,7 +177,11 @@ def generate(graph: Graph) -> str:
         args = [variables[i] for i in node.inputs]
         if isinstance(call, TorchModule):
             module.add_submodule(node, call)
-            expr = f"{attribute('self', node.name)}({', '.join(args)})"
+            submodule = attribute("self", node.name)
+            expr = call.call.format(*args, m=submodule) if call.call else f"{submodule}({', '.join(args)})"
+        elif isinstance(call, TorchParameter):
+            module.add_parameter(node, call)
+            expr = call.template.format(*args, p=attribute("self", node.name))
         else:
             expr = call.template.format(*args)
         variables[node.name] = names.create(node.name)

@@ -31,7 +31,7 @@ def expected(graph: Graph) -> dict[str, tuple[int, ...]]:
     shapes = {}
     for node in graph.nodes.values():
         if not node.is_input and not node.share:
-            shapes.update({f"{node.name}.{k}": s for k, s in {**node.params, **node.buffers}.items()})
+            shapes.update({node.state_key(k): s for k, s in {**node.params, **node.buffers}.items()})
     return shapes
 
 
@@ -92,7 +92,7 @@ def check(graph: Graph, values: Mapping[str, np.ndarray], origin: str) -> None:
     """Every expected tensor is present with its shape, and nothing else is (as torch's
     strict load_state_dict); raises UsageError listing every mismatch."""
     shapes = expected(graph)
-    shared = {f"{n.name}.{k}" for n in graph.nodes.values() if n.share for k in n.params}
+    shared = {n.state_key(k) for n in graph.nodes.values() if n.share for k in n.params}
     problems = [f"missing {k} {_dims(s)}" for k, s in shapes.items() if k not in values]
     problems += [f"{k} is {_dims(values[k].shape)}, expected {_dims(s)}"
                  for k, s in shapes.items() if k in values and tuple(values[k].shape) != s]
@@ -145,7 +145,7 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
         defaults = REGISTRY[node.op].default_init
         for name, shape in shapes.items():
             try:
-                values[f"{node.name}.{name}"] = _value(draw, node, name, shape, shapes, defaults).astype(np.float32,
+                values[node.state_key(name)] = _value(draw, node, name, shape, shapes, defaults).astype(np.float32,
                                                                                                      copy=False)
             except ValueError as e:  # a fan-based scheme on a 1-D tensor
                 errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
@@ -168,7 +168,7 @@ def _value(draw: Draw, node: Node, name: str, shape: tuple, shapes: dict, defaul
     default = defaults.get(name)
     if default == "fan_in_uniform":
         # nn.Linear/nn.Conv*: U(±1/√fan_in) for the weight and the bias, fan_in of the weight
-        return draw.uniform(shape, 1 / math.sqrt(fans(shapes["weight"])[0]))
+        return draw.uniform(shape, 1 / math.sqrt(fans(shapes.get("weight", shape))[0]))  # (out_proj.weight's own)
     if isinstance(default, float):  # a constant (nn.PReLU's slope ¼)
         return draw.constant(shape, default)
     if default in SCHEMES:

@@ -14,7 +14,7 @@ from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
 from ..ir import Graph, Node, Scope
 from ..ops import REGISTRY
 from ..source import YList, YMap, span_of
-from ..spec import BlockCall, Document, diagnostics_from, validate_layer
+from ..spec import BlockCall, Document, InitScheme, diagnostics_from, validate_layer
 from . import bind
 from .bind import evaluate
 from .load import BlockEntry, Namespace
@@ -139,8 +139,9 @@ class Walker:
     def inputs(self, site: Site) -> list[str]:
         """What the layer reads: its `in:` names, or the previous layer."""
         refs, body, previous = site.model.in_, site.body, site.inputs[0]
-        if refs is None:
-            return [previous]
+        if refs is None:  # an op that may read nothing (a free parameter) reads nothing unless told
+            op = REGISTRY.get(getattr(site.model, "op", None))
+            return [] if op is not None and op.arity[0] == 0 else [previous]
         container, keys = (body["in"], range(len(refs))) if isinstance(refs, list) else (body, ["in"])
         refs = refs if isinstance(refs, list) else [refs]
         if not refs:
@@ -316,7 +317,12 @@ def _init_map(init: Any) -> dict[str, Any]:
     """`init: kaiming` applies to the weight; a mapping names each parameter."""
     if init is None:
         return {}
-    if isinstance(init, dict) and "scheme" not in init:
+    if isinstance(init, dict) and "scheme" in init:
+        try:  # {scheme: normal, std: 0.02} also reads as a mapping of parameters: it is a scheme
+            return {"weight": InitScheme.model_validate(init)}
+        except ValidationError:
+            pass
+    if isinstance(init, dict):
         return dict(init)
     return {"weight": init}
 

@@ -85,12 +85,15 @@ class TorchModule:
     """Lowered to a submodule, `nn.Conv2d(3, 64, kernel_size=(3, 3))`: its class and its
     arguments as plain Python values. A class without `nn.` is a helper of
     backends/torch_helpers.py (emitted into standalone source with the model);
-    `named` passes the layer's qualified name as `layer=` (for its error messages)."""
+    `named` passes the layer's qualified name as `layer=` (for its error messages); `call`
+    is how forward calls it where that is not `module(inputs…)`: a template over `{m}`, the
+    submodule, and the inputs `{0}`, `{1}`, … (nn.MultiheadAttention returns a pair)."""
 
     cls: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     named: bool = False
+    call: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,15 @@ class TorchExpr:
     (`{i}` is input i; `torch`, `nn` and `F` = torch.nn.functional are in scope)."""
 
     template: str
+
+
+@dataclass(frozen=True)
+class TorchParameter:
+    """Lowered to an nn.Parameter of `shape` registered at the layer's own name (zeros until
+    initialised), used through `template`: `{p}` is the parameter, `{0}` … the inputs."""
+
+    shape: tuple[int, ...]
+    template: str = "{p}"
 
 
 def inputs_joined(inputs: list, separator: str) -> str:
@@ -114,6 +126,8 @@ class Op:
     Attrs: ClassVar[type[Attrs]] = NoAttrs
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) inputs; None: any number
     params_are: ClassVar[tuple[str, ...]] = ()  # names of its parameters, in torch's order
+    # the parameter that is the layer itself, its state_dict key the layer's name (ops/parameter.py)
+    self_param: ClassVar[str | None] = None
     # PyTorch's own initial value of each parameter and buffer, for backends without torch
     # (backends/weights.py): "fan_in_uniform" (nn.Linear's and nn.Conv's U(±1/√fan_in)),
     # "ones" or "zeros", or a constant (nn.PReLU's 0.25)

@@ -81,7 +81,7 @@ def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
         wanted = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
         raise ShapeError(f"takes {wanted} input(s), given {len(inputs)}", attr="in")
     types = [i.type for i in inputs]
-    feeder = graph.nodes[inputs[0].inputs[0]] if inputs[0].inputs else None
+    feeder = graph.nodes[inputs[0].inputs[0]] if inputs and inputs[0].inputs else None
     log = InferLog([i.name for i in inputs], strict, feeder.type.shape[1:] if feeder and feeder.type else None)
     out = op.infer(node.attrs, types, log)
     for d in out.shape:
@@ -92,7 +92,7 @@ def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
                              "give the input a concrete size")
     node.type = out
     node.arithmetic, node.notes = _square(log.arithmetic), log.notes
-    node.params = op.param_shapes(node.attrs, types, node.type)
+    node.params, node.self_param = op.param_shapes(node.attrs, types, node.type), op.self_param
     node.buffers = op.buffer_shapes(node.attrs, types, node.type)
     node.macs = op.macs(node.attrs, types, node.type)
     _receptive(node, op.receptive(node.attrs, types), inputs)

@@ -14,8 +14,14 @@ from torchvision_shim import torchvision_or_skip
 
 from nncompile.compiler import analyse, to_torch
 
-# spec (torchvision's name) -> MAC tolerance against the published GMACs
-NETWORKS = {"shufflenet_v2_x1_0": 0.02}
+# spec (torchvision's name) -> MAC tolerance against the published GMACs: 2% for CNNs, 5% for
+# transformers, whose attention products (QKᵀ and AV) are counted as torchvision counts them
+NETWORKS = {"shufflenet_v2_x1_0": 0.02, "vit_b_16": 0.05}
+SLOW = {"vit_b_16"}  # 86M parameters: seconds to build in torch, more to export and run in onnxruntime
+
+
+def heavy(names):
+    return [pytest.param(n, marks=[pytest.mark.slow] if n in SLOW else []) for n in names]
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -35,17 +41,21 @@ def test_state_dict_is_torchvisions_key_for_key_in_order(name):
     assert state_dict_entries(model) == REFERENCE[name]["state_dict"]
 
 
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("name", heavy(NETWORKS))
 def test_verify_passes(cli, name):
     result = cli("verify", SPECS / f"{name}.yaml")
     assert result.code == 0, result.out + result.err
 
 
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("name", heavy(NETWORKS))
 def test_torchvision_weights_give_its_outputs(name):
     tv = torchvision_or_skip()
     generator = torch.Generator().manual_seed(0)
     theirs = getattr(tv.models, name)(weights=None)
+    with torch.no_grad():  # torchvision starts ViT's head and class token at zero: every output would be 0
+        for p in theirs.parameters():
+            if not p.any():
+                p.normal_(0, 0.02, generator=generator)
     randomise_batchnorm(theirs, generator, (224, 224))
     ours = to_torch(SPECS / f"{name}.yaml")
     ours.load_state_dict(theirs.state_dict(), strict=True)

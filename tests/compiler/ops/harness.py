@@ -195,7 +195,7 @@ def check_static_and_torch(case: Case, tmp_path: Path) -> None:
     assert sum(p.numel() for p in lowered.parameters() if p.requires_grad) == totals.trainable_params == totals.params
     assert sum(b.numel() for name, b in lowered.named_buffers()
                if not name.endswith("num_batches_tracked")) == totals.buffers
-    lowered.load_state_dict({f"y.{k}": v for k, v in reference.state_dict().items()})  # strict: same names, shapes
+    lowered.load_state_dict({node.state_key(k): v for k, v in reference.state_dict().items()})  # strict: same names, shapes
     with torch.no_grad():
         torch.testing.assert_close(lowered(*xs), want, equal_nan=True)  # lppool: (negative sum)^(1/p)
 
