@@ -140,7 +140,9 @@ def load_input(paths: list[str | Path], shape: list, normalize: str | None = Non
 def _load_array(path: Path) -> np.ndarray:
     """A .npy file's array of numbers (booleans, integers or floats); never unpickles."""
     try:
-        array = np.load(path, allow_pickle=False)
+        # mapped, not read: a header claiming more than the file holds is refused here, before
+        # numpy allocates what it claims (a 40-byte file can claim 745 GiB)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise ValueError(f"{path} is not a .npy array ({e})") from None
     if not isinstance(array, np.ndarray):  # an .npz archive

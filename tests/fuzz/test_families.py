@@ -3,8 +3,7 @@ every command exits 0, 1 or 2, with no traceback and a bounded stderr, and chang
 but its own (its run folder, its -o output), leaving no temporary file behind.
 
 A few dozen cases a family by default (train cases: a handful, each may train one tiny
-epoch); NNCOMPILE_LONG=1 runs twenty times as many, randomly. A family that still finds a
-bug someone is fixing runs only with NNCOMPILE_FUZZ_OPEN_BUGS=1 (`open_bug` says which).
+epoch); NNCOMPILE_LONG=1 runs twenty times as many, randomly.
 """
 
 from __future__ import annotations
@@ -26,12 +25,6 @@ TRAIN_CONFIG = """run: {name: fuzz, seed: 0, threads: 1}
 data: {dataset: xor, size: 16, batch_size: 4}
 train: {epochs: 1, loss: bce, optimizer: adam, lr: 0.05, metrics: [accuracy]}
 """
-
-
-def open_bug(reason: str):
-    """Leave a family out of the default run while the bug it finds is open (not xfail:
-    with NNCOMPILE_FUZZ_OPEN_BUGS=1 it runs, and fails until the bug is fixed)."""
-    return pytest.mark.skipif(os.environ.get("NNCOMPILE_FUZZ_OPEN_BUGS") != "1", reason=f"open bug: {reason}")
 
 
 def cases(n: int):
@@ -121,7 +114,6 @@ def write_model(folder: Path, kind: str) -> Path:
     return path
 
 
-@open_bug("predict of a .npy whose header claims 10^11 × 2 floats: MemoryError traceback (runtime/inference.py)")
 @cases(40)
 @given(predict_cases)
 @example({"model": MODEL, "inputs": [("huge-int", ".npy")], "output": None, "flags": []})
