@@ -10,11 +10,12 @@ known, against the same attribute model.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      WrapValidator, create_model)
+                      TypeAdapter, WrapValidator, create_model)
 
 from .diagnostics import Diagnostic, did_you_mean
 from .init_schemes import SCHEMES
@@ -70,12 +71,12 @@ class InitScheme(BaseModel):
     """An init scheme with arguments: {scheme: normal, std: 0.01}."""
 
     model_config = ConfigDict(extra="forbid")
-    scheme: Scheme
-    mean: float = 0.0
-    std: float = 1.0
-    low: float = -1.0
-    high: float = 1.0
-    gain: float = 1.0
+    scheme: Scheme = Field(description="the scheme: " + ", ".join(SCHEMES))
+    mean: float = Field(0.0, description="normal: the mean")
+    std: float = Field(1.0, description="normal: the standard deviation")
+    low: float = Field(-1.0, description="uniform: the lower bound")
+    high: float = Field(1.0, description="uniform: the upper bound")
+    gain: float = Field(1.0, description="xavier, xavier_normal, kaiming: the gain multiplying the scale")
 
 
 # a scheme's name, a constant, literal values (nested lists), or a scheme with arguments
@@ -88,19 +89,26 @@ class LayerCommon(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     in_: Union[Ref, list[Ref], None] = Field(None, alias="in", description="input layer(s); default: the previous layer")
-    when: _deferred(bool) = Field(True, description="false: the layer passes its input through")
-    repeat: _deferred(Annotated[int, Field(ge=1, le=10_000)]) | None = Field(None, description="stack n copies")
-    trainable: _deferred(bool) = True
+    when: _deferred(bool) = Field(True, description="false: the layer passes its input through and is left "
+                                  "out (an optional layer, e.g. ${stride != 1})")
+    repeat: _deferred(Annotated[int, Field(ge=1, le=10_000)]) | None = Field(
+        None, description="stack n copies, named name.0 … name.(n−1), each reading the one before; `i` is the "
+                          "copy's index in their expressions")
+    trainable: _deferred(bool) = Field(True, description="false: the layer's parameters are frozen "
+                                       "(requires_grad=False)")
     share: Ref | None = Field(None, description="use the parameters of this other layer")
-    init: _deferred(Init) | None = None
-    doc: str | None = None
+    init: _deferred(Init) | None = Field(None, description="initial values: a scheme's name, a constant, nested "
+                                         "lists of the values, {scheme: normal, std: 0.01}, or a mapping from "
+                                         "parameter name to one of those; default: PyTorch's initialisation")
+    doc: str | None = Field(None, description="what the layer is for, shown in reports")
 
 
 class BlockCall(LayerCommon):
     """A call of a block: its parameters are the other keys."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-    block: Ref
+    block: Ref = Field(description="the block called: a block of this file, or namespace.block of an import; "
+                                   "the other keys are its parameters")
 
 
 @functools.cache
@@ -129,11 +137,11 @@ Outputs = Union[Ref, list[Ref], None]
 
 class BlockDef(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    doc: str | None = None
+    doc: str | None = Field(None, description="what the block is, shown in reports and diagrams")
     params: dict[Name, Any] = Field({}, description="name: default value, or a type (int, float, bool, str) if required")
-    inputs: list[Name] = Field(["input"], min_length=1)
-    layers: list[Layer] = Field(min_length=1)
-    outputs: Outputs = Field(None, description="default: the last layer")
+    inputs: list[Name] = Field(["input"], min_length=1, description="the names its layers read its inputs by")
+    layers: list[Layer] = Field(min_length=1, description="the block's layers, each `- name: body`, in order")
+    outputs: Outputs = Field(None, description="the layer (or layers) the block returns; default: the last layer")
 
 
 class Document(BaseModel):
@@ -141,14 +149,17 @@ class Document(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True,
                               json_schema_extra={"title": "nncompile spec"})
-    name: Name | None = None
-    doc: str | None = None
-    import_: dict[Name, str] = Field({}, alias="import", description="namespace: relative path of a block library")
-    params: dict[Name, Any] = {}
-    inputs: dict[Name, Shape] = {}
-    layers: list[Layer] = []
-    outputs: Outputs = None
-    blocks: dict[Name, BlockDef] = {}
+    name: Name | None = Field(None, description="the network's name; default: the file's name")
+    doc: str | None = Field(None, description="what the network is, shown in reports")
+    import_: dict[Name, str] = Field({}, alias="import", description="namespace: a block library's path relative to "
+                                     "this file, or zoo:lib/NAME.yaml for one that ships with nncompile")
+    params: dict[Name, Any] = Field({}, description="name: default value, read as $name or in ${…}; --set NAME=VALUE "
+                                    "overrides one")
+    inputs: dict[Name, Shape] = Field({}, description="name: shape, e.g. [N, 3, 224, 224]; N, H, … are symbolic "
+                                      "sizes (the batch first)")
+    layers: list[Layer] = Field([], description="the network's layers, each `- name: body`, in order")
+    outputs: Outputs = Field(None, description="the layer (or layers) the network returns; default: the last layer")
+    blocks: dict[Name, BlockDef] = Field({}, description="name: a reusable subgraph, called as {block: name, …}")
 
 
 # --- pydantic errors -> located diagnostics -------------------------------------------
@@ -233,23 +244,93 @@ def _fields_near(root: Any, path: list) -> list[str]:
     return list(COMMON_KEYS)
 
 
-def _op_tag(body: Any) -> str | None:
-    if isinstance(body, str):
-        return "name"
-    if isinstance(body, dict):
-        return "block" if "block" in body else body.get("op") if isinstance(body.get("op"), str) else None
-    return None
-
-
 def json_schema() -> dict:
-    """The JSON Schema of the spec format, with every op's attributes (for editors)."""
-    body = Annotated[Union[tuple(Annotated[layer_model(n), Tag(n)] for n in sorted(REGISTRY))
-                           + (Annotated[BlockCall, Tag("block")], Annotated[Name, Tag("name")])],
-                     Discriminator(_op_tag)]
-    layers = (list[Annotated[dict[LayerName, body], Field(min_length=1, max_length=1)]], [])
-    block = create_model("BlockDef", __base__=BlockDef, layers=layers)
-    document = create_model("Document", __base__=Document, layers=layers, blocks=(dict[Name, block], {}))
-    return document.model_json_schema(by_alias=True)
+    """The JSON Schema of what a spec may say (for editors and check-jsonschema): every op's
+    attributes as they are written (`kernel: 3` or `[3, 5]`), each also as an expression, the
+    layer union discriminated by `op`, and a description, with its default, on every property."""
+    ops = Annotated[Union[tuple(_written_layer(n) for n in sorted(REGISTRY))], Field(discriminator="op")]
+    body = Union[ops, BlockCall, Annotated[Name, Field(description="an op's name (relu) or a block's, without "
+                                                                     "attributes")]]
+    layer = Annotated[dict[LayerName, body], Field(min_length=1, max_length=1, description="one layer: `name: body`")]
+    block = create_model("BlockDef", __base__=BlockDef, layers=(list[layer], BlockDef.model_fields["layers"]))
+    document = create_model("Document", __base__=Document, layers=(list[layer], Document.model_fields["layers"]),
+                            blocks=(dict[Name, block], Document.model_fields["blocks"]))
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+              **document.model_json_schema(by_alias=True, mode="validation")}
+    _defaults_described(schema)
+    return schema
+
+
+def _written_layer(op_name: str) -> type[BaseModel]:
+    """A layer of one op as a user writes it: the common keys, `op`, and each attribute in the
+    form its validator takes before conversion, or an expression."""
+    op = REGISTRY[op_name]
+    fields = {}
+    for name, info in op.Attrs.model_fields.items():
+        written = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        description = info.description or _described_by_type(name, written)
+        fields[name] = (written, Field(... if info.is_required() else info.default, description=description,
+                                       json_schema_extra=_expressions_inside))
+    summary = op.doc.split("\n\n")[0].replace("\n", " ")
+    return create_model(f"{type(op).__name__}Layer", __base__=LayerCommon, __doc__=op.doc,
+                        op=(Literal[op_name], Field(description=f"{op_name}: {summary}")), **fields)
+
+
+EXPRESSION = {"type": "string", "pattern": r"\$", "description": "a $param or ${expression}"}
+
+
+def _expressions_inside(schema: dict) -> None:
+    """An attribute's value, or any value inside it, may be an expression: a value that holds
+    one is checked once evaluated (contains_expression), so [1, '${c // 2}'] is a shape."""
+    kept = {key: schema.pop(key) for key in ("title", "description", "default") if key in schema}
+    written = _or_expression(dict(schema))
+    schema.clear()
+    schema.update(written, **kept)
+
+
+def _or_expression(node: dict) -> dict:
+    branches = node["anyOf"] if list(node) == ["anyOf"] else [node]
+    return {"anyOf": [_items_or_expressions(b) for b in branches if b != EXPRESSION] + [EXPRESSION]}
+
+
+def _items_or_expressions(node: dict) -> dict:
+    if node.get("type") != "array":
+        return node
+    node = dict(node)
+    if "items" in node:
+        node["items"] = _or_expression(node["items"])
+    if "prefixItems" in node:
+        node["prefixItems"] = [_or_expression(item) for item in node["prefixItems"]]
+    return node
+
+
+def _described_by_type(name: str, annotation: Any) -> str:
+    """A description made from an attribute's name and type, for the attributes whose op file
+    gives none."""
+    return f"{name.replace('_', ' ')}: {_kind(TypeAdapter(annotation).json_schema(mode='validation'))}"
+
+
+def _kind(schema: dict) -> str:
+    if "anyOf" in schema:
+        return " or ".join(dict.fromkeys(_kind(s) for s in schema["anyOf"]))
+    if "enum" in schema or "const" in schema:
+        return "one of " + ", ".join(map(str, schema.get("enum", [schema.get("const")])))
+    kind = {"integer": "a whole number", "number": "a number", "boolean": "true or false", "string": "text",
+            "array": "a list", "null": "none", "object": "a mapping"}.get(schema.get("type"), "a value")
+    return kind + (f" ≥ {schema['minimum']}" if "minimum" in schema else "")
+
+
+def _defaults_described(schema: Any) -> None:
+    """Hover help shows a description, not the `default` beside it: say the default there too."""
+    if isinstance(schema, list):
+        for item in schema:
+            _defaults_described(item)
+    elif isinstance(schema, dict):
+        for prop in schema.get("properties", {}).values():
+            if "default" in prop and prop["default"] not in (None, [], {}) and "default" not in prop.get("description", ""):
+                prop["description"] = f"{prop.get('description', '')}; default: {json.dumps(prop['default'])}"
+        for value in schema.values():
+            _defaults_described(value)
 
 
 def op_spelled(word: Any) -> str:

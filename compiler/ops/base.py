@@ -62,8 +62,13 @@ def _pair(value: Any) -> Any:
 MAX_SIZE = 2**40  # any size or count: keeps every product of sizes exact and printable
 PositiveInt = Annotated[int, Field(ge=1, le=MAX_SIZE)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_SIZE)]
-Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_pair)]
-NonNegativePair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_pair)]
+# a pair is written as one number for both axes (kernel: 3) or as [height, width]; the schema
+# offers both, as the validator takes both
+Pair = Annotated[tuple[PositiveInt, PositiveInt],
+                 BeforeValidator(_pair, json_schema_input_type=PositiveInt | tuple[PositiveInt, PositiveInt])]
+NonNegativePair = Annotated[tuple[NonNegativeInt, NonNegativeInt],
+                            BeforeValidator(_pair, json_schema_input_type=NonNegativeInt | tuple[NonNegativeInt,
+                                                                                                 NonNegativeInt])]
 
 
 class Attrs(BaseModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .. import symbolic
 from .base import (Attrs, InferLog, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType,
                    TorchModule, check_declared, expect_rank, register, window_output)
@@ -25,14 +27,17 @@ def _check_groups(a, in_c: int, out_c: int) -> None:
 
 
 class ConvAttrs(Attrs):
-    out_channels: PositiveInt
-    kernel: Pair
-    stride: Pair = (1, 1)
-    padding: NonNegativePair | Literal["same", "valid"] = (0, 0)
-    dilation: Pair = (1, 1)
-    groups: PositiveInt = 1
-    bias: bool = True
-    in_channels: PositiveInt | None = None  # inferred from the input when omitted
+    out_channels: PositiveInt = Field(description="output channels (filters)")
+    kernel: Pair = Field(description="filter size in pixels (F): one number for both axes, or [height, width]")
+    stride: Pair = Field((1, 1), description="step between windows in pixels (S): one number for both axes, or [height, width]")
+    padding: NonNegativePair | Literal["same", "valid"] = Field(
+        (0, 0), description="zeros added on each side in pixels (P): one number for both axes, or [height, width]; same: keep the size (stride 1); "
+                            "valid: none")
+    dilation: Pair = Field((1, 1), description="spacing between kernel taps in pixels: one number for both axes, or [height, width]")
+    groups: PositiveInt = Field(1, description="independent channel groups; in and out channels divide by it")
+    bias: bool = Field(True, description="add a learned bias per output channel")
+    in_channels: PositiveInt | None = Field(None, description="input channels, checked against the input; "
+                                                              "default: inferred from the input")
 
 
 @register
@@ -98,15 +103,17 @@ class Conv2d(Op):
 
 
 class ConvTransposeAttrs(Attrs):
-    out_channels: PositiveInt
-    kernel: Pair
-    stride: Pair = (1, 1)
-    padding: NonNegativePair = (0, 0)
-    output_padding: NonNegativePair = (0, 0)
-    dilation: Pair = (1, 1)
-    groups: PositiveInt = 1
-    bias: bool = True
-    in_channels: PositiveInt | None = None
+    out_channels: PositiveInt = Field(description="output channels")
+    kernel: Pair = Field(description="filter size in pixels: one number for both axes, or [height, width]")
+    stride: Pair = Field((1, 1), description="upsampling step in pixels: one number for both axes, or [height, width]")
+    padding: NonNegativePair = Field((0, 0), description="pixels cropped from each side of the output: one number for both axes, or [height, width]")
+    output_padding: NonNegativePair = Field((0, 0), description="pixels added to one side of the output, to reach "
+                                                                "an exact size: one number for both axes, or [height, width]")
+    dilation: Pair = Field((1, 1), description="spacing between kernel taps in pixels: one number for both axes, or [height, width]")
+    groups: PositiveInt = Field(1, description="independent channel groups; in and out channels divide by it")
+    bias: bool = Field(True, description="add a learned bias per output channel")
+    in_channels: PositiveInt | None = Field(None, description="input channels, checked against the input; "
+                                                              "default: inferred from the input")
 
 
 @register

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..ir import GLOBAL
 from .base import (Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, dims_text,
                    register)
 
 
 class LinearAttrs(Attrs):
-    out_features: PositiveInt
-    bias: bool = True
-    in_features: PositiveInt | None = None  # inferred from the input when omitted
+    out_features: PositiveInt = Field(description="output features (units)")
+    bias: bool = Field(True, description="add a learned bias per output feature")
+    in_features: PositiveInt | None = Field(None, description="input features, checked against the input; "
+                                                              "default: inferred from the input")
 
 
 def _in_features(a, inputs, log) -> int:
@@ -66,7 +69,7 @@ class Linear(Op):
 
 
 class MaxoutAttrs(LinearAttrs):
-    pieces: PositiveInt = 2
+    pieces: PositiveInt = Field(2, description="linear pieces per output feature, of which the largest is kept")
 
 
 @register

@@ -12,10 +12,11 @@ from .base import (Attrs, NonNegativePair, Op, Pair, ShapeError, TensorType, Tor
 
 
 class WindowAttrs(Attrs):
-    kernel: Pair
-    stride: Pair | None = None  # defaults to the kernel (non-overlapping windows)
-    padding: NonNegativePair = (0, 0)
-    ceil_mode: bool = False  # Caffe rounds up, PyTorch and ONNX down
+    kernel: Pair = Field(description="window size in pixels: one number for both axes, or [height, width]")
+    stride: Pair | None = Field(None, description="step between windows in pixels: one number for both axes, or [height, width]; default: the kernel "
+                                                  "(non-overlapping windows)")
+    padding: NonNegativePair = Field((0, 0), description="padding on each side in pixels: one number for both axes, or [height, width]")
+    ceil_mode: bool = Field(False, description="round the output size up, as Caffe (PyTorch and ONNX round down)")
 
 
 class _Window(Op):
@@ -67,7 +68,7 @@ class MaxPool2d(_Window):
 
 
 class AvgPoolAttrs(WindowAttrs):
-    count_include_pad: bool = True
+    count_include_pad: bool = Field(True, description="average over the padding's zeros too")
 
 
 @register
@@ -88,10 +89,10 @@ class AvgPool2d(_Window):
 
 
 class LPPoolAttrs(Attrs):
-    norm_type: Annotated[float, Field(gt=0)] = 2.0
-    kernel: Pair
-    stride: Pair | None = None
-    ceil_mode: bool = False
+    norm_type: Annotated[float, Field(gt=0)] = Field(2.0, description="p of the power average (Σxᵖ)^(1/p)")
+    kernel: Pair = Field(description="window size in pixels: one number for both axes, or [height, width]")
+    stride: Pair | None = Field(None, description="step between windows in pixels: one number for both axes, or [height, width]; default: the kernel")
+    ceil_mode: bool = Field(False, description="round the output size up")
 
     @property
     def padding(self):
@@ -123,7 +124,7 @@ class LPPool2d(_Window):
 
 
 class AdaptiveAttrs(Attrs):
-    output_size: Pair
+    output_size: Pair = Field(description="the output's size in pixels, whatever the input's: one number for both axes, or [height, width]")
 
 
 @register
@@ -172,7 +173,7 @@ class AdaptiveAvgPool2d(Op):
 
 
 class GlobalAttrs(Attrs):
-    keepdim: bool = False  # N×C×1×1 instead of N×C
+    keepdim: bool = Field(False, description="output N×C×1×1 instead of N×C")
 
 
 @register

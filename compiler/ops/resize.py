@@ -17,10 +17,12 @@ Scale = Annotated[tuple[Factor, Factor],
 
 
 class UpsampleAttrs(Attrs):
-    scale_factor: Scale | None = None
-    size: Pair | None = None
-    mode: Literal["nearest", "bilinear"] = "nearest"
-    align_corners: bool = False  # bilinear only
+    scale_factor: Scale | None = Field(None, description="the factor the height and width grow by: one number "
+                                                         "for both, or [height, width]; or give size")
+    size: Pair | None = Field(None, description="the output's size in pixels: one number for both axes, or [height, width]; or give scale_factor")
+    mode: Literal["nearest", "bilinear"] = Field("nearest", description="nearest: repeat pixels; bilinear: "
+                                                                        "interpolate")
+    align_corners: bool = Field(False, description="bilinear only: corner pixels of input and output coincide")
 
     @model_validator(mode="after")
     def _one_target(self):
