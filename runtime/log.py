@@ -31,35 +31,39 @@ from ..compiler.ir import Graph
 
 
 class Progress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second, only on a
-    terminal (logs and CI get the per-epoch summaries alone)."""
+    """An epoch's progress on stderr: tqdm's live bar on a terminal or in a notebook; else (logs,
+    CI, nohup) a plain line every tenth of the epoch or every 30 s, so a long run shows life."""
+
+    PLAIN_EVERY_S = 30.0
 
     def __init__(self, title: str, total: int, batch_size: int, enabled: bool = True):
         self.title, self.total, self.batch_size = title, total, batch_size
-        self.enabled = enabled and sys.stderr.isatty()
         self.start = self.last = time.perf_counter()
-        self.done = 0
+        self.done, self.next_mark, self.bar = 0, total / 10, None
+        self.plain = enabled
+        if enabled and (sys.stderr.isatty() or "ipykernel" in sys.modules):
+            try:
+                from tqdm.auto import tqdm  # the `train` extra's; without it, plain lines
+            except ImportError:
+                return
+            self.plain = False
+            self.bar = tqdm(total=total, desc=title, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def update(self, done: int, figures: dict[str, float]) -> None:
-        self.done = done
+        step, self.done = done - self.done, done
         now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and done < self.total):
-            return
-        self.last = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        width = 20
-        filled = int(width * done / max(self.total, 1))
         shown = "  ".join(f"{k} {v:.4f}" for k, v in figures.items())
-        sys.stderr.write(f"\r{self.title} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  {shown}  "
-                         f"{rate * self.batch_size:,.0f} samples/s  ETA {eta:.0f}s\033[K")
-        sys.stderr.flush()
+        rate = f"{done * self.batch_size / max(now - self.start, 1e-9):,.0f} samples/s"
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{shown}  {rate}", refresh=False)
+            self.bar.update(step)
+        elif self.plain and (done >= self.next_mark or now - self.last >= self.PLAIN_EVERY_S) and done < self.total:
+            self.last, self.next_mark = now, (int(done * 10 / self.total) + 1) * self.total / 10
+            print(f"{self.title}  step {done}/{self.total}  {shown}  {rate}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        if self.bar is not None:
+            self.bar.close()
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start
