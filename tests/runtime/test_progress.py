@@ -1,7 +1,10 @@
 """Training's progress on stderr: plain lines when stderr is no terminal, none with --no-progress;
 stdout keeps the run folder line and the summaries alone."""
 
+import io
 import re
+import sys
+import time
 
 import pytest
 
@@ -41,3 +44,20 @@ def test_a_quiet_epoch_still_reports_every_30_seconds(monkeypatch, capsys):
     progress.update(3, {"loss": 0.25})  # 38 s later: a line
     assert capsys.readouterr().err.splitlines() == ["[train] epoch 1/1  step 1/1000  loss 0.5000  0 samples/s",
                                                     "[train] epoch 1/1  step 3/1000  loss 0.2500  0 samples/s"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_on_a_terminal_a_live_bar_is_drawn_and_cleared(monkeypatch):
+    monkeypatch.setattr("sys.stderr", Terminal())
+    progress = Progress("[train] epoch 1/1", 3, 4)
+    for done in (1, 2, 3):
+        time.sleep(0.11)  # tqdm redraws at most ten times a second
+        progress.update(done, {"loss": 0.5})
+    progress.close()
+    drawn = sys.stderr.getvalue()
+    assert "[train] epoch 1/1: 100%" in drawn and "3/3" in drawn and "loss 0.5000" in drawn
+    assert drawn.endswith("\r") and "step 3/3" not in drawn  # tqdm's bar, cleared; no plain line
