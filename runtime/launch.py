@@ -8,6 +8,7 @@ instead of once per process.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def run(args, pairs: dict[str, str]) -> int:
         return 0
     from .. import compiler
 
-    config.load(args.config, overrides)  # errors once, here, not in every worker
+    loaded = config.load(args.config, overrides)  # errors once, here, not in every worker
     compiler.build(args.spec, params, allow_paths=args.allow_path or ())
     torchrun = [sys.executable, "-m", __name__, "--nproc-per-node", str(args.nproc)]
     flags = {name: getattr(args, name) for name in TORCHRUN_FLAGS if getattr(args, name) is not None}
@@ -79,7 +80,17 @@ def run(args, pairs: dict[str, str]) -> int:
     for name, value in flags.items():
         torchrun += [f"--{name.replace('_', '-')}", str(value)]
     # each worker runs `nncompile train` itself: the CLI, not the runtime, is the entry point
-    return subprocess.call(torchrun + ["-m", "nncompile.cli", "train"] + _train_argv(args))
+    return subprocess.call(torchrun + ["-m", "nncompile.cli", "train"] + _train_argv(args),
+                           env=_worker_env(loaded.config.run.threads, args.nproc))
+
+
+def _worker_env(threads: int | None, nproc: int) -> dict[str, str]:
+    """OMP_NUM_THREADS set explicitly (torchrun otherwise sets 1 with a banner): the user's if set,
+    else run.threads, else this machine's cores shared among its processes."""
+    env = dict(os.environ)
+    if "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(threads or max(1, (os.cpu_count() or 1) // nproc))
+    return env
 
 
 def torchrun(argv: list[str]) -> int:
