@@ -70,6 +70,7 @@ class _Module:
         self.containers: set[str] = set()
         self.misnamed: set[str] = set()  # names reported as clashing, each once
         self.init: list[str] = []
+        self.shared: list[str] = []  # after every module: a layer may share a later layer's weights
         self.helpers: list[str] = []
         self.errors: list[Diagnostic] = []
 
@@ -85,8 +86,8 @@ class _Module:
             arguments.append(f"layer={node.name!r}")
         self._assign(node.name, f"{call.cls}({', '.join(arguments)})")
         if node.share:
-            self.init += [f"{attribute('self', node.name)}.{p} = {attribute('self', node.share)}.{p}  # shared"
-                          for p in node.params]
+            self.shared += [f"{attribute('self', node.name)}.{p} = {attribute('self', node.share)}.{p}  # shared"
+                            for p in node.params]
         elif node.params and not node.trainable:
             self.init.append(f"{attribute('self', node.name)}.requires_grad_(False)  # trainable: false")
 
@@ -94,9 +95,11 @@ class _Module:
         """A layer that is a learnt tensor: an nn.Parameter at the layer's name."""
         if not self._containers(node):
             return
-        value = attribute("self", node.share) if node.share else \
-            f"nn.Parameter(torch.zeros({', '.join(map(str, call.shape))}), requires_grad={node.trainable})"
-        self._assign(node.name, value, "register_parameter")
+        if node.share:
+            self._assign(node.name, attribute("self", node.share), "register_parameter", self.shared)
+        else:
+            self._assign(node.name, f"nn.Parameter(torch.zeros({', '.join(map(str, call.shape))}), "
+                         f"requires_grad={node.trainable})", "register_parameter")
 
     def _containers(self, node: Node) -> bool:
         """The nn.Module()s that hold the layer's path; False (reported) if a part of the path
@@ -116,13 +119,14 @@ class _Module:
                 self._assign(prefix, "nn.Module()")
         return True
 
-    def _assign(self, dotted: str, value: str, register: str = "add_module") -> None:
+    def _assign(self, dotted: str, value: str, register: str = "add_module", into: list[str] | None = None) -> None:
         parent, _, last = dotted.rpartition(".")
         holder = attribute("self", parent) if parent else "self"
+        lines = self.init if into is None else into
         if last.isidentifier() and not keyword.iskeyword(last):
-            self.init.append(f"{holder}.{last} = {value}")
+            lines.append(f"{holder}.{last} = {value}")
         else:
-            self.init.append(f"{holder}.{register}({last!r}, {value})")
+            lines.append(f"{holder}.{register}({last!r}, {value})")
 
 
 def _defaults(cls: str) -> dict:
@@ -199,7 +203,7 @@ def generate(graph: Graph) -> str:
     lines = [HEADER.format(file=_one_line(graph.file)), *("\n" + h for h in helpers), "",
              f"class {class_name(graph)}(nn.Module):", f"    {_docstring(doc)}", "",
              "    def __init__(self):", "        super().__init__()",
-             *(f"        {line}" for line in module.init), "",
+             *(f"        {line}" for line in module.init + module.shared), "",
              f"    def forward(self, {', '.join(variables[i] for i in graph.inputs)}):",
              *(f"        {line}" for line in body)]
     return "\n".join(lines) + "\n"

@@ -148,6 +148,26 @@ def test_shared_weights_are_one_parameter_counted_once(write_spec):
     check_static_counts(graph, model)
 
 
+def test_a_layer_may_share_the_weights_of_a_later_layer(write_spec):
+    path = write_spec("""
+        name: tied
+        inputs: {x: [N, 4]}
+        layers:
+          - first: {op: linear, out_features: 4, share: last}
+          - act: relu
+          - last: {op: linear, out_features: 4}
+        outputs: [last]
+        """)
+    graph = build(path)
+    model = to_torch(graph, seed=0)
+    assert model.first.weight is model.last.weight and model.first.bias is model.last.bias
+    x = torch.randn(2, 4)
+    layer = torch.nn.functional.linear
+    assert torch.equal(model(x), layer(torch.relu(layer(x, model.last.weight, model.last.bias)), model.last.weight,
+                                       model.last.bias))
+    check_static_counts(graph, model)
+
+
 def test_frozen_layers_do_not_train(write_spec):
     path = write_spec("""
         name: frozen
