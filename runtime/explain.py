@@ -81,8 +81,8 @@ def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], tar
     grads = {name: _grad(v) for name, v in values.items()}
     edge_grads = {}
     for node in layers.nodes:
-        if not grads[node.name].any():  # no gradient reaches it (nor passes through a step op)
-            continue
+        if not grads[node.name].any() or not layers.sources(node):  # no gradient reaches it (nor passes
+            continue  # through a step op), or it has no input to pass it on to (a free parameter)
         # the node alone, on detached copies of its inputs: its own share of their gradients,
         # not that of other paths between them (a residual block's input reaches its sum twice)
         names = layers.sources(node)
@@ -91,7 +91,7 @@ def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], tar
         for name, s, share in zip(names, sources, shares):
             edge_grads[(name, node.name)] = torch.zeros_like(s) if share is None else share
 
-    params = {f"{n.name}.{p}": model.get_parameter(f"{n.name}.{p}")
+    params = {n.state_key(p): model.get_parameter(n.state_key(p))
               for n in graph.nodes.values() if not n.is_input and not n.share for p in n.params}
     explanation = Explanation(
         graph, loss, output, target, value.item(), {k: v.detach() for k, v in values.items()}, grads, edge_grads,
@@ -179,7 +179,7 @@ def render(e: Explanation) -> str:
              "δ = ∂L/∂(a layer's output)", "", "forward, in graph order"]
     for node in order:
         lines.append(f"  {node.name:<{width}}  {_label(node):<{label_width}}  {fmt(_sample(e.values[node.name]))}")
-        lines += [f"  {'':<{width}}  {p:>{label_width}}  {fmt(e.params[f'{node.name}.{p}'])}"
+        lines += [f"  {'':<{width}}  {p:>{label_width}}  {fmt(e.params[node.state_key(p)])}"
                   for p in node.params if not node.share]
     target = e.target[0] if e.target.dim() else e.target
     lines += [f"  target y = {fmt(target)}", f"  L = {e.loss:.6g}", "",
@@ -209,7 +209,7 @@ def _backward_lines(e: Explanation, node: Node, users: dict[str, list[str]]) -> 
     if node.share and node.params:
         lines.append(f"      its parameters are {node.share}'s: ∂L/∂ there sums over every layer using them")
     for p in node.params if not node.share else ():
-        name = f"{node.name}.{p}"
+        name = node.state_key(p)
         lines.append(f"      ∂L/∂{name} = {op.chain_rule.get(p, '')}{' = ' if p in op.chain_rule else ''}"
                      f"{fmt(e.param_grads[name])}")
     rule = op.chain_rule.get("x", "Jᵀ δ")

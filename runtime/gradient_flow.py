@@ -61,7 +61,7 @@ def gradient_flow(graph: Graph, model: nn.Module, batch: int = 16, loss: str = "
         if node.is_input:
             continue
         y = values[node.name]
-        grads = [model.get_parameter(f"{node.name}.{p}").grad for p in node.params] if not node.share else []
+        grads = [model.get_parameter(node.state_key(p)).grad for p in node.params] if not node.share else []
         grads = [g for g in grads if g is not None]
         param = math.sqrt(sum(float(g.double().norm()) ** 2 for g in grads)) if grads else None
         rows.append(LayerFlow(node.name, node.op, 0.0 if y.grad is None else float(y.grad.double().norm()), param))

@@ -165,6 +165,24 @@ def test_an_input_used_twice_receives_both_shares(in_repo, write_spec):
     assert torch.allclose(e.edge_grads[("fc", "sq")] + e.edge_grads[("fc", "both")], e.grads["fc"], atol=1e-12)
 
 
+def test_a_free_parameter_gets_the_gradient_autograd_gives_it(in_repo, write_spec):
+    spec = write_spec("""
+        name: scaled
+        inputs: {x: [N, 3]}
+        layers:
+          - scale: {op: parameter, shape: [1, 3], init: {scheme: normal, std: 1.0}}
+          - mul: {op: multiply, in: [x, scale]}
+          - out: {op: linear, out_features: 1}
+        outputs: [out]
+    """)
+    graph, model, inputs, e = _explained(spec, text="1,2,3", target="0.5")
+    model.zero_grad()
+    ex.loss_value("mse", model(next(iter(inputs.values()))), e.target).backward()
+    assert model.scale.grad.abs().sum() > 0
+    assert torch.allclose(e.param_grads["scale"], model.scale.grad, atol=1e-12)
+    assert "∂L/∂scale = [[" in ex.render(e)
+
+
 def test_step_descends_and_leaves_frozen_layers(cli, in_repo):
     result = cli("explain", EXERCISE, "--input", "0.1,0.15,0.2", "--target", "1", "--step", "0.5", "--json")
     data = json.loads(result.out)
