@@ -85,7 +85,7 @@ def _as_list(value):
 
 class LayerNormAttrs(Attrs):
     # the trailing dims; default: the last one
-    normalized_shape: Annotated[list[PositiveInt], BeforeValidator(_as_list)] | None = None
+    normalized_shape: Annotated[list[PositiveInt], BeforeValidator(_as_list, json_schema_input_type=PositiveInt | list[PositiveInt])] | None = None
     eps: Annotated[float, Field(gt=0)] = 1e-5
     elementwise_affine: bool = True
 
