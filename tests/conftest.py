@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI_MODULE = "nncompile.cli"  # the one place tests name the CLI's module
+from suite import CLI_MODULE, ROOT
 
 
 @pytest.fixture

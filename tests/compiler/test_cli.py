@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from suite import ROOT
 
 from nncompile.compiler.ops import REGISTRY
 

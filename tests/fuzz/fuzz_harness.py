@@ -21,7 +21,7 @@ import signal
 import tempfile
 from pathlib import Path
 
-from conftest import CLI_MODULE
+from suite import CLI_MODULE
 
 from nncompile.compiler import analyse
 from nncompile.compiler.backends import report

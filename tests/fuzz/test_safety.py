@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import CLI_MODULE
+from suite import CLI_MODULE
 
 from nncompile.compiler import analyse
 from nncompile.compiler.diagnostics import SpecError

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CLI_MODULE
+from suite import CLI_MODULE
 
 from nncompile.runtime import checkpoint
 
