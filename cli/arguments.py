@@ -120,6 +120,9 @@ def spec_path(text: str) -> Path:
         return Path(text)
     if shipped is not None:
         return shipped
+    if not forced and Path(text).exists():  # a directory, a FIFO, a device
+        kind = "a directory" if Path(text).is_dir() else "not a regular file"
+        raise UsageError(f"{text} is {kind}, not a spec file")
     what = "zoo network" if forced else "spec file or zoo network" if bare else "spec file"
     listing = f"{zoo.spelled(text, [p.stem for p in zoo.networks()])}; {zoo.shipped_networks()}" if bare else ""
     raise UsageError(f"no such {what}: {text}{listing}")

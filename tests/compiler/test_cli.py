@@ -62,6 +62,8 @@ def test_set_changes_the_network(cli, in_repo):
 
 @pytest.mark.parametrize("args, code, fragment", [
     (["build", "specs/no_such.yaml"], 2, "no such spec file"),
+    (["build", "specs/lib"], 2, "specs/lib is a directory, not a spec file"),
+    (["check", "/dev/null"], 2, "/dev/null is not a regular file, not a spec file"),
     (["build", "specs/ccp.yaml", "--set", "num_clases=5"], 2, "did you mean 'num_classes'"),
     (["build", "specs/ccp.yaml", "--set", "num_classes"], 2, "expects name=value"),
     (["build", "specs/ccp.yaml", "--format", "yaml"], 2, "invalid choice"),
