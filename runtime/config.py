@@ -390,3 +390,13 @@ def require(module: str, package: str, needed_by: str):
 def is_config_key(name: str) -> bool:
     """`--set train.lr=…` sets the config; `--set num_classes=…` (no dot) a spec parameter."""
     return "." in name  # a spec parameter's name has no dot
+
+
+def process_batch(loaded: Loaded, world: int) -> int:
+    """data.batch_size is the global batch, split evenly among the processes: a run on N
+    processes steps as one process with that batch would, so the lr needs no scaling."""
+    batch_size = loaded.config.data.batch_size
+    if batch_size % world:
+        raise loaded.error(f"data.batch_size {batch_size} is the global batch, split among {world} processes: "
+                           f"make it a multiple of {world}", "data", "batch_size", code="batch-split")
+    return batch_size // world

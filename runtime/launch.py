@@ -72,6 +72,7 @@ def run(args, pairs: dict[str, str]) -> int:
     from .. import compiler
 
     loaded = config.load(args.config, overrides)  # errors once, here, not in every worker
+    config.process_batch(loaded, args.nproc * (int(args.nnodes) if args.nnodes.isdigit() else 1))
     compiler.build(args.spec, params, allow_paths=args.allow_path or ())
     torchrun = [sys.executable, "-m", __name__, "--nproc-per-node", str(args.nproc)]
     flags = {name: getattr(args, name) for name in TORCHRUN_FLAGS if getattr(args, name) is not None}

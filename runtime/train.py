@@ -176,6 +176,7 @@ class Trainer:
             torch.set_num_threads(run.threads)
         self.process = start_process(run.device)
         self.device = pick_device(run.device, self.process)
+        self.batch = config_module.process_batch(loaded, self.process.world)
         self.splits = data_module.load(loaded, graph)
         named = RunFolder(Path(run.dir) / (run.name or graph.name))  # until run() claims a folder
         self.ledger = Ledger(graph, self.config, self.process.main, named)
@@ -187,7 +188,7 @@ class Trainer:
                                            self.process.rank, self.process.world)
         # its own generator: a DataLoader otherwise draws its workers' base seed from the global
         # RNG each epoch, which would make dropout after a resume differ
-        return DataLoader(dataset, batch_size=self.config.data.batch_size, sampler=sampler,
+        return DataLoader(dataset, batch_size=self.batch, sampler=sampler,
                           num_workers=self.config.data.workers, pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(self.config.run.seed)), sampler
 
@@ -236,7 +237,7 @@ class Trainer:
             task.to(self.device)
             params = [p for p in task.parameters() if p.requires_grad]
             optimizer = make_optimizer(self.config.train, params, stage.lr)
-            steps = math.ceil(sampler.per_rank / self.config.data.batch_size)  # a whole epoch's
+            steps = math.ceil(sampler.per_rank / self.batch)  # a whole epoch's
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(self.config.train, steps, stage.epochs))
             meter = self.meter(stage)
             first_epoch, first_step = 0, 0
@@ -289,7 +290,7 @@ class Trainer:
         stage, epoch = at.stage, at.epoch
         self.splits.set_epoch(epoch)
         steps = first_step + len(loader)
-        progress = Progress(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs}", steps, self.config.data.batch_size,
+        progress = Progress(f"[{stage.name}] epoch {epoch + 1}/{stage.epochs}", steps, self.batch,
                             enabled=self.show_progress and self.process.main)
         every = self.config.run.checkpoint_every
         wrapped.train()
@@ -378,7 +379,7 @@ class Trainer:
         if not get_total_norm([t for t in weights.values() if t.is_floating_point()], math.inf).isfinite():
             when = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
             self.diverged(at, when, "the weights are no longer finite")  # alike everywhere: DDP keeps replicas equal
-        self.ledger.save(weights, at.state(meter, epoch, step, self.config.data.batch_size), best)
+        self.ledger.save(weights, at.state(meter, epoch, step, self.batch), best)
 
     def score_test(self, model: nn.Module) -> dict | None:
         """The test split, scored once at the end with best.pt's weights (else the last)."""

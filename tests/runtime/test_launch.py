@@ -27,3 +27,15 @@ def test_two_processes_print_no_omp_banner(tmp_path, run_nncompile, in_repo, mon
     assert result.code == 0, result.err
     assert "(2 processes, gloo)" in result.out
     assert "OMP_NUM_THREADS" not in result.err, result.err
+
+
+def test_a_global_batch_that_does_not_split_among_the_processes_is_refused_before_any_worker(tmp_path, cli,
+                                                                                             in_repo):
+    config = tmp_path / "train.yaml"
+    config.write_text(f"run: {{dir: {tmp_path / 'runs'}}}\ndata: {{dataset: xor, batch_size: 5}}\n"
+                      "train: {loss: bce}\n")
+    result = cli("train", "specs/xor.yaml", "--config", config, "--nproc", "2")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert ("error: data.batch_size 5 is the global batch, split among 2 processes: make it a multiple of 2 "
+            "[batch-split]") in result.err
+    assert not (tmp_path / "runs").exists()
