@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ from yaml import events as ev
 
 from .diagnostics import Diagnostic, SpecError, Span
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's safe loader, reading `1e-6` as a number as YAML 1.2 does (YAML 1.1, PyYAML's
+    rule, wants `1.0e-6` and leaves `eps: 1e-6` a string that the attribute then refuses)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 _MERGE = "tag:yaml.org,2002:merge"
 _CORE = "tag:yaml.org,2002:"
 _SCALARS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}

@@ -31,6 +31,11 @@ def test_plain_data_only():
     assert data == {"a": 1, "b": 2.5, "c": True, "d": None, "e": ["x", "y"], "f": "2024-01-01"}
 
 
+def test_exponents_without_a_point_are_numbers_as_in_yaml_1_2():
+    data = load_text("eps: 1e-6\nlr: 3E-4\nbig: 2e5\nplain: 1.5e3\nnot: 1e\nquoted: '1e-6'\n", "s.yaml")
+    assert data == {"eps": 1e-6, "lr": 3e-4, "big": 2e5, "plain": 1.5e3, "not": "1e", "quoted": "1e-6"}
+
+
 @pytest.mark.parametrize("text", [
     "x: !!python/object:os.system {}",
     "x: !!python/object/apply:os.system ['ls']",
