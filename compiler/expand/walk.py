@@ -14,7 +14,7 @@ from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
 from ..ir import Graph, Node, Scope
 from ..ops import REGISTRY
 from ..source import YList, YMap, span_of
-from ..spec import BlockCall, Document, InitScheme, diagnostics_from, validate_layer
+from ..spec import BlockCall, Document, InitScheme, diagnostics_from, op_spelled, validate_layer
 from . import bind
 from .bind import evaluate
 from .load import BlockEntry, Namespace
@@ -128,7 +128,7 @@ class Walker:
             return body
         if body not in REGISTRY and scope.namespace.resolve(body) is None and not scope.namespace.import_failed(body):
             self.problems.error(f"layer '{name}': unknown op or block '{body}'"
-                                f"{did_you_mean(body, list(REGISTRY) + scope.namespace.all_names())}",
+                                f"{op_spelled(body) or did_you_mean(body, scope.namespace.all_names())}",
                                 entry.value_spans[name], "unknown-op", ["the ops are listed by `nncompile ops`"])
             return None
         mapping = YMap(op=body) if body in REGISTRY else YMap(block=body)

@@ -203,3 +203,17 @@ def test_ccp_spec(in_repo):
     assert graph.nodes["fc"].params["weight"] == (10, 6_272)
     assert graph.nodes["fc"].attrs.in_features is None  # inferred, not written
 
+
+
+def test_a_bare_unknown_op_is_suggested_only_another_spelling(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 4]}
+        layers:
+          - a: relu7
+          - b: ReLU6
+        """)
+    with pytest.raises(SpecError) as caught:
+        build(path)
+    messages = [d.message for d in caught.value.diagnostics]
+    assert messages == ["layer 'a': unknown op or block 'relu7'",
+                        "layer 'b': unknown op or block 'ReLU6' (did you mean 'relu6'?)"]
