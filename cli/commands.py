@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from ..compiler import analyse
-from ..compiler.diagnostics import SourceCache, render_all
+from ..compiler.diagnostics import render_all
+from ..compiler.source import SourceCache
 from ..compiler.expand import UsageError
 from .arguments import name_values, spec_path
 

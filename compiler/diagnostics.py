@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 MAX_SHOWN = 50  # diagnostics printed; the rest are counted
@@ -25,7 +24,6 @@ MAX_WORD = 100  # a longer run of non-blank characters in a message is user text
 MAX_MESSAGE = 1000
 _LONG_WORD = re.compile(r"\S{%d,}" % (MAX_WORD + 1))
 _UNPRINTABLE = re.compile(r"[^\S \n]|[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # YAML's line breaks, so line numbers agree
 
 
 class Span(NamedTuple):
@@ -136,32 +134,6 @@ class SpecError(Exception):
     def __init__(self, diagnostics: Diagnostic | list[Diagnostic]):
         self.diagnostics = diagnostics if isinstance(diagnostics, list) else [diagnostics]
         super().__init__("\n".join(d.message for d in self.diagnostics))
-
-
-class SourceCache:
-    """The text of every file read, so diagnostics can quote their line."""
-
-    def __init__(self):
-        self._lines: dict[str, list[str]] = {}
-
-    def add(self, file: str, text: str) -> None:
-        self._lines[file] = _LINE_BREAK.split(text)
-
-    def files(self) -> list[str]:
-        """The names of the files held, in the order they were read."""
-        return list(self._lines)
-
-    def line(self, file: str, line: int) -> str | None:
-        lines = self._lines.get(file)
-        if lines is None:
-            from .source import read_spec  # source builds on this module
-
-            try:
-                lines = _LINE_BREAK.split(read_spec(Path(file), file).decode("utf-8", errors="replace"))
-            except SpecError:  # unreadable, not a file, too large: the message says so without the line
-                return None
-            self._lines[file] = lines
-        return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 def did_you_mean(word: str, choices) -> str:

@@ -30,6 +30,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 _MERGE = "tag:yaml.org,2002:merge"
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # YAML's line breaks, so line numbers agree
 _CORE = "tag:yaml.org,2002:"
 _SCALARS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _STR, _TIMESTAMP = _CORE + "str", _CORE + "timestamp"  # an unquoted date: kept as the text the author wrote
@@ -346,6 +347,30 @@ def load_text(text: str, file: str) -> Any:
         if collecting:
             gc.enable()
     return root
+
+
+class SourceCache:
+    """The text of every file read, so diagnostics can quote their line."""
+
+    def __init__(self):
+        self._lines: dict[str, list[str]] = {}
+
+    def add(self, file: str, text: str) -> None:
+        self._lines[file] = _LINE_BREAK.split(text)
+
+    def files(self) -> list[str]:
+        """The names of the files held, in the order they were read."""
+        return list(self._lines)
+
+    def line(self, file: str, line: int) -> str | None:
+        lines = self._lines.get(file)
+        if lines is None:
+            try:
+                lines = _LINE_BREAK.split(read_spec(Path(file), file).decode("utf-8", errors="replace"))
+            except SpecError:  # unreadable, not a file, too large: the message says so without the line
+                return None
+            self._lines[file] = lines
+        return lines[line - 1] if 0 < line <= len(lines) else None
 
 
 def read_spec(path: Path, display: str) -> bytes:

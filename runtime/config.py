@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, ValidationError
 
-from ..compiler.diagnostics import Diagnostic, SourceCache, Span, SpecError, did_you_mean
+from ..compiler.diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from ..compiler.expand import UsageError
-from ..compiler.source import YList, YMap, load_file, load_text, span_at
+from ..compiler.source import SourceCache, YList, YMap, load_file, load_text, span_at
 from . import losses
 
 COMMAND_LINE = "<command line>"  # the pseudo-file --set values are located in

@@ -21,10 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("nncompile.compiler", "nncompile.runtime", "nncompile.cli", "nncompile.__main__")
 MAX_MODULE_LINES, MAX_CLASS_LINES, MAX_FUNCTION_LINES = 450, 250, 80
 EXEMPT = "# long:"  # `# long: <reason>` above a def or class (at column 0 for a module) allows it
-# Breaks known when this test was written, in modules other work was changing: listed for the
-# lead to rule on, not skipped, and each must still break its rule (strike it off once fixed).
-KNOWN_CYCLES = [{"nncompile.compiler.source", "nncompile.compiler.diagnostics"}]  # read_spec, deferred
-KNOWN_TOO_LONG = []
 
 
 def _modules() -> dict[str, Path]:
@@ -92,16 +88,12 @@ def test_dependencies_run_one_way():
 
 def test_no_import_cycles():
     graph = _graph()
-    cycles, known = [], []
+    cycles = []
     for tied in nx.strongly_connected_components(graph):
         if len(tied) > 1 or graph.has_edge(*tied, *tied):
-            if tied in KNOWN_CYCLES:
-                known.append(tied)
-                continue
             edges = nx.find_cycle(graph.subgraph(tied))
             cycles.append(" → ".join([*(a for a, _ in edges), edges[0][0]]) + f" ({len(tied)} modules tied)")
     assert not cycles, "\n".join(cycles)
-    assert len(known) == len(KNOWN_CYCLES), "a known cycle is gone: strike it off KNOWN_CYCLES"
 
 
 def _exempt(lines: list[str], node) -> bool:
@@ -134,9 +126,7 @@ def _too_long() -> dict[str, str]:
 
 def test_no_module_class_or_function_too_long():
     too_long = _too_long()
-    unexpected = [message for key, message in too_long.items() if key not in KNOWN_TOO_LONG]
-    assert not unexpected, "\n".join(unexpected)
-    assert set(KNOWN_TOO_LONG) <= too_long.keys(), "a known long definition is gone: strike it off KNOWN_TOO_LONG"
+    assert not too_long, "\n".join(too_long.values())
 
 
 def test_the_size_rule_sees_a_long_function(tmp_path, monkeypatch):

@@ -111,7 +111,7 @@ def test_a_misspelt_library_lists_the_libraries(cli, elsewhere, write_spec):
 
 
 def test_the_hash_of_a_shipped_import_does_not_depend_on_where_the_package_lies(write_spec, tmp_path):
-    from nncompile.compiler.diagnostics import SourceCache
+    from nncompile.compiler.source import SourceCache
     from nncompile.compiler.expand.load import Loader
     from nncompile.compiler.expand.problems import Problems
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..diagnostics import SourceCache, SpecError
+from ..diagnostics import SpecError
+from ..source import SourceCache
 from ..ir import INPUT, Graph, Node
 from .bind import UsageError, spec_inputs, spec_params
 from .load import Loader

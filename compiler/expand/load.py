@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..diagnostics import Diagnostic, SourceCache, SpecError, Span
-from ..source import YMap, load_file, span_of
+from ..diagnostics import Diagnostic, SpecError, Span
+from ..source import SourceCache, YMap, load_file, span_of
 from ..spec import BlockDef, Document, diagnostics_from
 from .. import zoo
 from .problems import Problems

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from nncompile.compiler.diagnostics import MAX_SHOWN, Diagnostic, SourceCache, Span, excerpt, render_all
+from nncompile.compiler.diagnostics import MAX_SHOWN, Diagnostic, Span, excerpt, render_all
+from nncompile.compiler.source import SourceCache
 
 LOCATED = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): error: ")
 
