@@ -101,11 +101,6 @@ class Node:
         """Where the attribute's value is written in the YAML, else the layer's name."""
         return self.spans.get(attribute, self.span)
 
-    @property
-    def local_name(self) -> str:
-        prefix = self.scope[-1].name + "." if self.scope else ""
-        return self.name[len(prefix):]
-
     def state_key(self, name: str) -> str:
         """The state_dict key of this node's parameter or buffer `name`: `layer1.conv1.weight`,
         or the layer's own name for the parameter that is the layer (`class_token`)."""
@@ -172,10 +167,6 @@ class Graph:
         import networkx as nx
 
         return [edge[0] for edge in nx.find_cycle(self.to_networkx())]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     # --- in a REPL and a notebook: the views come from the backends, which sit above the IR ---
 
