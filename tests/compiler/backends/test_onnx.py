@@ -48,10 +48,14 @@ def test_every_spec_passes_the_checker_and_shape_inference_agrees(spec):
     problems, compared = shape_disagreements(model, graph)
     assert problems == [] and compared == len(graph.nodes) - len(graph.inputs) + \
         sum(o != s for o, s in graph.outputs.items())
-    # names: every layer is a node and a value of its own name; parameters as torch names them
+    # names: every layer is a node and a value of its own name; parameters as torch names them,
+    # but a free parameter, whose layer's output takes its plain name: `class_token.weight`
     assert set(graph.nodes) - set(graph.inputs) <= {n.name for n in model.graph.node}
     initializers = {t.name for t in model.graph.initializer}
-    assert set(weights.expected(graph)) <= initializers
+    owned = {f"{n.name}.{k}" for n in graph.nodes.values() if not n.share for k in {**n.params, **n.buffers}}
+    assert owned <= initializers
+    assert {key for key in weights.expected(graph) if key in graph.nodes} == \
+        {n.name for n in graph.nodes.values() if n.self_param and not n.share}
 
 
 def test_names_symbolic_sizes_and_metadata(in_repo):

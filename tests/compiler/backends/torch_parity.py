@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from nncompile.compiler import build, to_torch
 from nncompile.compiler.ir import Graph
 from nncompile.compiler.symbolic import evaluate
+from nncompile.compiler.verify import sample_feeds
 
 BATCH, SIDE = 2, 32  # what symbolic dims become: N, and any other (H, W)
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,16 +32,15 @@ def example_inputs(graph: Graph, seed: int = 0) -> tuple[dict[str, int], list[to
         for dim in graph.nodes[name].type.shape:
             if isinstance(dim, str):
                 sizes.setdefault(dim, SIDE)
-    generator = torch.Generator().manual_seed(seed)
-    tensors = [torch.randn([evaluate(d, sizes) for d in graph.nodes[name].type.shape], generator=generator)
-               for name in graph.inputs]
-    return sizes, tensors
+    # verify's inputs: standard normal, but valid where an op needs it (RoI boxes inside the image)
+    feeds = sample_feeds(graph, sizes, np.random.default_rng(seed))
+    return sizes, [torch.from_numpy(feeds[name]) for name in graph.inputs]
 
 
 def every_layer(graph: Graph, **options) -> torch.nn.Module:
     """The network lowered with every node as an output, in node order (same weights as
     to_torch's with the same seed: outputs change no parameter)."""
-    graph.outputs = {name: name for name, n in graph.nodes.items() if n.op != "input"}
+    graph.outputs = {name: name for name, n in graph.nodes.items() if not n.is_input}
     return to_torch(graph, **options)
 
 
@@ -51,7 +52,7 @@ def check_static_counts(graph: Graph, model: torch.nn.Module) -> None:
     state = model.state_dict()
     for node in graph.nodes.values():
         for name, shape in node.params.items():
-            key = f"{node.name}.{name}"
+            key = node.state_key(name)
             assert tuple(state[key].shape) == shape, key
             owner = graph.nodes[node.share] if node.share else node
             assert model.get_parameter(key).requires_grad == owner.trainable, key
@@ -59,7 +60,7 @@ def check_static_counts(graph: Graph, model: torch.nn.Module) -> None:
 
 def check_layer_shapes(graph: Graph, outputs, sizes: dict[str, int]) -> None:
     """Every layer's actual output shape equals its static type."""
-    nodes = [n for n in graph.nodes.values() if n.op != "input"]
+    nodes = [n for n in graph.nodes.values() if not n.is_input]
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     assert len(outputs) == len(nodes)
     for node, tensor in zip(nodes, outputs):
