@@ -179,17 +179,13 @@ OUTPUT_CASES = [
 ]
 
 
-def assert_gives_torchvisions_outputs(theirs: nn.Module, spec: str, params: dict | None = None,
-                                     size=(224, 224)) -> None:
-    """torchvision's model, its weights made telling (no zeros, real BN statistics), loaded
-    strictly into the spec's module: both give the same eval outputs for two random images."""
+@pytest.mark.parametrize("spec, params, size", OUTPUT_CASES)
+def test_torchvision_weights_load_strictly_and_give_its_outputs(spec, params, size):
+    tv = torchvision_or_skip()
     generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # torchvision starts some weights at zero (ViT's head and class token)
-        for p in theirs.parameters():
-            if not p.any():
-                p.normal_(0, 0.02, generator=generator)
+    theirs = torchvision_model(tv, spec, params)
     randomise_batchnorm(theirs, generator, size)
-    ours = to_torch(SPECS / f"{spec}.yaml", params or {})
+    ours = to_torch(SPECS / f"{spec}.yaml", params)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, 3, *size, generator=generator)
     with torch.no_grad():
@@ -200,10 +196,45 @@ def assert_gives_torchvisions_outputs(theirs: nn.Module, spec: str, params: dict
         expected, got = [expected], [got]
     assert len(got) == len(expected)
     for e, g in zip(expected, got):
-        assert close(g, e, rel=1e-5), float((g - e).abs().max())
+        assert close(g, e, rel=1e-5)
         assert not close(e[0], e[1], rel=1e-2)  # the two samples' outputs differ: the check can fail
 
 
-@pytest.mark.parametrize("spec, params, size", OUTPUT_CASES)
-def test_torchvision_weights_load_strictly_and_give_its_outputs(spec, params, size):
-    assert_gives_torchvisions_outputs(torchvision_model(torchvision_or_skip(), spec, params), spec, params, size)
+# --- the CLI reads a plain torchvision checkpoint --------------------------------------------
+
+@pytest.fixture(scope="module")
+def resnet18_checkpoint(tmp_path_factory):
+    """torchvision's resnet18 (BN randomised) as torch.save writes its state_dict, and the module."""
+    tv = torchvision_or_skip()
+    model = tv.models.resnet18(weights=None)
+    randomise_batchnorm(model, torch.Generator().manual_seed(1))
+    path = tmp_path_factory.mktemp("tv") / "tv.pt"
+    torch.save(model.state_dict(), path)
+    return path, model.eval()
+
+
+def test_export_with_torchvision_weights_runs_as_torchvision_in_onnxruntime(run_nncompile, resnet18_checkpoint,
+                                                                           tmp_path):
+    import onnxruntime as ort
+
+    checkpoint, model = resnet18_checkpoint
+    out = tmp_path / "resnet18.onnx"
+    result = run_nncompile("export", SPECS / "resnet18.yaml", "--weights", checkpoint, "-o", out)
+    assert result.code == 0, result.err
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        expected = model(x)
+    assert close(torch.from_numpy(got), expected, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_explain_shows_the_torchvision_checkpoints_values(run_nncompile, resnet18_checkpoint):
+    checkpoint, model = resnet18_checkpoint
+    result = run_nncompile("explain", SPECS / "resnet18.yaml", "--weights", checkpoint)
+    assert result.code == 0, result.err
+    # the shortcut's BN, layer2.0.downsample.1, is the one torchvision's and ours named apart
+    block = result.out[result.out.index("layer2.0.downsample.1 "):]
+    shown = float(re.search(r"weight\s+128: ‖·‖ = ([\d.]+)", block).group(1))
+    assert shown == pytest.approx(float(model.layer2[0].downsample[1].weight.detach().norm()), rel=1e-5)
