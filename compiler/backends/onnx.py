@@ -98,14 +98,16 @@ class LayerEmitter:
         self.name = node.name
         self.nodes: list[onnx.NodeProto] = []
 
-    def __call__(self, op_type: str, *inputs: str, **attrs) -> str:
-        """Adds a node (inputs by name; "" skips an optional input) and returns its output's name."""
+    def __call__(self, op_type: str, *inputs: str, outputs: int = 1, **attrs) -> str | list[str]:
+        """Adds a node (inputs by name; "" skips an optional input) and returns its output's name,
+        or the names of its first `outputs` outputs where that is more than one (TopK's indices)."""
         output = self._builder.unique(f"{self.name}/{op_type}")
-        node = helper.make_node(op_type, list(inputs), [output], name=output, **attrs)
+        names = [output] + [self._builder.unique(f"{output}:{k}") for k in range(1, outputs)]
+        node = helper.make_node(op_type, list(inputs), names, name=output, **attrs)
         if self._node.span is not None:
             node.doc_string = str(self._node.span)
         self.nodes.append(node)
-        return output
+        return output if outputs == 1 else names
 
     def param(self, name: str) -> str:
         """The initializer of this layer's parameter or buffer `name` (the owner's, when shared)."""
