@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from .codes import checked
+
 MAX_SHOWN = 50  # diagnostics printed; the rest are counted
 MAX_LINE = 120  # a quoted source line longer than this is cut around the caret, as rustc does
 CONTEXT = 40  # columns kept on each side of the caret in a cut line
@@ -48,9 +50,10 @@ class Diagnostic:
     span: Span | None = None
     severity: str = "error"  # "error" | "warning"
     notes: list[str] = field(default_factory=list)
-    code: str = ""  # a stable name from docs/errors.md, e.g. "unknown-op"
+    code: str = ""  # one of compiler/codes.py's, e.g. "unknown-op" (documented in docs/errors.md)
 
     def __post_init__(self):
+        checked(self.code)
         self.message = bounded(self.message)
         self.notes = [bounded(note) for note in self.notes]
 
