@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .torch_detection import Anchors, BoxCoder, Detections, RPNProposals  # noqa: F401  (the detection ops')
+
 
 class Step(nn.Module):
     """1 where x ≥ threshold, else 0. Its gradient is zero almost everywhere, so a backward
@@ -202,3 +204,75 @@ class FrozenBatchNorm2d(nn.Module):
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, eps={self.eps}"
+
+
+class ShiftedWindowAttention(nn.Module):
+    """torchvision's ShiftedWindowAttention (Swin's W-MSA and SW-MSA), on N×H×W×C: padded to
+    whole windows, rolled by −shift (not on an axis one window covers), attended within each
+    window with a relative-position bias (and, shifted, a mask keeping apart the tokens the
+    roll brought together), then put back. Its own table and index come before qkv and proj
+    in the state_dict, as in torchvision's."""
+
+    def __init__(self, dim: int, window_size, shift_size, num_heads: int, qkv_bias: bool = True,
+                 proj_bias: bool = True):
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = tuple(window_size), tuple(shift_size), num_heads
+        wh, ww = self.window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * wh - 1) * (2 * ww - 1), num_heads))
+        rows, cols = torch.arange(wh * ww).div(ww, rounding_mode="floor"), torch.arange(wh * ww) % ww
+        offset_rows, offset_cols = rows[:, None] - rows[None, :], cols[:, None] - cols[None, :]
+        self.register_buffer("relative_position_index",
+                             ((offset_rows + wh - 1) * (2 * ww - 1) + offset_cols + ww - 1).flatten())
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+
+    def forward(self, x):
+        n, h, w, c = x.shape
+        (wh, ww), heads = self.window_size, self.num_heads
+        x = F.pad(x, (0, 0, 0, -w % ww, 0, -h % wh))
+        ph, pw = x.shape[1], x.shape[2]
+        shift = (self.shift_size[0] if wh < ph else 0, self.shift_size[1] if ww < pw else 0)
+        if any(shift):
+            x = torch.roll(x, (-shift[0], -shift[1]), (1, 2))
+        windows = x.view(n, ph // wh, wh, pw // ww, ww, c).transpose(2, 3).reshape(n, -1, wh * ww, c)  # N×nW×L×C
+        q, k, v = self.qkv(windows).unflatten(-1, (3, heads, c // heads)).permute(3, 0, 1, 4, 2, 5)  # N×nW×h×L×d
+        scores = (q * (c // heads) ** -0.5) @ k.transpose(-2, -1)
+        tokens = wh * ww
+        bias = self.relative_position_bias_table[self.relative_position_index].view(tokens, tokens, heads)
+        scores = scores + bias.permute(2, 0, 1)
+        if any(shift):
+            scores = scores + self.mask(ph, pw, shift, x)[:, None]
+        out = (scores.softmax(-1) @ v).transpose(2, 3).reshape(n, -1, tokens, c)
+        out = self.proj(out).view(n, ph // wh, pw // ww, wh, ww, c).transpose(2, 3).reshape(n, ph, pw, c)
+        if any(shift):
+            out = torch.roll(out, shift, (1, 2))
+        return out[:, :h, :w].contiguous()
+
+    def mask(self, ph: int, pw: int, shift, like):
+        """nW×L×L: −100 between tokens of a window from different regions of the unrolled map."""
+        (wh, ww), (sh, sw) = self.window_size, shift
+        region = like.new_zeros(ph, pw)
+        for k, (rows, cols) in enumerate((r, c) for r in (slice(0, -wh), slice(-wh, -sh), slice(-sh, None))
+                                         for c in (slice(0, -ww), slice(-ww, -sw), slice(-sw, None))):
+            region[rows, cols] = k  # with a zero shift the last band is the whole axis, as torchvision's
+        windows = region.view(ph // wh, wh, pw // ww, ww).transpose(1, 2).reshape(-1, wh * ww)
+        return (windows[:, None, :] != windows[:, :, None]).to(like.dtype) * -100.0
+
+    def extra_repr(self):
+        return f"window_size={self.window_size}, shift_size={self.shift_size}, num_heads={self.num_heads}"
+
+
+class PatchMerging(nn.Module):
+    """torchvision's PatchMerging (Swin's downsampling) on N×H×W×C: zero-padded to even H
+    and W, each 2×2 neighbourhood's four C-vectors side by side (4C), LayerNorm, and a Linear
+    to 2C without bias; `reduction` registered before `norm`, as torchvision's."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim, eps=eps)
+
+    def forward(self, x):
+        x = F.pad(x, (0, 0, 0, x.shape[2] % 2, 0, x.shape[1] % 2))
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        return self.reduction(self.norm(x))

@@ -166,9 +166,13 @@ def _value(draw: Draw, node: Node, name: str, shape: tuple, shapes: dict, defaul
     if scheme.scheme != "default":
         return SCHEMES[scheme.scheme].numpy(draw, shape, scheme)
     default = defaults.get(name)
+    if callable(default):  # a constant the op computes from its attributes (Swin's relative_position_index)
+        return np.asarray(default(node.attrs), dtype=np.float64).reshape(shape)
     if default == "fan_in_uniform":
         # nn.Linear/nn.Conv*: U(±1/√fan_in) for the weight and the bias, fan_in of the weight
-        return draw.uniform(shape, 1 / math.sqrt(fans(shapes.get("weight", shape))[0]))  # (out_proj.weight's own)
+        # beside it (qkv.bias: qkv.weight's; out_proj.weight: its own)
+        weight = f"{name.rpartition('.')[0]}.weight" if "." in name else "weight"
+        return draw.uniform(shape, 1 / math.sqrt(fans(shapes.get(weight, shape))[0]))
     if isinstance(default, float):  # a constant (nn.PReLU's slope ¼)
         return draw.constant(shape, default)
     if default in SCHEMES:

@@ -111,11 +111,11 @@ class ScaledDotProductAttention(Op):
     def onnx(self, a, inputs, types, out, emit):
         scale = a.scale if a.scale is not None else 1 / math.sqrt(types[0].shape[-1])
         mask = inputs[3] if len(inputs) == 4 else None
-        return _attend(emit, inputs[0], inputs[1], inputs[2], types[0].rank, scale, mask)
+        return attend(emit, inputs[0], inputs[1], inputs[2], types[0].rank, scale, mask)
 
 
-def _attend(emit, q: str, k: str, v: str, rank: int, scale: float, mask: str | None = None) -> str:
-    """softmax(q·kᵀ·scale + mask)·v in ONNX's standard ops."""
+def attend(emit, q: str, k: str, v: str, rank: int, scale: float, mask: str | None = None) -> str:
+    """softmax(q·kᵀ·scale + mask)·v in ONNX's standard ops (sdpa, multihead and window attention)."""
     perm = [*range(rank - 2), rank - 1, rank - 2]
     scores = emit("Mul", emit("MatMul", q, emit("Transpose", k, perm=perm)),
                   emit.const("scale", scale, dtype="float32"))
@@ -202,7 +202,7 @@ class MultiheadAttention(Op):
             y = emit("Reshape", y, emit.const("heads", [0, 0, heads, e // heads]))
             return emit("Transpose", y, perm=[0, 2, 1, 3])
 
-        attended = _attend(emit, project(query, 0), project(key, 1), project(value, 2), 4, 1 / math.sqrt(e // heads))
+        attended = attend(emit, project(query, 0), project(key, 1), project(value, 2), 4, 1 / math.sqrt(e // heads))
         joined = emit("Reshape", emit("Transpose", attended, perm=[0, 2, 1, 3]), emit.const("joined", [0, 0, e]))
         y = emit("MatMul", joined, emit("Transpose", emit.param("out_proj.weight")))
         return emit("Add", y, emit.param("out_proj.bias")) if a.bias else y

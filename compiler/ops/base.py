@@ -11,7 +11,7 @@ op's name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, Callable, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -135,8 +135,9 @@ class Op:
     self_param: ClassVar[str | None] = None
     # PyTorch's own initial value of each parameter and buffer, for backends without torch
     # (backends/weights.py): "fan_in_uniform" (nn.Linear's and nn.Conv's U(±1/√fan_in)),
-    # "ones" or "zeros", or a constant (nn.PReLU's 0.25)
-    default_init: ClassVar[dict[str, str | float]] = {}
+    # "ones" or "zeros", a constant (nn.PReLU's 0.25), or a function of the attributes giving
+    # the values of a constant buffer (Swin's relative_position_index)
+    default_init: ClassVar[dict[str, str | float | Callable[[Any], Any]]] = {}
     # How the slides write this op's backward step, for `nncompile explain`: the gradient of
     # the input ("x") and of each parameter, in terms of the input x, the output y and
     # δ = ∂L/∂y; empty: explain writes the vector-Jacobian product Jᵀδ. An elementwise op

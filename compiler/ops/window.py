@@ -1,0 +1,247 @@
+"""Swin's window ops (Liu et al., 2021), as torchvision builds them: shifted-window
+attention and patch merging, on channels-last maps N×H×W×C.
+
+Each is one op, not a chain of reshapes, gathers and linears written in the spec, for two
+reasons. Its parameters then sit where torchvision's checkpoints have them, in its order:
+ShiftedWindowAttention's own relative_position_bias_table and relative_position_index come
+before its qkv and proj, and PatchMerging registers its `reduction` before its `norm`
+though it applies the norm first; a spec's layers register in data-flow order
+(graph.topological()), which cannot say either. And the window arithmetic (padding to
+whole windows, the cyclic shift and its mask, folding the windows into the batch and back)
+is torchvision's `shifted_window_attention` function: one line of spec, as
+multihead_attention is for ViT.
+
+MACs: the four projections (q, k, v and the output: 4·C² per token of the padded map) and,
+per window and head, QKᵀ and AV (L·L·C/h each, L = window tokens): 2·L·C per token; the
+softmax, the bias and the mask count nothing (as torchvision's published figures count).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import symbolic
+from ..ir import Dim
+from .attention import attend
+from .base import Attrs, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType, TorchModule, register
+from .tensor import roll_onnx
+
+END = 2**63 - 1  # ONNX Slice's "to the end"
+MASKED = -100.0  # torchvision's score for a pair of tokens from different regions of a shifted window
+
+
+def relative_position_index(window: tuple[int, int]) -> np.ndarray:
+    """For each pair (i, j) of a window's tokens, flattened row-major i·L + j, the row of the
+    bias table that holds their offset: (Δrow + Wh − 1)·(2·Ww − 1) + Δcol + Ww − 1."""
+    wh, ww = window
+    rows, cols = np.divmod(np.arange(wh * ww), ww)
+    d_row, d_col = rows[:, None] - rows[None, :], cols[:, None] - cols[None, :]
+    return ((d_row + wh - 1) * (2 * ww - 1) + d_col + ww - 1).reshape(-1)
+
+
+def shift_mask(padded: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]) -> np.ndarray:
+    """nW×L×L: 0 where two tokens of a window came from one region of the map before the
+    cyclic shift, MASKED where the shift brought them together from opposite edges."""
+    region = np.zeros(padded)
+    bands = [(slice(0, -w), slice(-w, -s), slice(-s, None)) for w, s in zip(window, shift)]
+    for k, (rows, cols) in enumerate((r, c) for r in bands[0] for c in bands[1]):
+        region[rows, cols] = k  # as torchvision: with a zero shift the last band is the whole axis
+    (ph, pw), (wh, ww) = padded, window
+    windows = region.reshape(ph // wh, wh, pw // ww, ww).transpose(0, 2, 1, 3).reshape(-1, wh * ww)
+    return np.where(windows[:, None, :] != windows[:, :, None], MASKED, 0.0).astype(np.float32)
+
+
+class WindowAttentionAttrs(Attrs):
+    num_heads: PositiveInt
+    window: Pair = (7, 7)  # window_size, [height, width] or one number
+    shift: NonNegativePair = (0, 0)  # shift_size: 0 for W-MSA, window/2 for SW-MSA
+    qkv_bias: bool = True
+    proj_bias: bool = True
+
+
+def _padded(n: int, w: int) -> int:
+    """n rounded up to whole windows of w, as torchvision pads."""
+    return n + -n % w
+
+
+@register
+class ShiftedWindowAttention(Op):
+    """Window multi-head self-attention with a relative-position bias, shifted or not (as
+    torchvision's ShiftedWindowAttention, Swin's W-MSA and SW-MSA): an N×H×W×C map is padded
+    to whole `window`s, rolled by −`shift` (a shift is dropped on an axis the window covers
+    whole), cut into windows of L = Wh·Ww tokens, each attended over by `num_heads` heads
+    (qkv: Linear C → 3C, scaled by 1/√(C/h), plus the bias table's rows for each pair's
+    offset, and with a shift the mask that keeps apart tokens the roll brought together),
+    projected (proj), put back, rolled back and cropped: N×H×W×C. Parameters and buffer
+    are torchvision's: relative_position_bias_table (2Wh−1)(2Ww−1)×h, relative_position_index
+    (L², a constant), qkv.weight/bias, proj.weight/bias."""
+
+    name = "shifted_window_attention"
+    family = "window"
+    Attrs = WindowAttentionAttrs
+    params_are = ("relative_position_bias_table", "qkv.weight", "qkv.bias", "proj.weight", "proj.bias")
+    default_init = {"relative_position_bias_table": "zeros", "qkv.weight": "fan_in_uniform",
+                    "qkv.bias": "fan_in_uniform", "proj.weight": "fan_in_uniform", "proj.bias": "fan_in_uniform",
+                    "relative_position_index": lambda a: relative_position_index(a.window)}
+
+    def infer(self, a, inputs, log):
+        x = inputs[0]
+        if x.rank != 4:
+            raise ShapeError(f"expects a channels-last map N×H×W×C, got {x} (rank {x.rank})")
+        width = x.shape[3]
+        if not isinstance(width, int):
+            raise ShapeError(f"the channel size {width} must be concrete")
+        if width % a.num_heads:
+            raise ShapeError(f"the {width} channels do not split into {a.num_heads} heads", attr="num_heads")
+        if any(s >= w for s, w in zip(a.shift, a.window)):
+            raise ShapeError(f"shift {a.shift} must be smaller than the window {a.window} on each axis", attr="shift")
+        return x
+
+    def param_shapes(self, a, inputs, out):
+        (wh, ww), c = a.window, inputs[0].shape[3]
+        shapes = {"relative_position_bias_table": ((2 * wh - 1) * (2 * ww - 1), a.num_heads),
+                  "qkv.weight": (3 * c, c), "qkv.bias": (3 * c,), "proj.weight": (c, c), "proj.bias": (c,)}
+        dropped = {name for name, kept in (("qkv.bias", a.qkv_bias), ("proj.bias", a.proj_bias)) if not kept}
+        return {k: s for k, s in shapes.items() if k not in dropped}
+
+    def buffer_shapes(self, a, inputs, out):
+        return {"relative_position_index": (math.prod(a.window) ** 2,)}
+
+    def macs(self, a, inputs, out):
+        _, h, w, c = inputs[0].shape
+        if not isinstance(h, int) or not isinstance(w, int):
+            return None
+        return _padded(h, a.window[0]) * _padded(w, a.window[1]) * (4 * c * c + 2 * math.prod(a.window) * c)
+
+    def label(self, a):
+        window = "×".join(map(str, a.window))
+        return f"window attention {window} ×{a.num_heads} heads" + (f", shift {a.shift[0]}" if any(a.shift) else "")
+
+    def torch(self, a, inputs, out):
+        return TorchModule("ShiftedWindowAttention", (out.shape[3], a.window, a.shift, a.num_heads),
+                           {"qkv_bias": a.qkv_bias, "proj_bias": a.proj_bias})
+
+    def onnx(self, a, inputs, types, out, emit):
+        _, h, w, c = types[0].shape
+        if not isinstance(h, int) or not isinstance(w, int):
+            raise NotImplementedError(f"shifted_window_attention over the symbolic sizes {h}×{w} has no ONNX "
+                                      "lowering: its padding and shift mask are built from concrete H and W")
+        (wh, ww), heads = a.window, a.num_heads
+        ph, pw = _padded(h, wh), _padded(w, ww)
+        shift = tuple(s if win < p else 0 for s, win, p in zip(a.shift, a.window, (ph, pw)))
+        rows, cols, tokens = ph // wh, pw // ww, wh * ww
+        x = inputs[0]
+        if (ph, pw) != (h, w):
+            x = emit("Pad", x, emit.const("pads", [0, 0, 0, 0, 0, ph - h, pw - w, 0]))
+        padded = TensorType((types[0].shape[0], ph, pw, c))
+        if any(shift):
+            x = roll_onnx(emit, x, padded, [-s for s in shift], [1, 2])
+        # N×rows×Wh×cols×Ww×C → N×nW×L×C: the windows beside the batch
+        x = emit("Reshape", x, emit.const("grid", [0, rows, wh, cols, ww, c]))
+        x = emit("Reshape", emit("Transpose", x, perm=[0, 1, 3, 2, 4, 5]), emit.const("windows", [0, rows * cols,
+                                                                                                  tokens, c]))
+        weight = emit.param("qkv.weight")
+        bias = emit.param("qkv.bias") if a.qkv_bias else None
+        zero = emit.const("axis0", [0])
+
+        def project(k: int) -> str:  # x·W_kᵀ + b_k, split into heads: N×nW×h×L×(C/h)
+            start, end = emit.const("start", [k * c]), emit.const("end", [(k + 1) * c])
+            y = emit("MatMul", x, emit("Transpose", emit("Slice", weight, start, end, zero)))
+            if bias is not None:
+                y = emit("Add", y, emit("Slice", bias, start, end, zero))
+            y = emit("Reshape", y, emit.const("heads", [0, rows * cols, tokens, heads, c // heads]))
+            return emit("Transpose", y, perm=[0, 1, 3, 2, 4])
+
+        index = emit("Cast", emit.param("relative_position_index"), to=7)  # int64
+        table = emit("Gather", emit.param("relative_position_bias_table"), index, axis=0)  # L²×h
+        offsets = emit("Transpose", emit("Reshape", table, emit.const("pairs", [tokens, tokens, heads])),
+                       perm=[2, 0, 1])  # h×L×L
+        if any(shift):  # nW×1×L×L beside the heads' h×L×L
+            mask = shift_mask((ph, pw), a.window, shift)[:, None]
+            offsets = emit("Add", offsets, emit.const("shift_mask", mask, dtype="float32"))
+        y = attend(emit, project(0), project(1), project(2), 5, 1 / math.sqrt(c // heads), offsets)
+        y = emit("Reshape", emit("Transpose", y, perm=[0, 1, 3, 2, 4]), emit.const("joined", [0, rows * cols,
+                                                                                             tokens, c]))
+        y = emit("MatMul", y, emit("Transpose", emit.param("proj.weight")))
+        if a.proj_bias:
+            y = emit("Add", y, emit.param("proj.bias"))
+        # back: N×rows×cols×Wh×Ww×C → N×pH×pW×C, rolled back, cropped
+        y = emit("Reshape", y, emit.const("grid", [0, rows, cols, wh, ww, c]))
+        y = emit("Reshape", emit("Transpose", y, perm=[0, 1, 3, 2, 4, 5]), emit.const("map", [0, ph, pw, c]))
+        if any(shift):
+            y = roll_onnx(emit, y, padded, list(shift), [1, 2])
+        if (ph, pw) != (h, w):
+            y = emit("Slice", y, emit.const("starts", [0, 0]), emit.const("ends", [h, w]), emit.const("axes", [1, 2]))
+        return y
+
+
+class PatchMergingAttrs(Attrs):
+    eps: float = 1e-5  # the LayerNorm's
+
+
+@register
+class PatchMerging(Op):
+    """Halves H and W and doubles C (as torchvision's PatchMerging, Swin's downsampling): an
+    N×H×W×C map is zero-padded to even H and W, its 2×2 neighbours put side by side on the
+    channels (x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]: 4C), layer-normed
+    (norm) and projected to 2C by a Linear without bias (reduction): N×⌈H/2⌉×⌈W/2⌉×2C."""
+
+    name = "patch_merging"
+    family = "window"
+    Attrs = PatchMergingAttrs
+    params_are = ("reduction.weight", "norm.weight", "norm.bias")
+    default_init = {"reduction.weight": "fan_in_uniform", "norm.weight": "ones", "norm.bias": "zeros"}
+
+    def infer(self, a, inputs, log):
+        x = inputs[0]
+        if x.rank != 4:
+            raise ShapeError(f"expects a channels-last map N×H×W×C, got {x} (rank {x.rank})")
+        n, h, w, c = x.shape
+        if not isinstance(c, int):
+            raise ShapeError(f"the channel size {c} must be concrete")
+        return TensorType((n, _half(h), _half(w), 2 * c))
+
+    def param_shapes(self, a, inputs, out):
+        c = inputs[0].shape[3]
+        return {"reduction.weight": (2 * c, 4 * c), "norm.weight": (4 * c,), "norm.bias": (4 * c,)}
+
+    def macs(self, a, inputs, out):
+        rows = out.per_sample()
+        return None if rows is None else rows * 4 * inputs[0].shape[3]
+
+    def label(self, a):
+        return "patch merging 2×2"
+
+    def torch(self, a, inputs, out):
+        return TorchModule("PatchMerging", (inputs[0].shape[3],), {"eps": a.eps})
+
+    def onnx(self, a, inputs, types, out, emit):
+        x = inputs[0]
+        _, h, w, _ = types[0].shape
+        # pads [0, 0, 0, 0 | 0, H mod 2, W mod 2, 0], computed from the shape where it is symbolic
+        if isinstance(h, int) and isinstance(w, int):
+            if h % 2 or w % 2:
+                x = emit("Pad", x, emit.const("pads", [0, 0, 0, 0, 0, h % 2, w % 2, 0]))
+        else:
+            odd = emit("Mod", emit("Shape", x, start=1, end=3), emit.const("two", [2, 2]))
+            pads = emit("Concat", emit.const("begins", [0, 0, 0, 0, 0]), odd, emit.const("channels", [0]), axis=0)
+            x = emit("Pad", x, pads)
+        parts = [emit("Slice", x, emit.const("starts", [row, col]), emit.const("ends", [END, END]),
+                      emit.const("axes", [1, 2]), emit.const("steps", [2, 2]))
+                 for col in (0, 1) for row in (0, 1)]
+        joined = emit("Concat", *parts, axis=3)
+        normed = emit("LayerNormalization", joined, emit.param("norm.weight"), emit.param("norm.bias"),
+                      axis=-1, epsilon=a.eps)
+        return emit("MatMul", normed, emit("Transpose", emit.param("reduction.weight")))
+
+
+def _half(n: Dim) -> Dim:
+    """⌈n/2⌉: the rows of the zero-padded map taken two at a time."""
+    if isinstance(n, int):
+        return -(-n // 2)
+    half = symbolic.window(n, 1, 2, 0)
+    if half is None:
+        raise ShapeError(f"the symbolic size {n} is in a form halving cannot follow; give the input a concrete size")
+    return half
