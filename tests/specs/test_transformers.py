@@ -1,5 +1,6 @@
 """The zoo's modern networks against torchvision: ShuffleNet V2 (chunk and the channel
-shuffle), ConvNeXt-T (permute, layer scale, stochastic depth), ViT-B/16 (attention). Each spec's parameter total is torchvision's, its lowered
+shuffle), ConvNeXt-T (permute, layer scale, stochastic depth), ViT-B/16 (attention), Swin-T
+(shifted window attention, patch merging). Each spec's parameter total is torchvision's, its lowered
 state_dict is torchvision's key for key, shape for shape, in order (the reference JSON, no
 torchvision needed), its MACs are within 2% (CNNs) or 5% (transformers) of the published
 GMACs, `nncompile verify` passes, and with torchvision installed its weights load strictly
@@ -16,8 +17,8 @@ from nncompile.compiler import analyse, to_torch
 
 # spec (torchvision's name) -> MAC tolerance against the published GMACs: 2% for CNNs, 5% for
 # transformers, whose attention products (QKᵀ and AV) are counted as torchvision counts them
-NETWORKS = {"shufflenet_v2_x1_0": 0.02, "convnext_tiny": 0.02, "vit_b_16": 0.05}
-SLOW = {"convnext_tiny", "vit_b_16"}  # 29M and 87M parameters: seconds in torch, more through onnxruntime
+NETWORKS = {"shufflenet_v2_x1_0": 0.02, "convnext_tiny": 0.02, "vit_b_16": 0.05, "swin_t": 0.05}
+SLOW = {"convnext_tiny", "vit_b_16", "swin_t"}  # 28M to 87M parameters: seconds in torch, more through onnxruntime
 
 
 def heavy(names):
@@ -64,3 +65,13 @@ def test_torchvision_weights_give_its_outputs(name):
         expected, got = theirs.eval()(x), ours.eval()(x)
     assert close(got, expected, rel=1e-5)
     assert not close(expected[0], expected[1], rel=1e-2)  # the samples' outputs differ: the check can fail
+
+
+def test_swin_relative_position_index_is_torchvisions():
+    """Swin's constant buffers are built, not loaded: before any load_state_dict, every
+    relative_position_index of the lowered module equals torchvision's."""
+    tv = torchvision_or_skip()
+    theirs = {k: v for k, v in tv.models.swin_t(weights=None).state_dict().items() if k.endswith("_index")}
+    ours = to_torch(SPECS / "swin_t.yaml").state_dict()
+    assert len(theirs) == 12
+    assert all(torch.equal(ours[k], v) for k, v in theirs.items())
