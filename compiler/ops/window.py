@@ -76,7 +76,8 @@ class ShiftedWindowAttention(Op):
     offset, and with a shift the mask that keeps apart tokens the roll brought together),
     projected (proj), put back, rolled back and cropped: N×H×W×C. Parameters and buffer
     are torchvision's: relative_position_bias_table (2Wh−1)(2Ww−1)×h, relative_position_index
-    (L², a constant), qkv.weight/bias, proj.weight/bias."""
+    (L², a constant), qkv.weight/bias, proj.weight/bias. MACs per token of the padded map:
+    4·C² for the projections and 2·L·C for QKᵀ and AV."""
 
     name = "shifted_window_attention"
     family = "window"
@@ -186,7 +187,8 @@ class PatchMerging(Op):
     """Halves H and W and doubles C (as torchvision's PatchMerging, Swin's downsampling): an
     N×H×W×C map is zero-padded to even H and W, its 2×2 neighbours put side by side on the
     channels (x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]: 4C), layer-normed
-    (norm) and projected to 2C by a Linear without bias (reduction): N×⌈H/2⌉×⌈W/2⌉×2C."""
+    (norm) and projected to 2C by a Linear without bias (reduction): N×⌈H/2⌉×⌈W/2⌉×2C.
+    MACs: the reduction's, 8·C² per output position."""
 
     name = "patch_merging"
     family = "window"
