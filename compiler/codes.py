@@ -18,7 +18,7 @@ from dataclasses import dataclass
 class Code:
     meaning: str  # one sentence: what is wrong
     fix: str
-    reported_by: str = "build"  # the command that first reports it: build (and every command reading a spec), export, train
+    reported_by: str = "build"  # build (so every command that reads a spec), export or train
     warning: bool = False  # a warning: the command still succeeds
 
 
@@ -126,6 +126,10 @@ CODES: dict[str, Code] = {
                         "Omit it (it is inferred) or correct it."),
     "kernel-too-large": Code("A kernel is larger than its padded input.",
                              "Pad the input, shrink the kernel, or downsample less before it."),
+    "floor-mismatch": Code("Two sizes a layer joins differ because a pooling or stride upstream rounds one of them "
+                           "down: symbolic sizes that would agree if the input's size were a multiple of some k.",
+                           "Declare the input's size such a multiple, as the note says: `16*h` in its shape is any "
+                           "multiple of 16, through which every floor divides exactly."),
     "inexact-division": Code("A stride does not divide the input evenly, so a window would fall off its edge.",
                              "Change the padding, kernel or stride so (in + 2·padding − kernel) is a multiple of "
                              "the stride."),
