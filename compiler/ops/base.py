@@ -221,11 +221,14 @@ def window_output(n: Dim, kernel: int, stride: int, pad: int, dilation: int, cei
     if isinstance(n, str):
         if stride == 1 and span - 1 == pad + pad_right:
             return n
-        out = symbolic.window(n, span, stride, pad + pad_right)
+        # ceil mode rounds up, but drops a last window that would start in the right padding:
+        # together ⌊(n + pads − F + min(S − 1, F − P − 1))/S⌋ + 1, still affine in n
+        up = min(stride - 1, span - pad - 1) if ceil else 0
+        out = symbolic.window(n, span, stride, pad + pad_right + up)
         if out is None:
             raise ShapeError(f"the {axis} size {n} is symbolic in a form this window cannot follow; "
                              "give the input a concrete size", attr="kernel")
-        log.arithmetic.append(f"{axis}: ({n} − {f} + {pads})/{stride} + 1 = {out}")
+        log.arithmetic.append(f"{axis}: ({n} − {f} + {pads})/{stride} + 1 = {out}" + (" (ceil)" if ceil else ""))
         return out
     padded = n + pad + pad_right
     overhang = stride - 1 if ceil else 0  # in ceil mode the last window may hang over the end

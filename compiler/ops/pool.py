@@ -1,4 +1,11 @@
-"""Pooling: max, average, power-average (L2) and adaptive/global average pooling."""
+"""Pooling: max (with its switches, and max-unpooling that consumes them), average,
+power-average (L2) and adaptive/global average pooling.
+
+A max pool's switches are torch's indices: for each output position, where its maximum sits
+in its input plane, h·W + w. ONNX's MaxPool flattens them over N·C·H·W instead, and its
+MaxUnpool reads them so: the ONNX lowerings convert at both ends, so every tensor the spec
+names holds torch's per-plane index in either backend.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,12 @@ from typing import Annotated
 
 from pydantic import Field
 
+from .. import symbolic
 from ..ir import GLOBAL
 from .base import (Attrs, NonNegativePair, Op, Pair, ShapeError, TensorType, TorchExpr, TorchModule,
                    expect_rank, register, window_output)
+
+SWITCHES = "int64"  # the dtype of a max pool's switches, as torch returns them
 
 
 class WindowAttrs(Attrs):
@@ -51,20 +61,197 @@ class _Window(Op):
         return f"{self.short} {size}" + (" ceil" if a.ceil_mode else "")
 
 
+class MaxPoolAttrs(WindowAttrs):
+    return_indices: bool = Field(False, description="a second output, `layer.1`: the switches, where each "
+                                                    "maximum was (its index h·W + w in its input plane)")
+    index: int | None = Field(None, description="which output: 0 the values, 1 the switches (set for "
+                                                "`layer.k`; written by hand, keeps only that one)")
+
+
 @register
 class MaxPool2d(_Window):
-    """Max over each window; `ceil_mode: true` rounds the output size up (Caffe, GoogLeNet)."""
+    """Max over each window; `ceil_mode: true` rounds the output size up (Caffe, GoogLeNet).
+    With `return_indices: true` it has two outputs: `pool.0`, the values, and `pool.1`, the
+    switches (int64, torch's indices) that `max_unpool2d` puts the values back with."""
 
     name = "maxpool2d"
-    Attrs = WindowAttrs
+    Attrs = MaxPoolAttrs
     short = "maxpool"
 
+    def outputs(self, a):
+        return 2 if a.return_indices and a.index is None else 1
+
+    @staticmethod
+    def switches(a) -> bool:
+        """Whether this node is the switches output."""
+        return a.index is not None and a.index % 2 == 1
+
+    def infer(self, a, inputs, log):
+        if a.index is not None and not (a.return_indices and -2 <= a.index < 2):
+            raise ShapeError(f"index {a.index} names no output: the layer has "
+                             + ("2 outputs (0: values, 1: switches)" if a.return_indices
+                                else "one output (return_indices: true adds the switches)"), attr="index")
+        out = super().infer(a, inputs, log)
+        return TensorType(out.shape, SWITCHES) if self.switches(a) else out
+
+    def label(self, a):
+        return super().label(a) + (" switches" if self.switches(a) else "")
+
     def torch(self, a, inputs, out):
-        return TorchModule("nn.MaxPool2d", (a.kernel,), dict(stride=self.stride(a), padding=a.padding,
-                                                            ceil_mode=a.ceil_mode))
+        window = dict(stride=self.stride(a), padding=a.padding, ceil_mode=a.ceil_mode)
+        if self.switches(a):
+            return TorchModule("nn.MaxPool2d", (a.kernel,), dict(window, return_indices=True), call="{m}({0})[1]")
+        return TorchModule("nn.MaxPool2d", (a.kernel,), window)
 
     def onnx(self, a, inputs, types, out, emit):
-        return emit("MaxPool", inputs[0], **self.onnx_window(a))
+        if not self.switches(a):
+            return emit("MaxPool", inputs[0], **self.onnx_window(a))
+        _, flat = emit("MaxPool", inputs[0], outputs=2, **self.onnx_window(a))
+        # ONNX's index runs over N·C·H·W: modulo the plane's H·W it is torch's
+        return emit("Mod", flat, _plane_size(emit, inputs[0], types[0].shape[2:]))
+
+
+class MaxUnpoolAttrs(Attrs):
+    kernel: Pair = Field(description="the pool's window: one number for both axes, or [height, width]")
+    stride: Pair | None = Field(None, description="the pool's stride: one number for both axes, or [height, width]; "
+                                                  "default: the kernel")
+    padding: NonNegativePair = Field((0, 0), description="the pool's padding: one number for both axes, or [height, width]")
+    output_size: Pair | None = Field(None, description="the output's [height, width] where it is not (h − 1)·S − 2P + K "
+                                                       "(a third input gives it as that tensor's size instead)")
+
+
+@register
+class MaxUnpool2d(Op):
+    """Max-unpooling (torch's F.max_unpool2d, ONNX MaxUnpool), DeconvNet's: each value goes
+    back where its max pool found it, zeros elsewhere. Inputs: the values and the pool's
+    switches (`pool.1`, from `return_indices: true`); a third input, if given, is a tensor
+    whose H×W the output takes (the pool's input, when the default size (h − 1)·S − 2P + K
+    is not it: an odd size pooled by 2). Window attributes as the pool's."""
+
+    name = "max_unpool2d"
+    family = "pool"
+    Attrs = MaxUnpoolAttrs
+    arity = (2, 3)
+
+    def stride(self, a):
+        return a.stride or a.kernel
+
+    def infer(self, a, inputs, log):
+        x = expect_rank(inputs, 4, "N×C×H×W")
+        if x.dtype == SWITCHES:
+            raise ShapeError("its first input holds a pool's switches: the values come first, "
+                             "`in: [values, pool.1]`", attr="in")
+        if inputs[1].shape != x.shape:
+            raise ShapeError(f"the switches {inputs[1]} and the values {x} differ in shape: both come from one "
+                             "pool's output", attr="in")
+        if len(inputs) == 3:
+            if a.output_size is not None:
+                raise ShapeError("the output size is given twice: by output_size and by a third input",
+                                 attr="output_size")
+            expect_rank(inputs[2:], 4, "N×C×H×W, whose H×W the output takes")
+        spatial = []
+        for axis, n, k, s, p, default in zip(("H", "W"), x.shape[2:], a.kernel, self.stride(a), a.padding,
+                                             self.default_size(a, x)):
+            log.arithmetic.append(f"{axis}: ({n} − 1)·{s} − 2·{p} + {k} = {default}")
+            if isinstance(default, int) and default < 1:
+                raise ShapeError(f"{axis}: ({n} − 1)·{s} − 2·{p} + {k} = {default}, not a valid size", attr="padding")
+            size, source = default, None
+            if len(inputs) == 3:
+                size, source = inputs[2].shape[2 + len(spatial)], (f"the size of {log.input_names[2]}", "in")
+            elif a.output_size is not None:
+                size, source = a.output_size[len(spatial)], ("output_size", "output_size")
+            if source is not None:
+                log.arithmetic[-1] += f"; {size} from {source[0]}"
+                if isinstance(size, int) and isinstance(default, int) and not default - s < size < default + s:
+                    raise ShapeError(f"{axis}: {size} ({source[0]}) cannot be unpooled to from {n}: pooled by {k}/{s} "
+                                     f"it gives a size within ({default - s}, {default + s}), as torch requires",
+                                     attr=source[1])
+            spatial.append(size)
+        return TensorType((*x.shape[:2], *spatial))
+
+    def default_size(self, a, x: TensorType) -> list:
+        """(h − 1)·S − 2P + K on each axis: the size MaxUnpool gives without an output size."""
+        sizes = []
+        for n, k, s, p in zip(x.shape[2:], a.kernel, self.stride(a), a.padding):
+            size = (n - 1) * s - 2 * p + k if isinstance(n, int) else symbolic.scale(n, s, k - 2 * p - s)
+            if size is None:
+                raise ShapeError(f"the size {n} is symbolic in a form unpooling cannot follow; give the input a "
+                                 "concrete size")
+            sizes.append(size)
+        return sizes
+
+    def receptive(self, a, inputs):
+        # as a transposed window: each output sees ⌈K/S⌉ inputs, positions 1/S apart
+        return tuple(-(-k // s) for k, s in zip(a.kernel, self.stride(a))), tuple(1 / s for s in self.stride(a))
+
+    def label(self, a):
+        k, s = a.kernel, self.stride(a)
+        return f"unpool {k[0]}×{k[1]}/{s[0]}"
+
+    def sample_input(self, a, index, shapes, rng):
+        """Switches a max pool of random values would give: the values are random, their
+        places must lie in their windows, inside the output plane."""
+        if index != 1:
+            return None
+        n, c, h, w = shapes[0]
+        out = shapes[2][2:] if len(shapes) == 3 else a.output_size or self.default_size(a, TensorType((n, c, h, w)))
+        return _switches(rng, (n, c, h, w), out, a.kernel, self.stride(a), a.padding)
+
+    def torch(self, a, inputs, out):
+        switches = "{1}" if inputs[1].dtype == SWITCHES else "{1}.long()"  # a graph input is float32
+        size = ", output_size={2}.shape[-2:]" if len(inputs) == 3 else \
+            f", output_size={tuple(a.output_size)}" if a.output_size else ""
+        return TorchExpr(f"F.max_unpool2d({{0}}, {switches}, {a.kernel}, {self.stride(a)}, {a.padding}{size})")
+
+    def onnx(self, a, inputs, types, out, emit):
+        values, switches = inputs[:2]
+        if types[1].dtype != SWITCHES:
+            switches = emit("Cast", switches, to=7)  # INT64
+        window = dict(kernel_shape=a.kernel, strides=self.stride(a), pads=[*a.padding, *a.padding])
+        batch_channels = emit("Shape", values, start=0, end=2)
+        default, size = self.default_size(a, types[0]), list(out.shape[2:])
+        if size == default:  # MaxUnpool's own output size
+            return emit("MaxUnpool", values, _flat(emit, switches, batch_channels, self.onnx_default(a, emit, values)),
+                        **window)
+        # onnxruntime unpools to no size below the default: onto a canvas of the larger of the
+        # two, each switch moved to its row and column there, then cropped
+        spatial = emit.const("output_hw", size) if _concrete(size) else emit("Shape", inputs[2], start=2, end=4)
+        if _concrete(size) and _concrete(default):
+            canvas = size if all(o >= d for o, d in zip(size, default)) else list(map(max, size, default))
+            canvas = spatial if canvas == size else emit.const("canvas_hw", canvas)
+        else:
+            canvas = emit("Max", spatial, self.onnx_default(a, emit, values))
+        if canvas != spatial:
+            width = emit("Slice", spatial, emit.const("w_from", [1]), emit.const("w_to", [2]))
+            canvas_width = emit("Slice", canvas, emit.const("w_from", [1]), emit.const("w_to", [2]))
+            switches = emit("Add", emit("Mul", emit("Div", switches, width), canvas_width), emit("Mod", switches, width))
+        unpooled = emit("MaxUnpool", values, _flat(emit, switches, batch_channels, canvas),
+                        emit("Concat", batch_channels, canvas, axis=0), **window)
+        if canvas != spatial:
+            unpooled = emit("Slice", unpooled, emit.const("origin", [0, 0]), spatial, emit.const("axes", [2, 3]))
+        # shape inference leaves MaxUnpool's sizes unknown when given an output_shape: a
+        # Reshape to the shape they have says them
+        return emit("Reshape", unpooled, emit("Concat", batch_channels, spatial, axis=0))
+
+    def onnx_default(self, a, emit, values: str) -> str:
+        """(h − 1)·S − 2P + K of the values' size, as an int64 [2]."""
+        stride = self.stride(a)
+        return emit("Add", emit("Mul", emit("Shape", values, start=2, end=4), emit.const("stride", list(stride))),
+                    emit.const("extent", [k - 2 * p - s for k, s, p in zip(a.kernel, stride, a.padding)]))
+
+
+def _concrete(sizes) -> bool:
+    return all(isinstance(n, int) for n in sizes)
+
+
+def _flat(emit, switches: str, batch_channels: str, spatial: str) -> str:
+    """Per-plane switches as ONNX's MaxUnpool reads them, over N·C·H·W: plane i of an output of
+    H×W `spatial` starts at i·H·W."""
+    plane = emit("ReduceProd", spatial, keepdims=0)
+    end = emit("Mul", emit("ReduceProd", batch_channels, keepdims=0), plane)
+    starts = emit("Range", emit.const("zero", 0), end, plane)
+    starts = emit("Reshape", starts, emit("Concat", batch_channels, emit.const("ones", [1, 1]), axis=0))
+    return emit("Add", switches, starts)
 
 
 class AvgPoolAttrs(WindowAttrs):
@@ -199,6 +386,33 @@ class GlobalAvgPool(Op):
 
     def onnx(self, a, inputs, types, out, emit):
         return emit("ReduceMean", inputs[0], emit.const("axes", [2, 3]), keepdims=int(a.keepdim))
+
+
+def _plane_size(emit, x: str, spatial) -> str:
+    """H·W of the N×C×H×W value x, as an int64 [1]: a constant where both are concrete."""
+    if all(isinstance(n, int) for n in spatial):
+        return emit.const("plane", [spatial[0] * spatial[1]])
+    return emit("ReduceProd", emit("Shape", x, start=2, end=4), keepdims=1)
+
+
+def _switches(rng, shape: tuple, out: tuple, kernel, stride, padding):
+    """For each position of a pooled N×C×h×w map, the argmax of its window over a random
+    out-sized plane (clipped to the plane), as h·W + w: float32, as a graph input is."""
+    import numpy as np  # (verify's and the tests' path only: building imports no NumPy)
+
+    n, c, h, w = shape
+    plane = rng.standard_normal((n, c, *out))
+    switches = np.empty(shape, np.float32)
+    for i in range(h):
+        top = max(i * stride[0] - padding[0], 0)
+        bottom = min(i * stride[0] - padding[0] + kernel[0], out[0])
+        for j in range(w):
+            left = max(j * stride[1] - padding[1], 0)
+            right = min(j * stride[1] - padding[1] + kernel[1], out[1])
+            window = plane[:, :, top:bottom, left:right].reshape(n, c, -1)
+            r, q = np.divmod(window.argmax(-1), right - left)
+            switches[:, :, i, j] = (top + r) * out[1] + left + q
+    return switches
 
 
 def _averaging(n: int, o: int) -> list[list[float]]:
