@@ -53,6 +53,8 @@ CASES = [
          lambda: Fn(lambda v, i: F.max_unpool2d(v, i.long(), 2)), id="deconvnet-unpool"),
     Case("max_unpool2d", {"kernel": 2, "output_size": [15, 9]}, [("N", 2, 7, 4)] * 2,
          lambda: Fn(lambda v, i: F.max_unpool2d(v, i.long(), 2, output_size=(15, 9))), id="unpool-odd-size"),
+    Case("max_unpool2d", {"kernel": 2, "output_size": [13, 8]}, [("N", 2, 7, 4)] * 2,  # a ceil-mode pool's
+         lambda: Fn(lambda v, i: F.max_unpool2d(v, i.long(), 2, output_size=(13, 8))), id="unpool-below-the-default"),
     Case("max_unpool2d", {"kernel": 3, "stride": 2, "padding": 1}, [("N", 3, 5, 6)] * 2,
          lambda: Fn(lambda v, i: F.max_unpool2d(v, i.long(), 3, 2, 1)), id="unpool-overlapping-padded"),
     Case("max_unpool2d", {"kernel": 2}, [("N", 2, 4, 5), ("N", 2, 4, 5), ("N", 1, 9, 11)],
