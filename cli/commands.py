@@ -4,6 +4,7 @@ commands that need them, so `build` stays light."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ def print_diagnostics(diagnostics, sources: SourceCache | None, stream=None) -> 
 def _analyse(args, spec: str):
     graph = analyse(spec_path(spec), name_values(args.set), strict=getattr(args, "strict", False),
                     allow_paths=args.allow_path or ())
+    gc.freeze()  # the graph lives until the command ends: reporting need not have the collector walk it
     if not getattr(args, "quiet", False) or graph.errors:
         print_diagnostics(graph.warnings + graph.errors, graph.sources)
     return graph
@@ -45,7 +47,7 @@ def cmd_build(args) -> int:
     if graph.errors:
         return EXIT_SPEC
     if args.format == "json":
-        print(json.dumps(report.report_json(graph), indent=2))
+        print(report.render_json(graph))
     elif args.format == "markdown":
         print(report.render_markdown(graph, depth=args.depth, columns=args.columns))
     else:
@@ -54,7 +56,7 @@ def cmd_build(args) -> int:
     if args.output:
         out = args.output
         out.mkdir(exist_ok=True)
-        write_text(out / "report.json", json.dumps(report.report_json(graph), indent=2) + "\n")
+        write_text(out / "report.json", report.render_json(graph) + "\n")
         write_text(out / "report.md", report.render_markdown(graph))
         print(f"wrote {out / 'report.json'}, {out / 'report.md'}", file=sys.stderr)
         _build_diagram(graph, out)

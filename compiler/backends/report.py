@@ -12,6 +12,7 @@ from ..diagnostics import fmt_int
 from ..ir import GLOBAL, Graph, Node, Scope
 from ..ops import REGISTRY
 from ..passes.infer import BYTES_PER_VALUE
+from . import indented_json
 from .table import BOLD, Column, Row, fit, layout, paint
 
 SCHEMA_VERSION = 1
@@ -97,6 +98,11 @@ def report_json(graph: Graph) -> dict:
         "definitions": DEFINITIONS,
         "diagnostics": [d.as_json() for d in graph.warnings + graph.errors],
     }
+
+
+def render_json(graph: Graph) -> str:
+    """report_json as `build --format json` prints it (json.dumps(…, indent=2)'s text)."""
+    return indented_json.dumps(report_json(graph))
 
 
 def _line(graph: Graph, span) -> str:
@@ -187,11 +193,11 @@ def _rows(graph: Graph, depth: int | None = None) -> list[Row]:
     rows = []
     for key, level in order:
         nodes = members[key]
-        inside = {n.name for n in nodes}
         if key not in scope_of:
             inputs = [row_of.get(src, src) for src in nodes[0].inputs]
             rows.append(Row(_layer_cells(graph, nodes[0], inputs, "  " * level)))
             continue
+        inside = {n.name for n in nodes}
         inputs = list(dict.fromkeys(row_of.get(src, src) for n in nodes for src in n.inputs if src not in inside))
         out = next((n for n in reversed(nodes) if n.name in graph.outputs.values()
                     or any(c not in inside for c in consumers.get(n.name, ()))), nodes[-1])

@@ -59,19 +59,29 @@ def layout(columns: list[Column], rows: list[Row], width: int | None, color: boo
             widths[column.key] -= cut
             excess -= cut
 
+    cells_of = [(c.key, widths[c.key], str.rjust if c.right else str.ljust) for c in columns]
+
     def lines(cells: dict[str, str]) -> list[str]:
-        parts = {c.key: textwrap.wrap(cells.get(c.key, ""), widths[c.key], break_on_hyphens=False) or [""]
-                 for c in columns}
-        height = max(len(p) for p in parts.values())
-        return [GAP.join((str.rjust if c.right else str.ljust)(parts[c.key][i] if i < len(parts[c.key]) else "",
-                                                                widths[c.key]) for c in columns).rstrip()
-                for i in range(height)]
+        parts = [_wrapped(cells.get(key, ""), width) for key, width, _ in cells_of]
+        return [GAP.join([pad(part[i] if i < len(part) else "", width)
+                          for part, (_, width, pad) in zip(parts, cells_of)]).rstrip()
+                for i in range(max(map(len, parts)))]
 
     out = [paint(lines({c.key: c.title for c in columns})[0], BOLD, color),
            paint(GAP.join("─" * widths[c.key] for c in columns), DIM, color)]
     for row in rows:
         out += [paint(line, BOLD, color and row.strong) for line in lines(row.cells)]
     return out
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """textwrap.wrap's lines of the cell, or [""]; a cell that fits as it is (most do) is its
+    own line, without textwrap's cost (which was most of a 10,000-layer table's)."""
+    if not text:
+        return [""]
+    if len(text) <= width and text[-1] != " " and text.isprintable():
+        return [text]  # what textwrap gives: no tab or newline to replace, no trailing space to drop
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
 def paint(text: str, style: str, color: bool) -> str:

@@ -1,0 +1,81 @@
+"""`json.dumps(value, indent=2)`, character for character, twice as fast.
+
+Python's json module encodes in C only without `indent`; with it, a generator per nested
+value made encoding a 10,000-layer report cost as much as analysing it. This encoder takes
+the report's types (dicts, lists, tuples, strings and their subclasses such as symbolic
+sizes, numbers, booleans, None) with one call per value and json's C string escaper;
+anything else raises TypeError, as json does.
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring_ascii as _string
+
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+_int = int.__repr__
+
+
+def dumps(value) -> str:
+    """The text of json.dumps(value, indent=2) (ensure_ascii; NaN and Infinity as json writes them)."""
+    return _encode(value, "\n")
+
+
+def _encode(value, newline: str) -> str:
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if kind is int:
+        return _int(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        return "{" + inner + ("," + inner).join([_key(k) + ": " + _encode(v, inner) for k, v in value.items()]) \
+            + newline + "}"
+    if kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join([_encode(v, inner) for v in value]) + newline + "]"
+    if value is None or value is True or value is False:
+        return _CONSTANTS[value]
+    if kind is float:
+        return _float(value)
+    return _encode(_plain(value), newline)
+
+
+def _plain(value):
+    """A subclass of a JSON type as that type, which json encodes it as; else TypeError."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):  # (bool, an int, was handled before)
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _key(key) -> str:
+    if type(key) is str:
+        return _string(key)
+    if key is None or key is True or key is False:
+        return f'"{_CONSTANTS[key]}"'
+    if isinstance(key, str):
+        return _string(key)
+    if isinstance(key, float):
+        return f'"{_float(key)}"'
+    if isinstance(key, int):
+        return f'"{_int(key)}"'
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
