@@ -21,6 +21,7 @@ from .diagnostics import Diagnostic, did_you_mean
 from .init_schemes import SCHEMES
 from .ops import REGISTRY
 from .source import span_of
+from .symbolic import MULTIPLE_PATTERN
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
@@ -39,6 +40,8 @@ Ref = Annotated[_RefText, BeforeValidator(_number_as_name,
                                           json_schema_input_type=Union[_RefText, Annotated[int, Field(ge=0)]])]
 Expr = Annotated[str, Field(pattern=r"\$", description="a $param or ${expression}")]
 Symbol = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64, description="a symbolic dim such as N")]
+Multiple = Annotated[str, Field(pattern=MULTIPLE_PATTERN, max_length=64,
+                                description="a symbolic dim that is any multiple of a number, such as 16*h")]
 COMMON_KEYS = ("op", "block", "in", "when", "repeat", "trainable", "share", "init", "doc")
 
 
@@ -131,7 +134,8 @@ def _shape_tag(body: Any) -> str | None:
 LayerBody = Annotated[Union[Annotated[Name, Tag("name")], Annotated[dict[str, Any], Tag("mapping")]],
                       Discriminator(_shape_tag)]
 Layer = Annotated[dict[LayerName, LayerBody], Field(min_length=1, max_length=1)]
-Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol, Expr]], Field(min_length=1, max_length=8)]
+Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol, Multiple, Expr]],
+                  Field(min_length=1, max_length=8)]
 Outputs = Union[Ref, list[Ref], None]
 
 

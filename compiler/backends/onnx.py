@@ -215,9 +215,12 @@ SAMPLE_SIZE = 32  # a symbolic size other than the batch, in sample inputs, unle
 
 
 def batch_sizes(graph: Graph, batch: int, sizes: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Values of the symbolic sizes: the inputs' first axes at `batch`, others from `sizes`."""
+    """Values of the symbolic sizes: the inputs' first axes at `batch`, others from `sizes`,
+    else near SAMPLE_SIZE (h = 2 where an input is 16·h)."""
     batch_symbols = {graph.nodes[i].type.shape[0] for i in graph.inputs} - {None}
-    return {**(sizes or {}), **{s: batch for s in batch_symbols if isinstance(s, str)}}
+    dims = [d for i in graph.inputs for d in graph.nodes[i].type.shape[1:]]
+    return {**symbolic.sample_sizes(dims, SAMPLE_SIZE), **(sizes or {}),
+            **{s: batch for s in batch_symbols if isinstance(s, str)}}
 
 
 def sample_shape(t: TensorType, sizes: Mapping[str, int]) -> tuple[int | None, ...]:

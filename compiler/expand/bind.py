@@ -4,15 +4,14 @@ evaluated here or by the walker through `evaluate`, which reports a bad one at i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .. import expr
+from .. import expr, symbolic
 from ..diagnostics import SpecError, did_you_mean
 from ..ir import TensorType
 from ..source import YMap, load_text, span_of
-from ..spec import NAME_PATTERN, BlockCall, Document
+from ..spec import BlockCall, Document
 from .load import BlockEntry
 from .problems import Problems
 
@@ -80,7 +79,8 @@ def spec_inputs(doc: Document, raw: YMap, env: dict[str, Any], problems: Problem
             problems.error(f"input '{name}': every dim must be a positive integer or a symbol, got {shape}",
                            span_of(raw["inputs"], name), "bad-shape")
             ok = False
-        types[name] = TensorType(tuple(shape)) if ok else None
+        # a symbol (H) or a multiple of one (16*h) becomes its closed form, which layers follow
+        types[name] = TensorType(tuple(symbolic.parse(d) if isinstance(d, str) else d for d in shape)) if ok else None
     return types
 
 
@@ -138,7 +138,7 @@ def _same_kind(value: Any, default: Any) -> bool:
 
 def _is_dim(value: Any) -> bool:
     if isinstance(value, str):
-        return re.fullmatch(NAME_PATTERN, value) is not None
+        return symbolic.parse(value) is not None
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 

@@ -28,7 +28,7 @@ def _divide(n: Dim, parts: int, axis: int) -> Dim:
     if s is None or s.m % parts or s.e % parts:
         raise ShapeError(f"the symbolic size {n} of axis {axis} is not known to split into {parts} equal parts",
                          attr="chunks", notes=["give the input a concrete size there"])
-    return symbolic.SymDim(s.symbol, s.m // parts, s.c, s.d, s.e // parts)
+    return symbolic.SymDim(s.symbol, s.m // parts, s.c, s.d, s.e // parts, s.a)
 
 
 def _index(index: int | None, count: int) -> int | None:

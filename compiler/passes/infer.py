@@ -15,6 +15,7 @@ from ..diagnostics import Diagnostic
 from ..ir import GLOBAL, Graph, Node
 from ..ops import REGISTRY, InferLog, ShapeError
 from ..ops.base import MAX_SIZE
+from . import floors
 
 BYTES_PER_VALUE = 4  # float32
 MAX_SYMBOLIC_TEXT = 200  # a symbolic size's text; each of its numbers is at most 2^40
@@ -138,10 +139,15 @@ def _fail(graph: Graph, node: Node, e: ShapeError) -> None:
             notes.append(f"{upstream.name}: {'; '.join(upstream.arithmetic)}")
             shown += 1
         upstream = graph.nodes[upstream.inputs[0]] if upstream.inputs else None
-    what = f"({node.op}): {e.message}"
+    what, code = f"({node.op}): {e.message}", _code_of(e)
+    found = floors.floors(graph, node)
+    if found:  # sizes that agree for multiples of some k: the floor that parted them leads
+        what = f"({node.op}): {floors.headline(found[0], span and span.file)}"
+        code = "floor-mismatch"
+        notes = [e.message, floors.fix(graph, found), *notes]
     # the outputs of one layer (`parts.0`, `parts.1`) fail alike: one mistake, one diagnostic
     same = next((d for d in graph.errors if d.span == span and d.message.endswith(what)), None)
-    node.error = same or Diagnostic(f"layer '{node.name}' {what}", span, notes=notes, code=_code_of(e))
+    node.error = same or Diagnostic(f"layer '{node.name}' {what}", span, notes=notes, code=code)
     if same is None:
         graph.errors.append(node.error)
 

@@ -11,7 +11,7 @@ import torch
 
 from nncompile.compiler import build, to_torch
 from nncompile.compiler.ir import Graph
-from nncompile.compiler.symbolic import evaluate
+from nncompile.compiler.symbolic import evaluate, sample_sizes
 from nncompile.compiler.verify import sample_feeds
 
 BATCH, SIDE = 2, 32  # what symbolic dims become: N, and any other (H, W)
@@ -27,11 +27,7 @@ def specs_by_size():
 
 
 def example_inputs(graph: Graph, seed: int = 0) -> tuple[dict[str, int], list[torch.Tensor]]:
-    sizes = {"N": BATCH}
-    for name in graph.inputs:
-        for dim in graph.nodes[name].type.shape:
-            if isinstance(dim, str):
-                sizes.setdefault(dim, SIDE)
+    sizes = {**sample_sizes((d for name in graph.inputs for d in graph.nodes[name].type.shape), SIDE), "N": BATCH}
     # verify's inputs: standard normal, but valid where an op needs it (RoI boxes inside the image)
     feeds = sample_feeds(graph, sizes, np.random.default_rng(seed))
     return sizes, [torch.from_numpy(feeds[name]) for name in graph.inputs]
