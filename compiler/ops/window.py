@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import Field
 
 from .. import symbolic
 from ..ir import Dim
@@ -54,11 +55,13 @@ def shift_mask(padded: tuple[int, int], window: tuple[int, int], shift: tuple[in
 
 
 class WindowAttentionAttrs(Attrs):
-    num_heads: PositiveInt
-    window: Pair = (7, 7)  # window_size, [height, width] or one number
-    shift: NonNegativePair = (0, 0)  # shift_size: 0 for W-MSA, window/2 for SW-MSA
-    qkv_bias: bool = True
-    proj_bias: bool = True
+    num_heads: PositiveInt = Field(description="attention heads h, among which the C channels split evenly")
+    window: Pair = Field((7, 7), description="window size in map positions (torchvision's window_size): one "
+                         "number for both axes, or [height, width]")
+    shift: NonNegativePair = Field((0, 0), description="cyclic shift before windowing (shift_size): 0 for W-MSA, "
+                                   "half the window for SW-MSA; dropped on an axis one window covers")
+    qkv_bias: bool = Field(True, description="whether qkv, the Linear C → 3C, has a bias")
+    proj_bias: bool = Field(True, description="whether proj, the output Linear, has a bias")
 
 
 def _padded(n: int, w: int) -> int:
@@ -179,7 +182,7 @@ class ShiftedWindowAttention(Op):
 
 
 class PatchMergingAttrs(Attrs):
-    eps: float = 1e-5  # the LayerNorm's
+    eps: float = Field(1e-5, description="the LayerNorm's epsilon, added to the variance")
 
 
 @register
