@@ -167,11 +167,12 @@ class _Evaluator(ast.NodeVisitor):
 
     def visit_Subscript(self, node):
         value = self.visit(node.value)
-        if not isinstance(value, Shape) or isinstance(node.slice, ast.Slice):
+        if not isinstance(value, (Shape, list)) or isinstance(node.slice, ast.Slice):
             return self.generic_visit(node)
         index = self.visit(node.slice)
         if not isinstance(index, int) or isinstance(index, bool) or not -len(value) <= index < len(value):
-            raise ExprError(f"'{ast.unparse(node)}': a shape of {len(value)} dims has no dim {index!r}")
+            what = "a shape of {} dims has no dim" if isinstance(value, Shape) else "a list of {} items has no item"
+            raise ExprError(f"'{ast.unparse(node)}': {what.format(len(value))} {index!r}")
         return value[index]
 
     def visit_List(self, node):

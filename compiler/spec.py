@@ -110,8 +110,18 @@ class BlockCall(LayerCommon):
     """A call of a block: its parameters are the other keys."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-    block: Ref = Field(description="the block called: a block of this file, or namespace.block of an import; "
-                                   "the other keys are its parameters")
+    block: Ref = Field(description="the block called: a block of this file, or namespace.block of an import, "
+                                   "or a $param naming one; the other keys are its parameters")
+    inline: bool = Field(False, description="true: the block's layers join the caller's scope, named without the "
+                                            "call's name in front (conv1, not body.conv1); the call's name still "
+                                            "reads its output")
+
+
+class ChosenOpLayer(LayerCommon):
+    """A layer whose op a parameter chooses (`op: $norm`): its attributes are checked once the op is known."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    op: Expr = Field(description="a $param or ${expression} naming the op, e.g. a block's norm layer")
 
 
 @functools.cache
@@ -131,7 +141,7 @@ def _shape_tag(body: Any) -> str | None:
 # Structure only: a mapping body is validated by its op's model (validate_layer) once
 # expansion reaches it, so a build pays only for the ops it uses. The JSON Schema has the
 # full discriminated union (json_schema).
-LayerBody = Annotated[Union[Annotated[Name, Tag("name")], Annotated[dict[str, Any], Tag("mapping")]],
+LayerBody = Annotated[Union[Annotated[Union[Name, Expr], Tag("name")], Annotated[dict[str, Any], Tag("mapping")]],
                       Discriminator(_shape_tag)]
 Layer = Annotated[dict[LayerName, LayerBody], Field(min_length=1, max_length=1)]
 Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol, Multiple, Expr]],
@@ -253,8 +263,8 @@ def json_schema() -> dict:
     attributes as they are written (`kernel: 3` or `[3, 5]`), each also as an expression, the
     layer union discriminated by `op`, and a description, with its default, on every property."""
     ops = Annotated[Union[tuple(_written_layer(n) for n in sorted(REGISTRY))], Field(discriminator="op")]
-    body = Union[ops, BlockCall, Annotated[Name, Field(description="an op's name (relu) or a block's, without "
-                                                                     "attributes")]]
+    body = Union[ops, ChosenOpLayer, BlockCall, Annotated[Union[Name, Expr], Field(
+        description="an op's name (relu) or a block's, without attributes, or a $param naming one")]]
     layer = Annotated[dict[LayerName, body], Field(min_length=1, max_length=1, description="one layer: `name: body`")]
     block = create_model("BlockDef", __base__=BlockDef, layers=(list[layer], BlockDef.model_fields["layers"]))
     document = create_model("Document", __base__=Document, layers=(list[layer], Document.model_fields["layers"]),

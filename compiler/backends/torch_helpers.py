@@ -276,3 +276,22 @@ class PatchMerging(nn.Module):
         x = F.pad(x, (0, 0, 0, x.shape[2] % 2, 0, x.shape[1] % 2))
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
         return self.reduction(self.norm(x))
+
+
+def list_shared_once(module: nn.Module, keys: dict) -> None:
+    """A layer that shares another's parameters (`share:`) holds the very same tensors: the
+    state_dict lists them once, under the owner's key (torchvision lists its RPN head once for
+    five FPN levels), and loading fills the sharer's keys from the owner's. `keys`: the sharer's
+    key -> the owner's."""
+
+    def omit(m, state, prefix, local_metadata):
+        for key in keys:
+            state.pop(prefix + key, None)
+
+    def fill(m, state, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for key, owner in keys.items():
+            if prefix + owner in state:
+                state.setdefault(prefix + key, state[prefix + owner])
+
+    module.register_state_dict_post_hook(omit)
+    module.register_load_state_dict_pre_hook(fill)

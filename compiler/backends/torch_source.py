@@ -195,6 +195,11 @@ def generate(graph: Graph) -> str:
         error = SpecError(module.errors)
         error.sources = graph.sources
         raise error
+    shared = {node.state_key(p): graph.nodes[node.share].state_key(p)
+              for node in graph.nodes.values() if node.share for p in node.params}
+    if shared:  # listed once in the state_dict, under the owner's key
+        module.helpers.append("list_shared_once")
+        module.shared.append(f"list_shared_once(self, {shared!r})")
     results = [variables[n] for n in graph.outputs.values()]
     body.append(f"return {results[0]}" if len(results) == 1 else f"return ({', '.join(results)})")
 

@@ -14,7 +14,8 @@ from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
 from ..ir import Graph, Node, Scope
 from ..ops import REGISTRY
 from ..source import YList, YMap, span_of
-from ..spec import BlockCall, Document, InitScheme, diagnostics_from, op_spelled, validate_layer
+from ..spec import (BlockCall, Document, InitScheme, contains_expression, diagnostics_from, op_spelled,
+                    validate_layer)
 from . import bind
 from .bind import evaluate
 from .load import BlockEntry, Namespace
@@ -38,6 +39,7 @@ class LayerScope:
     trainable: bool = True
     share: tuple[str, str] | None = None  # (this instance's prefix, the shared instance's prefix)
     calls: tuple[str, ...] = ()  # blocks being expanded (a block may not call itself)
+    inline: tuple[str, Span] | None = None  # an inline call's name and place: its layers are named as the caller's
 
 
 @dataclass(frozen=True)
@@ -69,17 +71,24 @@ class Walker:
     def layers(self, raw_layers: YList, scope: LayerScope) -> str | None:
         """Expand a list of layers; returns the qualified name of the last one."""
         seen: dict[str, Span] = {}
+        done: set[str] = set()
         for entry in raw_layers:
             name = next(iter(entry))
-            span = entry.key_spans[name]
+            span, qualified = entry.key_spans[name], scope.prefix + name
             if name in seen or name in scope.inputs:
                 first = seen.get(name) or "the inputs"
                 self.problems.error(f"duplicate layer name '{name}'", span, "duplicate-name",
                                     [f"first defined at {first}"])
+            elif scope.inline and self.taken(qualified, span):  # an inline block's layer, named as the caller's
+                call, at = scope.inline
+                self.problems.error(f"layer '{call}': the inline block's layer '{name}' takes a name already used",
+                                    at, "duplicate-name", [f"'{name}' is defined at {span}",
+                                                           f"'{qualified}' first defined at "
+                                                           f"{self.links.layer_spans[qualified]}"])
+                done.add(name)  # not expanded: it would replace the caller's
             seen.setdefault(name, span)
-            self.links.layer_spans.setdefault(scope.prefix + name, span)
+            self.links.layer_spans.setdefault(qualified, span)
         previous = next(iter(scope.inputs.values()))
-        done: set[str] = set()
         for entry in raw_layers:
             name = next(iter(entry))
             if name in done:
@@ -89,9 +98,14 @@ class Walker:
             previous = scope.prefix + name
         return previous
 
+    def taken(self, qualified: str, span: Span) -> bool:
+        """Whether another layer has this name already (only an inline block's layers can clash)."""
+        return (self.links.layer_spans.get(qualified, span) != span or qualified in self.graph.nodes
+                or qualified in self.links.aliases)
+
     def layer(self, name: str, entry: YMap, scope: LayerScope, previous: str) -> None:
         qualified = scope.prefix + name
-        body = self.body_of(name, entry, scope)
+        body = self.chosen(name, self.body_of(name, entry, scope), scope)
         model, problems = validate_layer(body, name) if body is not None else (None, [])
         self.problems += problems
         if model is None:
@@ -120,12 +134,30 @@ class Walker:
                                   inputs=site.inputs if k == 0 else [f"{qualified}.{k - 1}"]))
         self.links.pass_through(qualified, f"{qualified}.{repeat - 1}")
 
+    def chosen(self, name: str, body: YMap | None, scope: LayerScope) -> YMap | None:
+        """The body with its `op:` or `block:` evaluated where a parameter chooses it
+        (`op: $norm`, as torchvision's norm_layer); None if that failed (reported)."""
+        key = next((k for k in ("op", "block") if body is not None and contains_expression(body.get(k))), None)
+        if key is None:
+            return body
+        value, ok = self.evaluate(body[key], scope.env, body, key)
+        if not ok:
+            return None
+        chosen = YMap(body, **{key: value})
+        chosen.span, chosen.key_spans, chosen.value_spans = body.span, body.key_spans, body.value_spans
+        return chosen
+
     def body_of(self, name: str, entry: YMap, scope: LayerScope) -> YMap | None:
         """The layer's body as a mapping (`- relu1: relu` is `{op: relu}`); None if it names
         neither an op nor a block (reported)."""
         body = entry[name]
         if not isinstance(body, str):
             return body
+        if contains_expression(body):  # `- bn1: $norm`: chosen once evaluated
+            mapping = YMap(op=body)
+            mapping.span, mapping.key_spans = entry.key_spans[name], {}
+            mapping.value_spans = {"op": entry.value_spans[name]}
+            return mapping
         if body not in REGISTRY and scope.namespace.resolve(body) is None and not scope.namespace.import_failed(body):
             self.problems.error(f"layer '{name}': unknown op or block '{body}'"
                                 f"{op_spelled(body) or did_you_mean(body, scope.namespace.all_names())}",
@@ -253,15 +285,16 @@ class Walker:
                                 f"input(s) ({', '.join(definition.inputs)}), given {len(site.inputs)}",
                                 span_of(body, "in") or site.span, "block-inputs")
             return self.links.pass_through(site.qualified, site.inputs[0])
-        prefix = site.qualified + "."
+        own = site.qualified + "."
+        prefix = scope.prefix if call.inline else own  # inline: the layers join the caller's scope
         for local, source in zip(definition.inputs, site.inputs):
-            self.links.pass_through(prefix + local, source)
-        inner = LayerScope(prefix, block_env, entry.namespace, {n: prefix + n for n in definition.inputs},
-                           _names(entry.raw["layers"]),
-                           scopes=scope.scopes + (Scope(site.qualified, call.block, *(site.repeat or (None, None)),
-                                                        site.span),),
+            self.links.pass_through(own + local, source)
+        scopes = scope.scopes if call.inline else scope.scopes + (
+            Scope(site.qualified, call.block, *(site.repeat or (None, None)), site.span),)
+        inner = LayerScope(prefix, block_env, entry.namespace, {n: own + n for n in definition.inputs},
+                           _names(entry.raw["layers"]), scopes=scopes,
                            trainable=trainable, share=(prefix, share + ".") if share else None,
-                           calls=scope.calls + (entry.qualname,))
+                           calls=scope.calls + (entry.qualname,), inline=(site.name, site.span) if call.inline else None)
         last = self.layers(entry.raw["layers"], inner)
         targets = self.outputs(entry.raw, _as_list(definition.outputs), inner, site.name)
         self.links.pass_through(site.qualified, targets[0] or last if targets else last)
@@ -308,7 +341,7 @@ def check_library(namespace: Namespace) -> list[Diagnostic]:
     for entry in namespace.blocks.values():
         for layer in entry.raw["layers"]:
             name, body = next(iter(layer.items()))
-            if isinstance(body, dict):
+            if isinstance(body, dict) and not contains_expression(body.get("op")):  # `op: $norm`: where called
                 found += validate_layer(body, name)[1]
     return found
 

@@ -49,8 +49,9 @@ def check_static_counts(graph: Graph, model: torch.nn.Module) -> None:
     for node in graph.nodes.values():
         for name, shape in node.params.items():
             key = node.state_key(name)
-            assert tuple(state[key].shape) == shape, key
             owner = graph.nodes[node.share] if node.share else node
+            assert tuple(state[owner.state_key(name)].shape) == shape, key  # a shared parameter is listed once
+            assert node.share is None or key not in state, key
             assert model.get_parameter(key).requires_grad == owner.trainable, key
 
 
