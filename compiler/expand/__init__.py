@@ -22,6 +22,7 @@ from ..diagnostics import SpecError
 from ..source import SourceCache
 from ..ir import INPUT, Graph, Node
 from .bind import UsageError, spec_inputs, spec_params
+from .budget import check_budget
 from .load import Loader
 from .problems import Problems
 from .resolve import Resolver
@@ -64,6 +65,8 @@ def _expand(loader: Loader, overrides: dict[str, str], problems: Problems, stric
         graph.inputs.append(name)
     if any(graph.nodes[name].type is None for name in graph.inputs):
         raise SpecError(problems)
+    # counted before any is expanded: a spec too large is refused at once, at its repeat
+    check_budget(doc, raw, spec.namespace, graph.params, len(graph.inputs), MAX_NODES, problems)
     walker = Walker(graph, problems, MAX_NODES, strict)
     walker.spec(doc, raw, spec.namespace)
     Resolver(graph, walker.links, problems).resolve()
