@@ -9,6 +9,7 @@ floor parted them, for the analysis pass's diagnostic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..ir import Graph, Node
@@ -77,8 +78,8 @@ def _dim(node: Node, axis: int, symbol: str) -> SymDim | None:
 
 
 def headline(floor: Floor, at_file: str | None) -> str:
-    """`⌊H/8⌋ vs 2·⌊H/16⌋ on axis 2: the maxpool2d down4.0 (line 30) floors ⌊H/8⌋ to
-    ⌊H/16⌋, so they differ unless H is a multiple of 16`."""
+    """`⌊H/8⌋ vs 2·⌊H/16⌋ on axis 2: the maxpool2d down4 (line 30) floors ⌊H/8⌋ to ⌊H/16⌋,
+    so they differ for some H (H = 24: 3 vs 2) and agree for every multiple of 16`."""
     sizes = " vs ".join(s.floors for s in floor.dims)
     why = ""
     if floor.layer is not None:
@@ -86,7 +87,17 @@ def headline(floor: Floor, at_file: str | None) -> str:
         where = "" if span is None else f" (line {span.line})" if span.file == at_file else f" ({span})"
         before = floor.before.floors if isinstance(floor.before, SymDim) else floor.before
         why = f": the {floor.layer.op} {floor.layer.name}{where} floors {before} to {floor.after.floors}"
-    return f"{sizes} on axis {floor.axis}{why}, so they differ unless {floor.symbol} is a multiple of {floor.k}"
+    return (f"{sizes} on axis {floor.axis}{why}, so they differ for some {floor.symbol}{_example(floor.dims)} and "
+            f"agree for every multiple of {floor.k}")
+
+
+def _example(dims: tuple[SymDim, ...]) -> str:
+    """The least size of the symbol at which the dims, all positive, differ: ` (24: 3 vs 2)`."""
+    for size in range(1, 2 * math.lcm(*(s.d for s in dims)) + 1):
+        values = [s.at(size) for s in dims]
+        if min(values) >= 1 and len(set(values)) > 1:
+            return f" ({dims[0].symbol} = {size}: {' vs '.join(map(str, values))})"
+    return ""
 
 
 def fix(graph: Graph, found: list[Floor]) -> str:
