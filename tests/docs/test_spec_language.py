@@ -51,3 +51,9 @@ def test_any_size_example_returns_to_the_input_size(examples):
     graph = build(examples / "any_size.yaml")
     assert graph.nodes["pool"].type.shape == ("N", 8, "H/2", "W/2")
     assert graph.nodes["up"].type.shape == ("N", 5, "H", "W")
+
+
+def test_multiples_example_meets_its_skip_at_every_multiple(examples):
+    graph = build(examples / "multiples.yaml")
+    assert graph.nodes["down4"].type.shape == ("N", 8, "h", "w")
+    assert graph.nodes["skip"].type.shape == ("N", 16, "2·h", "2·w")
