@@ -130,6 +130,7 @@ class Op:
     family: ClassVar[str]  # groups ops for colours and docs: conv, pool, norm, activation, ...
     Attrs: ClassVar[type[Attrs]] = NoAttrs
     arity: ClassVar[tuple[int, int | None]] = (1, 1)  # (min, max) inputs; None: any number
+    integer_inputs: ClassVar[tuple[int, ...]] = ()  # inputs that may hold integers (switches); others are float
     params_are: ClassVar[tuple[str, ...]] = ()  # names of its parameters, in torch's order
     # the parameter that is the layer itself, its state_dict key the layer's name (ops/parameter.py)
     self_param: ClassVar[str | None] = None

@@ -132,15 +132,13 @@ class MaxUnpool2d(Op):
     family = "pool"
     Attrs = MaxUnpoolAttrs
     arity = (2, 3)
+    integer_inputs = (1,)  # the switches
 
     def stride(self, a):
         return a.stride or a.kernel
 
     def infer(self, a, inputs, log):
         x = expect_rank(inputs, 4, "N×C×H×W")
-        if x.dtype == SWITCHES:
-            raise ShapeError("its first input holds a pool's switches: the values come first, "
-                             "`in: [values, pool.1]`", attr="in")
         if inputs[1].shape != x.shape:
             raise ShapeError(f"the switches {inputs[1]} and the values {x} differ in shape: both come from one "
                              "pool's output", attr="in")

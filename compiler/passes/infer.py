@@ -81,6 +81,12 @@ def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
     if not low <= len(inputs) <= (high or len(inputs)):
         wanted = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
         raise ShapeError(f"takes {wanted} input(s), given {len(inputs)}", attr="in")
+    for k, source in enumerate(inputs):
+        if source.type.dtype != "float32" and k not in op.integer_inputs:
+            raise ShapeError(f"its input '{source.name}' holds integers ({source.type.dtype}), which {node.op} "
+                             "does not read there", attr="in",
+                             notes=["a max pool's switches (`pool.1`) go to max_unpool2d as its second input, "
+                                    "`in: [values, pool.1]`; the pool's values are `pool.0`"])
     types = [i.type for i in inputs]
     feeder = graph.nodes[inputs[0].inputs[0]] if inputs and inputs[0].inputs else None
     log = InferLog([i.name for i in inputs], strict, feeder.type.shape[1:] if feeder and feeder.type else None)

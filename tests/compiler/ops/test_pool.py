@@ -204,5 +204,19 @@ def test_unpooled_values_keep_the_maxima_in_place(tmp_path):
 def test_switches_given_first_are_refused_at_their_line(tmp_path):
     graph = _pool_unpool_spec(tmp_path, ("N", 2, 4, 4), values_first=False)
     [error] = graph.errors
-    assert error.code == "shape-mismatch" and "the values come first" in error.message
+    assert error.code == "shape-mismatch" and "'pool.1' holds integers (int64)" in error.message
+    assert "`in: [values, pool.1]`" in error.notes[0]
     assert error.span is not None and error.span.line >= 1
+
+
+def test_switches_read_by_a_convolution_are_refused_not_left_to_torch(tmp_path):
+    """torch would stop at run time ("expected scalar type Float but found Long")."""
+    with pytest.raises(RuntimeError, match="Long"):
+        F.conv2d(F.max_pool2d(torch.randn(1, 2, 4, 4), 2, return_indices=True)[1], torch.randn(3, 2, 1, 1))
+    spec = {"name": "typo", "inputs": {"x": ["N", 2, 4, 4]},
+            "layers": [{"pool": {"op": "maxpool2d", "kernel": 2, "return_indices": True}},
+                       {"conv": {"op": "conv2d", "in": "pool.1", "out_channels": 3, "kernel": 1}}]}
+    path = tmp_path / "typo.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    [error] = analyse(path).errors
+    assert "its input 'pool.1' holds integers (int64), which conv2d does not read" in error.message
