@@ -2,11 +2,14 @@
 spec's header comment), and Fast R-CNN and DeconvNet through verify (torch against onnxruntime's
 MaxRoiPool, and its MaxPool-with-indices and MaxUnpool)."""
 
+import json
 from pathlib import Path
 
 import pytest
+import torch
+from torchvision_shim import torchvision_or_skip
 
-from nncompile.compiler import build
+from nncompile.compiler import build, to_torch
 from nncompile.compiler.verify import render, verify
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -85,4 +88,121 @@ def test_deconvnet_sizes_are_the_papers_table_1():
 def test_deconvnet_verifies():
     """torch against onnxruntime's MaxPool-with-indices and MaxUnpool kernels, the whole network."""
     checks = verify(build(SPECS / "deconvnet.yaml"), batches=(2,))
+    assert all(c.ok for c in checks), render(checks)
+
+
+# --- Faster and Mask R-CNN against torchvision's -------------------------------------------
+
+REFERENCE = json.loads((SPECS.parents[1] / "shared" / "reference" / "torchvision_state_dicts.json")
+                       .read_text(encoding="utf-8"))["models"]
+DETECTORS = {"faster_rcnn_resnet50_fpn": "fasterrcnn_resnet50_fpn", "mask_rcnn_resnet50_fpn": "maskrcnn_resnet50_fpn"}
+
+
+def torchvision_detector(tv, spec: str, trainable_layers: int = 3) -> torch.nn.Module:
+    """torchvision's detector as its COCO-pretrained constructor builds it (FrozenBatchNorm2d in
+    ResNet-50, trainable_backbone_layers), without downloading the weights."""
+    from torchvision.models.detection import FasterRCNN, MaskRCNN
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    body = tv.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    detector = MaskRCNN if spec.startswith("mask") else FasterRCNN
+    return detector(_resnet_fpn_extractor(body, trainable_layers), num_classes=91)
+
+
+def entries(model: torch.nn.Module) -> list[list]:
+    params = {name for name, _ in model.named_parameters()}
+    return [[k, list(v.shape), "param" if k in params else "buffer"] for k, v in model.state_dict().items()]
+
+
+@pytest.mark.parametrize("spec", DETECTORS)
+def test_detectors_have_torchvisions_totals_and_state_dict(spec):
+    reference = REFERENCE[DETECTORS[spec]]
+    graph = build(SPECS / f"{spec}.yaml")
+    assert graph.totals.params == reference["params"] == reference["published_params"]
+    assert graph.totals.buffers == reference["buffers_without_num_batches_tracked"]
+    with torch.device("meta"):
+        model = to_torch(graph)
+    assert entries(model) == reference["state_dict"]  # one rpn.head for the five levels it serves
+
+
+@pytest.mark.parametrize("layers", [0, 3, 5])
+def test_trainable_backbone_layers_freeze_what_torchvisions_freezes(layers):
+    tv = torchvision_or_skip()
+    with torch.device("meta"):
+        theirs = torchvision_detector(tv, "faster_rcnn_resnet50_fpn", layers)
+        ours = to_torch(SPECS / "faster_rcnn_resnet50_fpn.yaml", {"trainable_backbone_layers": layers})
+    frozen = {k for k, p in theirs.named_parameters() if not p.requires_grad}
+    assert {k for k, p in ours.named_parameters() if not p.requires_grad} == frozen
+    assert len(frozen) == {0: 53, 3: 11, 5: 0}[layers]  # the body's 53 convs; conv1 + layer1's 10
+
+
+def random_frozen_norms(model: torch.nn.Module, generator: torch.Generator) -> None:
+    """FrozenBatchNorm2d's buffers start as the identity, which would hide a swapped buffer."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for m in model.modules():
+        if isinstance(m, FrozenBatchNorm2d):
+            m.weight.uniform_(0.5, 1.0, generator=generator)
+            m.bias.normal_(0, 0.1, generator=generator)
+            m.running_mean.normal_(0, 0.1, generator=generator)
+            m.running_var.uniform_(0.5, 2.0, generator=generator)
+
+
+def proposals(generator: torch.Generator, images: int, height: int, width: int) -> list[torch.Tensor]:
+    """Boxes inside the image, 8 to 300 pixels a side, so FPN levels 2 to 4 all pool some."""
+    boxes = []
+    for _ in range(images):
+        side = torch.tensor([8.0, 16, 40, 90, 130, 180, 250, 300]).repeat_interleave(2).unsqueeze(1)
+        wh = torch.minimum(side * (0.7 + 0.6 * torch.rand(16, 2, generator=generator)), torch.tensor([width - 1.0,
+                                                                                                     height - 1.0]))
+        xy = torch.rand(16, 2, generator=generator) * (torch.tensor([width - 1.0, height - 1.0]) - wh)
+        boxes.append(torch.cat([xy, xy + wh], 1))
+    return boxes
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, marks=[pytest.mark.slow] if s.startswith("faster") else [])
+                                  for s in DETECTORS])
+def test_detectors_load_torchvisions_weights_and_give_its_outputs(spec):
+    """The same weights, image and proposals: the FPN maps and RPN head outputs of every level,
+    the box head's scores and deltas and the mask logits equal torchvision's (its RoIAlign's
+    pure-Python path; boxes inside the image, where it agrees with the kernels)."""
+    tv = torchvision_or_skip()
+    generator = torch.Generator().manual_seed(0)
+    height, width = 256, 320
+    theirs = torchvision_detector(tv, spec).eval()
+    random_frozen_norms(theirs, generator)
+    ours = to_torch(SPECS / f"{spec}.yaml", {"height": height, "width": width}).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    assert {k: p.requires_grad for k, p in ours.named_parameters()} == \
+        {k: p.requires_grad for k, p in theirs.named_parameters()}
+    image = torch.randn(2, 3, height, width, generator=generator)
+    boxes = proposals(generator, 2, height, width)
+    rois = torch.cat([torch.cat([torch.full((len(b), 1), float(k)), b], 1) for k, b in enumerate(boxes)])
+    with torch.no_grad():
+        got = ours(image, rois)
+        features = theirs.backbone(image)
+        objectness, deltas = theirs.rpn.head(list(features.values()))
+        heads, sizes = theirs.roi_heads, [(height, width)] * 2
+        expected = [*features.values(), *(t for level in zip(objectness, deltas) for t in level),
+                    *heads.box_predictor(heads.box_head(heads.box_roi_pool(features, boxes, sizes)))]
+        if heads.has_mask():
+            expected.append(heads.mask_predictor(heads.mask_head(heads.mask_roi_pool(features, boxes, sizes))))
+        levels = heads.box_roi_pool.map_levels([b for b in boxes])
+    assert set(levels.tolist()) == {0, 1, 2}  # the proposals reach three FPN levels
+    assert len(got) == len(expected) == (18 if heads.has_mask() else 17)
+    for ours_, theirs_ in zip(got, expected):
+        assert close(ours_, theirs_, rel=1e-4)
+        assert not close(theirs_[0], theirs_[1], rel=1e-2)  # two images' (or RoIs') outputs differ
+
+
+def close(ours: torch.Tensor, theirs: torch.Tensor, rel: float) -> bool:
+    return ours.shape == theirs.shape and float((ours - theirs).abs().max()) <= rel * float(theirs.abs().max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", DETECTORS)
+def test_detectors_verify(spec):
+    """torch against onnxruntime (the multi-scale RoIAlign as ONNX RoiAlign per level), every output."""
+    checks = verify(build(SPECS / f"{spec}.yaml", {"height": 64, "width": 64}), batches=(2,))
     assert all(c.ok for c in checks), render(checks)
