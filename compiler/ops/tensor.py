@@ -227,23 +227,19 @@ class Roll(Op):
         return TorchExpr(f"torch.roll({{0}}, shifts={tuple(a.shifts)}, dims={tuple(a.dims)})")
 
     def onnx(self, a, inputs, types, out, emit):
-        return roll_onnx(emit, inputs[0], types[0], a.shifts, a.dims)
-
-
-def roll_onnx(emit, x: str, t: TensorType, shifts: list[int], dims: list[int]) -> str:
-    """torch.roll of the value x (of type t) in ONNX (also Swin's cyclic shift, ops/window.py):
-    each axis, the last `shift` values, then the rest (a concrete size takes the shift modulo
-    the size; a symbolic one must be longer than the shift, as torch's is)."""
-    for dim, shift in zip(dims, shifts):
-        axis, n = dim % t.rank, t.shape[dim % t.rank]
-        cut = -(shift % n) if isinstance(n, int) else -shift
-        if cut == 0:
-            continue
-        axes = emit.const("axes", [axis])
-        tail = emit("Slice", x, emit.const("starts", [cut]), emit.const("ends", [2**63 - 1]), axes)
-        head = emit("Slice", x, emit.const("starts", [0]), emit.const("ends", [cut]), axes)
-        x = emit("Concat", tail, head, axis=axis)
-    return x
+        # each axis: the last `shift` values, then the rest (a concrete size takes the shift
+        # modulo the size; a symbolic one must be longer than the shift, as torch's is)
+        x, rank = inputs[0], types[0].rank
+        for dim, shift in zip(a.dims, a.shifts):
+            axis, n = dim % rank, types[0].shape[dim % rank]
+            cut = -(shift % n) if isinstance(n, int) else -shift
+            if cut == 0:
+                continue
+            axes = emit.const("axes", [axis])
+            tail = emit("Slice", x, emit.const("starts", [cut]), emit.const("ends", [2**63 - 1]), axes)
+            head = emit("Slice", x, emit.const("starts", [0]), emit.const("ends", [cut]), axes)
+            x = emit("Concat", tail, head, axis=axis)
+        return x
 
 
 class PadAttrs(Attrs):

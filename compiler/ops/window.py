@@ -19,6 +19,7 @@ softmax, the bias and the mask count nothing (as torchvision's published figures
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
@@ -27,7 +28,6 @@ from .. import symbolic
 from ..ir import Dim
 from .attention import attend
 from .base import Attrs, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType, TorchModule, register
-from .tensor import roll_onnx
 
 END = 2**63 - 1  # ONNX Slice's "to the end"
 MASKED = -100.0  # torchvision's score for a pair of tokens from different regions of a shifted window
@@ -128,24 +128,13 @@ class ShiftedWindowAttention(Op):
                            {"qkv_bias": a.qkv_bias, "proj_bias": a.proj_bias})
 
     def onnx(self, a, inputs, types, out, emit):
-        _, h, w, c = types[0].shape
-        if not isinstance(h, int) or not isinstance(w, int):
-            raise NotImplementedError(f"shifted_window_attention over the symbolic sizes {h}×{w} has no ONNX "
-                                      "lowering: its padding and shift mask are built from concrete H and W")
-        (wh, ww), heads = a.window, a.num_heads
-        ph, pw = _padded(h, wh), _padded(w, ww)
-        shift = tuple(s if win < p else 0 for s, win, p in zip(a.shift, a.window, (ph, pw)))
-        rows, cols, tokens = ph // wh, pw // ww, wh * ww
-        x = inputs[0]
-        if (ph, pw) != (h, w):
-            x = emit("Pad", x, emit.const("pads", [0, 0, 0, 0, 0, ph - h, pw - w, 0]))
-        padded = TensorType((types[0].shape[0], ph, pw, c))
-        if any(shift):
-            x = roll_onnx(emit, x, padded, [-s for s in shift], [1, 2])
+        c, heads, (wh, ww) = types[0].shape[3], a.num_heads, a.window
+        tokens = wh * ww
+        frame = _frame(emit, a, inputs[0], types[0])
+        x = _roll(emit, frame.padded, frame.shift, back=False)
         # N×rows×Wh×cols×Ww×C → N×nW×L×C: the windows beside the batch
-        x = emit("Reshape", x, emit.const("grid", [0, rows, wh, cols, ww, c]))
-        x = emit("Reshape", emit("Transpose", x, perm=[0, 1, 3, 2, 4, 5]), emit.const("windows", [0, rows * cols,
-                                                                                                  tokens, c]))
+        x = emit("Reshape", x, _dims(emit, "grid", [0, -1, wh, frame.grid[1], ww, c]))
+        x = emit("Reshape", emit("Transpose", x, perm=[0, 1, 3, 2, 4, 5]), emit.const("windows", [0, -1, tokens, c]))
         weight = emit.param("qkv.weight")
         bias = emit.param("qkv.bias") if a.qkv_bias else None
         zero = emit.const("axis0", [0])
@@ -155,30 +144,122 @@ class ShiftedWindowAttention(Op):
             y = emit("MatMul", x, emit("Transpose", emit("Slice", weight, start, end, zero)))
             if bias is not None:
                 y = emit("Add", y, emit("Slice", bias, start, end, zero))
-            y = emit("Reshape", y, emit.const("heads", [0, rows * cols, tokens, heads, c // heads]))
+            y = emit("Reshape", y, emit.const("heads", [0, -1, tokens, heads, c // heads]))
             return emit("Transpose", y, perm=[0, 1, 3, 2, 4])
 
         index = emit("Cast", emit.param("relative_position_index"), to=7)  # int64
         table = emit("Gather", emit.param("relative_position_bias_table"), index, axis=0)  # L²×h
         offsets = emit("Transpose", emit("Reshape", table, emit.const("pairs", [tokens, tokens, heads])),
                        perm=[2, 0, 1])  # h×L×L
-        if any(shift):  # nW×1×L×L beside the heads' h×L×L
-            mask = shift_mask((ph, pw), a.window, shift)[:, None]
-            offsets = emit("Add", offsets, emit.const("shift_mask", mask, dtype="float32"))
+        if frame.mask is not None:  # nW×1×L×L beside the heads' h×L×L
+            offsets = emit("Add", offsets, frame.mask)
         y = attend(emit, project(0), project(1), project(2), 5, 1 / math.sqrt(c // heads), offsets)
-        y = emit("Reshape", emit("Transpose", y, perm=[0, 1, 3, 2, 4]), emit.const("joined", [0, rows * cols,
-                                                                                             tokens, c]))
+        y = emit("Reshape", emit("Transpose", y, perm=[0, 1, 3, 2, 4]), emit.const("joined", [0, -1, tokens, c]))
         y = emit("MatMul", y, emit("Transpose", emit.param("proj.weight")))
         if a.proj_bias:
             y = emit("Add", y, emit.param("proj.bias"))
-        # back: N×rows×cols×Wh×Ww×C → N×pH×pW×C, rolled back, cropped
-        y = emit("Reshape", y, emit.const("grid", [0, rows, cols, wh, ww, c]))
-        y = emit("Reshape", emit("Transpose", y, perm=[0, 1, 3, 2, 4, 5]), emit.const("map", [0, ph, pw, c]))
-        if any(shift):
-            y = roll_onnx(emit, y, padded, list(shift), [1, 2])
-        if (ph, pw) != (h, w):
-            y = emit("Slice", y, emit.const("starts", [0, 0]), emit.const("ends", [h, w]), emit.const("axes", [1, 2]))
-        return y
+        # back: N×rows×cols×Wh×Ww×C → N×pH×pW×C, rolled back, cropped to H×W
+        y = emit("Reshape", y, _dims(emit, "grid", [0, -1, frame.grid[1], wh, ww, c]))
+        y = emit("Reshape", emit("Transpose", y, perm=[0, 1, 3, 2, 4, 5]), _dims(emit, "map", [0, frame.size[0], -1, c]))
+        y = _roll(emit, y, frame.shift, back=True)
+        if frame.static:
+            if frame.size != tuple(types[0].shape[1:3]):
+                y = emit("Slice", y, emit.const("starts", [0, 0]), emit.const("ends", list(types[0].shape[1:3])),
+                         emit.const("axes", [1, 2]))
+            return y
+        y = emit("Slice", y, emit.const("starts", [0, 0]), emit("Shape", inputs[0], start=1, end=3),
+                 emit.const("axes", [1, 2]))
+        # sizes made at run time leave ONNX's shape inference no size at all: it learns C here
+        return emit("Reshape", y, emit.const("channels", [0, 0, 0, c]))
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The padded map the windows tile, for the ONNX lowering. Sizes are ints where H and W
+    are concrete, else 1-element int64 values computed from the input's shape."""
+
+    padded: str  # the input, padded to whole windows
+    size: tuple  # (pH, pW)
+    grid: tuple  # windows per column and per row
+    shift: tuple  # the shift per axis, 0 where one window covers the axis (as torchvision)
+    mask: str | None  # nW×1×L×L, or None without a shift
+    static: bool
+
+
+def _frame(emit, a: WindowAttentionAttrs, x: str, t: TensorType) -> _Frame:
+    _, h, w, _ = t.shape
+    if isinstance(h, int) and isinstance(w, int):
+        size = (_padded(h, a.window[0]), _padded(w, a.window[1]))
+        shift = tuple(s if win < p else 0 for s, win, p in zip(a.shift, a.window, size))
+        padded = x if size == (h, w) else emit("Pad", x, emit.const("pads", [0, 0, 0, 0, 0, size[0] - h,
+                                                                            size[1] - w, 0]))
+        mask = emit.const("shift_mask", shift_mask(size, a.window, shift)[:, None], dtype="float32") \
+            if any(shift) else None
+        return _Frame(padded, size, tuple(p // win for p, win in zip(size, a.window)), shift, mask, True)
+    window = emit.const("window", list(a.window))
+    extent = emit("Shape", x, start=1, end=3)
+    padding = emit("Mod", emit("Sub", window, emit("Mod", extent, window)), window)
+    padded = emit("Pad", x, emit("Concat", emit.const("begins", [0] * 5), padding, emit.const("end", [0]), axis=0))
+    extent = emit("Add", extent, padding)
+    shift = emit("Where", emit("Less", window, extent), emit.const("shift", list(a.shift)), emit.const("none", [0, 0]))
+    size, grid, shifts = (_parts(emit, v) for v in (extent, emit("Div", extent, window), shift))
+    mask = _computed_mask(emit, a, size, grid, shifts) if any(a.shift) else None
+    return _Frame(padded, size, grid, shifts, mask, False)
+
+
+def _parts(emit, pair: str) -> tuple[str, str]:
+    """A 2-vector's elements, each a 1-element value."""
+    return tuple(emit("Slice", pair, emit.const("at", [k]), emit.const("next", [k + 1])) for k in (0, 1))
+
+
+def _computed_mask(emit, a: WindowAttentionAttrs, size: tuple, grid: tuple, shift: tuple) -> str:
+    """shift_mask in ONNX, from sizes known at run time: each position's band on each axis
+    (0 before the last window, 1 in it before the shift, 2 in the shift), the region 3·row
+    band + column band, compared between the tokens of each window. A zero shift leaves the
+    last window's rows one band, apart from the others only across window borders, where
+    no mask is looked at: as torchvision's one band."""
+    one = emit.const("one", 1)
+    bands = []
+    for n, s, win, axes in zip(size, shift, a.window, ([1], [0])):
+        position = emit("Range", emit.const("zero", 0), emit("Squeeze", n), one)
+
+        def after(start: str) -> str:
+            return emit("Cast", emit("GreaterOrEqual", position, start), to=7)
+
+        band = emit("Add", after(emit("Sub", n, emit.const("window", [win]))), after(emit("Sub", n, s)))
+        bands.append(emit("Unsqueeze", band, emit.const("axes", axes)))
+    region = emit("Add", emit("Mul", bands[0], emit.const("three", 3)), bands[1])  # pH×pW
+    region = emit("Reshape", region, emit("Concat", grid[0], emit.const("wh", [a.window[0]]), grid[1],
+                                          emit.const("ww", [a.window[1]]), axis=0))
+    region = emit("Reshape", emit("Transpose", region, perm=[0, 2, 1, 3]), emit.const("tokens", [-1, math.prod(a.window)]))
+    same = emit("Equal", emit("Unsqueeze", region, emit.const("i", [1])), emit("Unsqueeze", region, emit.const("j", [2])))
+    mask = emit("Where", same, emit.const("kept", 0.0, dtype="float32"), emit.const("masked", MASKED, dtype="float32"))
+    return emit("Unsqueeze", mask, emit.const("heads", [1]))
+
+
+def _dims(emit, what: str, parts: list) -> str:
+    """A shape from ints and 1-element values: a constant where every part is an int."""
+    if all(isinstance(p, int) for p in parts):
+        return emit.const(what, parts)
+    return emit("Concat", *(emit.const(what, [p]) if isinstance(p, int) else p for p in parts), axis=0)
+
+
+def _roll(emit, x: str, shift: tuple, back: bool) -> str:
+    """torch.roll of the padded map by −shift (or by +shift, `back`) on H and W: on each axis
+    the values from the cut on, then those before it. No modulo: a shift is less than the
+    window, which is at most the padded size."""
+    for axis, s in zip((1, 2), shift):
+        if isinstance(s, int):
+            if s == 0:
+                continue
+            cut = emit.const("cut", [-s if back else s])
+        else:
+            cut = emit("Neg", s) if back else s
+        axes = emit.const("axes", [axis])
+        tail = emit("Slice", x, cut, emit.const("ends", [END]), axes)
+        head = emit("Slice", x, emit.const("starts", [0]), cut, axes)
+        x = emit("Concat", tail, head, axis=axis)
+    return x
 
 
 class PatchMergingAttrs(Attrs):

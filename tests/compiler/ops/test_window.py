@@ -28,8 +28,6 @@ def patch_merging(dim):
     return lambda: torchvision_or_skip().models.swin_transformer.PatchMerging(dim)
 
 
-SYMBOLIC_ONNX = "the ONNX lowering needs concrete H and W (its padding and shift mask are constants)"
-
 CASES = [
     Case("shifted_window_attention", {"num_heads": 2, "window": 3}, [("N", 6, 9, 8)],
          swin_attention(8, [3, 3], [0, 0], 2), id="swa-windows"),
@@ -40,8 +38,17 @@ CASES = [
     Case("shifted_window_attention", {"num_heads": 1, "window": 4, "shift": 2, "qkv_bias": False,
                                       "proj_bias": False}, [("N", 4, 8, 6)],
          swin_attention(6, [4, 4], [2, 2], 1, qkv_bias=False, proj_bias=False), id="swa-one-window-high-no-bias"),
+    Case("shifted_window_attention", {"num_heads": 2, "window": [4, 3], "shift": [0, 1]}, [("N", 8, 6, 4)],
+         swin_attention(4, [4, 3], [0, 1], 2), id="swa-shifted-across-only"),
+    # run at P, H, W = 20, 9, 13: whole windows (every region's mask seen in the output), padded ones
+    Case("shifted_window_attention", {"num_heads": 2, "window": [4, 3], "shift": [2, 1]}, [("N", "P", "H", 8)],
+         swin_attention(8, [4, 3], [2, 1], 2), id="swa-symbolic"),
+    Case("shifted_window_attention", {"num_heads": 2, "window": [4, 3], "shift": [0, 1]}, [("N", "P", "H", 4)],
+         swin_attention(4, [4, 3], [0, 1], 2), id="swa-symbolic-shifted-across-only"),
     Case("shifted_window_attention", {"num_heads": 2, "window": 4, "shift": 2}, [("N", "H", "W", 8)],
-         swin_attention(8, [4, 4], [2, 2], 2), id="swa-symbolic", onnx=False, note=SYMBOLIC_ONNX),
+         swin_attention(8, [4, 4], [2, 2], 2), id="swa-symbolic-padded"),  # 12×16
+    Case("shifted_window_attention", {"num_heads": 2, "window": [10, 4], "shift": [5, 2]}, [("N", "H", "W", 4)],
+         swin_attention(4, [10, 4], [5, 2], 2), id="swa-symbolic-one-window-high"),  # H's shift dropped at run time
     Case("patch_merging", {}, [("N", 4, 6, 8)], patch_merging(8), id="patch-merging"),
     Case("patch_merging", {}, [("N", 5, 7, 4)], patch_merging(4), id="patch-merging-odd"),
     Case("patch_merging", {}, [("N", "H", "W", 4)], patch_merging(4), id="patch-merging-symbolic"),
