@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+MAX_MULTIPLE = 2**40  # as a concrete size is bounded
 MAX_PERIOD = 2**12  # beyond it, only the multiple that makes every dim affine is tried
 SYMBOL_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 MULTIPLE_PATTERN = rf"^([1-9][0-9]*)\s*[*·]\s*({SYMBOL_PATTERN})$"  # 16*h, or 16·h as it prints
@@ -78,7 +79,9 @@ def parse(text: str) -> SymDim | None:
     if re.fullmatch(SYMBOL_PATTERN, text):
         return SymDim(text)
     multiple = re.fullmatch(MULTIPLE_PATTERN, text)
-    return SymDim(multiple.group(2), int(multiple.group(1))) if multiple else None
+    if multiple is None or int(multiple.group(1)) > MAX_MULTIPLE:
+        return None
+    return SymDim(multiple.group(2), int(multiple.group(1)))
 
 
 def as_sym(dim) -> SymDim | None:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir import Graph, Node
-from ..symbolic import SymDim, as_sym, multiple_making_equal
+from ..symbolic import MAX_PERIOD, SymDim, as_sym, multiple_making_equal
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Floor:
     dims: tuple[SymDim, ...]
     k: int
     layer: Node | None = None
-    before: SymDim | int | None = None
+    before: SymDim | None = None
     after: SymDim | None = None
 
     @property
@@ -85,15 +85,14 @@ def headline(floor: Floor, at_file: str | None) -> str:
     if floor.layer is not None:
         span = floor.layer.span
         where = "" if span is None else f" (line {span.line})" if span.file == at_file else f" ({span})"
-        before = floor.before.floors if isinstance(floor.before, SymDim) else floor.before
-        why = f": the {floor.layer.op} {floor.layer.name}{where} floors {before} to {floor.after.floors}"
+        why = f": the {floor.layer.op} {floor.layer.name}{where} floors {floor.before.floors} to {floor.after.floors}"
     return (f"{sizes} on axis {floor.axis}{why}, so they differ for some {floor.symbol}{_example(floor.dims)} and "
             f"agree for every multiple of {floor.k}")
 
 
 def _example(dims: tuple[SymDim, ...]) -> str:
-    """The least size of the symbol at which the dims, all positive, differ: ` (24: 3 vs 2)`."""
-    for size in range(1, 2 * math.lcm(*(s.d for s in dims)) + 1):
+    """The least size of the symbol at which the dims, all positive, differ: ` (H = 24: 3 vs 2)`."""
+    for size in range(1, min(2 * math.lcm(*(s.d for s in dims)), MAX_PERIOD) + 1):
         values = [s.at(size) for s in dims]
         if min(values) >= 1 and len(set(values)) > 1:
             return f" ({dims[0].symbol} = {size}: {' vs '.join(map(str, values))})"

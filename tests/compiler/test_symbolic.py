@@ -145,7 +145,7 @@ def test_parse_reads_a_symbol_or_a_multiple_of_one(text, expected):
     assert (dim.symbol, dim.m) == expected and str(parse(str(dim))) == str(dim)
 
 
-@pytest.mark.parametrize("text", ["0*h", "h*16", "1.5*h", "16*", "-2*h", "16*h+1", "2*3", "Ĥ"])
+@pytest.mark.parametrize("text", ["0*h", "h*16", "1.5*h", "16*", "-2*h", "16*h+1", "2*3", "Ĥ", f"{2**40 + 1}*h"])
 def test_parse_refuses_anything_else(text):
     assert parse(text) is None
 
