@@ -1,6 +1,7 @@
 """The R-CNN family's specs against the totals derived from their papers' layer tables (in each
-spec's header comment), and Fast R-CNN and DeconvNet through verify (torch against onnxruntime's
-MaxRoiPool, and its MaxPool-with-indices and MaxUnpool)."""
+spec's header comment), and Fast R-CNN through verify (torch against onnxruntime's MaxRoiPool;
+DeconvNet's verify, against its MaxPool-with-indices and MaxUnpool, is tests/compiler/backends/
+test_onnx_verify.py's, which runs every spec)."""
 
 import json
 from pathlib import Path
@@ -82,13 +83,6 @@ def test_deconvnet_sizes_are_the_papers_table_1():
     for k in range(1, 6):
         switches = graph.nodes[f"unpool{k}"].inputs[1]
         assert switches == f"pool{k}.1" and graph.nodes[switches].type.dtype == "int64"
-
-
-@pytest.mark.slow
-def test_deconvnet_verifies():
-    """torch against onnxruntime's MaxPool-with-indices and MaxUnpool kernels, the whole network."""
-    checks = verify(build(SPECS / "deconvnet.yaml"), batches=(2,))
-    assert all(c.ok for c in checks), render(checks)
 
 
 # --- Faster and Mask R-CNN against torchvision's -------------------------------------------
