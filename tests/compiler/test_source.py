@@ -170,3 +170,77 @@ def test_files_that_are_not_regular_are_refused_before_reading(tmp_path):
             load_file(path, "shown.yaml")
         (d,) = caught.value.diagnostics
         assert (d.code, str(d.span)) == ("no-file", "shown.yaml:1:1") and says in d.message
+
+
+# --- a text too many events long is refused before a value is built ---------------------------
+
+def _events(text: str) -> int:
+    """libyaml's own count of the whole text, the truth the budget is held to."""
+    import yaml
+
+    parser = yaml.CSafeLoader(text)
+    try:
+        return parser.raw_parse()
+    finally:
+        parser.dispose()
+
+
+def _refused_unbuilt(text: str, monkeypatch):
+    from nncompile.compiler import source
+
+    def built(*args):
+        raise AssertionError("a value was built")
+
+    monkeypatch.setattr(source._Composer, "node", built)
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "s.yaml")
+    (d,) = caught.value.diagnostics
+    assert d.code == "yaml-too-large" and d.message.startswith("the document is more than 1,000,000 YAML events long")
+    return d
+
+
+def test_a_flat_file_of_300000_layers_is_refused_where_its_events_pass_the_limit(monkeypatch):
+    text = "inputs: {x: [N, 3]}\nlayers:\n" + "".join(f"  - a{i}: relu\n" for i in range(300_000))
+    d = _refused_unbuilt(text, monkeypatch)
+    count = int(d.message.split(": ")[1].split()[0].replace(",", ""))
+    line = text.splitlines()[d.span.line - 1]
+    assert 1_000_000 < count <= _events("\n".join(text.splitlines()[:d.span.line]))  # what is above holds as many
+    assert line.startswith("  - a") and d.span.col == len(line) + 1
+
+
+def test_a_one_line_flow_list_is_refused_at_the_column_its_events_pass_the_limit(monkeypatch):
+    text = "inputs: {x: [N, 3]}\nlayers: [" + ", ".join(["{a: relu}"] * 400_000) + "]\n"
+    d = _refused_unbuilt(text, monkeypatch)
+    assert d.span.line == 2 and text.splitlines()[1][d.span.col - 1] == ","  # cut between two layers
+
+
+@pytest.mark.parametrize("shape", [
+    lambda i: f"- {{a{i}: [1, {{b: [2, 3]}}], c: 'x, y'}}\n",  # flow inside block, commas quoted
+    lambda i: f"- a{i}: {{k: v}}  # a comment, with commas, ]\n",
+    lambda i: f"- |\n  text, [with {{brackets\n- k{i}: v\n",  # block scalars
+    lambda i: f"- \"a, b\n  c\"\n",  # a quoted scalar across the cut
+    lambda i: "[" * (i == 0) + "{a: [1, 'x, y']}, ",  # one flow list, commas quoted (closed below)
+])
+def test_a_prefix_count_never_says_more_than_the_whole_text_holds(shape):
+    from nncompile.compiler import yaml_events
+    from nncompile.compiler.source import _Loader
+
+    text = "".join(shape(i) for i in range(20_000))
+    text += "x]\n" * text.startswith("[")
+    count, end = yaml_events.at_least(text, 10_000, _Loader)
+    assert 10_000 < count <= _events(text)
+    if end < len(text):  # counted in a prefix: no more than the prefix holds (its flow list closed)
+        assert count <= _events(text[:end] + "]" * text.startswith("["))
+
+
+def test_the_event_limit_is_exact(monkeypatch):
+    from nncompile.compiler import yaml_events
+
+    monkeypatch.setattr(yaml_events, "MAX_EVENTS", 1_000)
+    monkeypatch.setattr(yaml_events, "_COUNTED_FROM", 0)
+    under = "[" + ", ".join(["a"] * 995) + "]\n"  # stream, document and list: 6 events more
+    assert _events(under) == 1_001 and _events(under[:-3] + "]\n") == 1_000
+    assert len(load_text(under[:-3] + "]\n", "s.yaml")) == 994
+    with pytest.raises(SpecError) as caught:
+        load_text(under, "s.yaml")
+    assert caught.value.diagnostics[0].message.startswith("the document is more than 1,000 YAML events long: 1,001 (")
