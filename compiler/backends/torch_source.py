@@ -77,8 +77,8 @@ class _Module:
     def add_submodule(self, node: Node, call: TorchModule) -> None:
         if not self._containers(node):
             return
-        if not call.cls.startswith("nn.") and call.cls not in self.helpers:
-            self.helpers.append(call.cls)
+        if not call.cls.startswith("nn."):
+            self.helpers += [h for h in _helper_lineage(call.cls) if h not in self.helpers]
         defaults = _defaults(call.cls)
         arguments = [repr(v) for v in call.args] + [f"{k}={v!r}" for k, v in call.kwargs.items()
                                                      if not (k in defaults and _is_default(v, defaults[k]))]
@@ -127,6 +127,12 @@ class _Module:
             lines.append(f"{holder}.{last} = {value}")
         else:
             lines.append(f"{holder}.{register}({last!r}, {value})")
+
+
+def _helper_lineage(cls: str) -> list[str]:
+    """A helper class and the helpers it derives from, bases first: the order they are emitted in."""
+    helpers = vars(torch_helpers)
+    return [c.__name__ for c in reversed(helpers[cls].__mro__) if helpers.get(c.__name__) is c]
 
 
 def _defaults(cls: str) -> dict:
