@@ -79,12 +79,7 @@ class Walker:
                 first = seen.get(name) or "the inputs"
                 self.problems.error(f"duplicate layer name '{name}'", span, "duplicate-name",
                                     [f"first defined at {first}"])
-            elif scope.inline and self.taken(qualified, span):  # an inline block's layer, named as the caller's
-                call, at = scope.inline
-                self.problems.error(f"layer '{call}': the inline block's layer '{name}' takes a name already used",
-                                    at, "duplicate-name", [f"'{name}' is defined at {span}",
-                                                           f"'{qualified}' first defined at "
-                                                           f"{self.links.layer_spans[qualified]}"])
+            elif scope.inline and _inline_clash(self, scope, name, span):
                 done.add(name)  # not expanded: it would replace the caller's
             seen.setdefault(name, span)
             self.links.layer_spans.setdefault(qualified, span)
@@ -98,14 +93,9 @@ class Walker:
             previous = scope.prefix + name
         return previous
 
-    def taken(self, qualified: str, span: Span) -> bool:
-        """Whether another layer has this name already (only an inline block's layers can clash)."""
-        return (self.links.layer_spans.get(qualified, span) != span or qualified in self.graph.nodes
-                or qualified in self.links.aliases)
-
     def layer(self, name: str, entry: YMap, scope: LayerScope, previous: str) -> None:
         qualified = scope.prefix + name
-        body = self.chosen(name, self.body_of(name, entry, scope), scope)
+        body = _chosen(self.problems, self.body_of(name, entry, scope), scope.env)
         model, problems = validate_layer(body, name) if body is not None else (None, [])
         self.problems += problems
         if model is None:
@@ -134,36 +124,20 @@ class Walker:
                                   inputs=site.inputs if k == 0 else [f"{qualified}.{k - 1}"]))
         self.links.pass_through(qualified, f"{qualified}.{repeat - 1}")
 
-    def chosen(self, name: str, body: YMap | None, scope: LayerScope) -> YMap | None:
-        """The body with its `op:` or `block:` evaluated where a parameter chooses it
-        (`op: $norm`, as torchvision's norm_layer); None if that failed (reported)."""
-        key = next((k for k in ("op", "block") if body is not None and contains_expression(body.get(k))), None)
-        if key is None:
-            return body
-        value, ok = self.evaluate(body[key], scope.env, body, key)
-        if not ok:
-            return None
-        chosen = YMap(body, **{key: value})
-        chosen.span, chosen.key_spans, chosen.value_spans = body.span, body.key_spans, body.value_spans
-        return chosen
-
     def body_of(self, name: str, entry: YMap, scope: LayerScope) -> YMap | None:
         """The layer's body as a mapping (`- relu1: relu` is `{op: relu}`); None if it names
         neither an op nor a block (reported)."""
         body = entry[name]
         if not isinstance(body, str):
             return body
-        if contains_expression(body):  # `- bn1: $norm`: chosen once evaluated
-            mapping = YMap(op=body)
-            mapping.span, mapping.key_spans = entry.key_spans[name], {}
-            mapping.value_spans = {"op": entry.value_spans[name]}
-            return mapping
-        if body not in REGISTRY and scope.namespace.resolve(body) is None and not scope.namespace.import_failed(body):
+        chosen = contains_expression(body)  # `- bn1: $norm` is `{op: $norm}`, the op chosen once evaluated
+        if not chosen and body not in REGISTRY and scope.namespace.resolve(body) is None \
+                and not scope.namespace.import_failed(body):
             self.problems.error(f"layer '{name}': unknown op or block '{body}'"
                                 f"{op_spelled(body) or did_you_mean(body, scope.namespace.all_names())}",
                                 entry.value_spans[name], "unknown-op", ["the ops are listed by `nncompile ops`"])
             return None
-        mapping = YMap(op=body) if body in REGISTRY else YMap(block=body)
+        mapping = YMap(op=body) if body in REGISTRY or chosen else YMap(block=body)
         mapping.span, mapping.key_spans = entry.key_spans[name], {}
         mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
         return mapping
@@ -344,6 +318,31 @@ def check_library(namespace: Namespace) -> list[Diagnostic]:
             if isinstance(body, dict) and not contains_expression(body.get("op")):  # `op: $norm`: where called
                 found += validate_layer(body, name)[1]
     return found
+
+
+def _inline_clash(walker: Walker, scope: LayerScope, name: str, span: Span) -> bool:
+    """An inline block's layer named as one the caller has already: reported at the call."""
+    qualified, first = scope.prefix + name, walker.links.layer_spans.get(scope.prefix + name, span)
+    if first == span and qualified not in walker.graph.nodes and qualified not in walker.links.aliases:
+        return False
+    walker.problems.error(f"layer '{scope.inline[0]}': the inline block's layer '{name}' takes a name already used",
+                          scope.inline[1], "duplicate-name",
+                          [f"'{name}' is defined at {span}", f"'{qualified}' first defined at {first}"])
+    return True
+
+
+def _chosen(problems: Problems, body: YMap | None, env: dict) -> YMap | None:
+    """The body with its `op:` or `block:` evaluated where a parameter chooses it
+    (`op: $norm`, as torchvision's norm_layer); None if that failed (reported)."""
+    key = next((k for k in ("op", "block") if body is not None and contains_expression(body.get(k))), None)
+    if key is None:
+        return body
+    value, ok = evaluate(problems, body[key], env, (body, key))
+    if not ok:
+        return None
+    chosen = YMap(body, **{key: value})
+    chosen.span, chosen.key_spans, chosen.value_spans = body.span, body.key_spans, body.value_spans
+    return chosen
 
 
 def _init_map(init: Any) -> dict[str, Any]:
