@@ -3,6 +3,7 @@
 import pytest
 
 from nncompile.compiler.expr import ExprError, evaluate
+from torchvision_shim import torchvision_or_skip
 
 ENV = {"k": 3, "c": 64, "i": 1, "ratio": 0.5, "name": "conv", "deep": True}
 
@@ -94,3 +95,20 @@ def test_deep_nesting_is_refused_before_evaluation(text):
 
 def test_nesting_up_to_the_limit_evaluates():
     assert evaluate("${%s1}" % ("-" * 98), {}) == 1  # 98 minuses and the constant: 99 levels
+
+
+# RegNet's width rule (Radosavovic et al. 2020, eq. 2–3), as torchvision's BlockParams writes it
+REGNET_WIDTH = "${int(round(w_0 * w_m ** round(log((w_0 + w_a * j) / w_0) / log(w_m)) / 8) * 8)}"
+
+
+def test_regnets_width_rule_gives_torchvisions_stages():
+    """RegNetY-400MF's parameters; its group width, 8, divides every width, so torchvision's
+    adjustment for group compatibility changes nothing."""
+    torchvision_or_skip()
+    from torchvision.models.regnet import BlockParams
+
+    depth, w_0, w_a, w_m = 16, 48, 27.89, 2.09
+    widths = [evaluate(REGNET_WIDTH, {"w_0": w_0, "w_a": w_a, "w_m": w_m, "j": j}) for j in range(depth)]
+    stages = {w: widths.count(w) for w in widths}  # consecutive blocks of one width form a stage
+    theirs = BlockParams.from_init_params(depth=depth, w_0=w_0, w_a=w_a, w_m=w_m, group_width=8)
+    assert (list(stages), list(stages.values())) == (theirs.widths, theirs.depths)
