@@ -48,16 +48,22 @@ def test_verify_passes(cli, name):
     assert result.code == 0, result.out + result.err
 
 
-@pytest.mark.parametrize("name", heavy(NETWORKS))
-def test_torchvision_weights_give_its_outputs(name):
-    tv = torchvision_or_skip()
-    generator = torch.Generator().manual_seed(0)
-    theirs = getattr(tv.models, name)(weights=None)
-    with torch.no_grad():  # torchvision starts ViT's head and class token at zero: every output would be 0
+def torchvision_model(name: str, generator: torch.Generator):
+    """torchvision's network, its tensors that start at zero drawn at random (ViT's head and
+    class token, every output would be 0; Swin's biases) and its batch norms randomised."""
+    theirs = getattr(torchvision_or_skip().models, name)(weights=None)
+    with torch.no_grad():
         for p in theirs.parameters():
             if not p.any():
                 p.normal_(0, 0.02, generator=generator)
     randomise_batchnorm(theirs, generator, (224, 224))
+    return theirs
+
+
+@pytest.mark.parametrize("name", heavy(NETWORKS))
+def test_torchvision_weights_give_its_outputs(name):
+    generator = torch.Generator().manual_seed(0)
+    theirs = torchvision_model(name, generator)
     ours = to_torch(SPECS / f"{name}.yaml")
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, 3, 224, 224, generator=generator)
@@ -75,3 +81,25 @@ def test_swin_relative_position_index_is_torchvisions():
     ours = to_torch(SPECS / "swin_t.yaml").state_dict()
     assert len(theirs) == 12
     assert all(torch.equal(ours[k], v) for k, v in theirs.items())
+
+
+def test_swin_at_any_size_gives_torchvisions_outputs(tmp_path):
+    """torchvision's Swin takes any image size (padded to whole windows, a shift dropped where
+    one window covers the map, odd maps merged with a zero row); so does swin_t's spec with
+    a symbolic input [N, 3, H, W]: at 100×137, 25×34 patches, its outputs are torchvision's."""
+    text = (SPECS / "swin_t.yaml").read_text(encoding="utf-8")
+    assert text.count("[N, 3, 224, 224]") == 1 and text.count("{lib: lib/swin.yaml}") == 1
+    text = text.replace("[N, 3, 224, 224]", "[N, 3, H, W]").replace("lib/swin.yaml", str(SPECS / "lib/swin.yaml"))
+    (tmp_path / "swin_any.yaml").write_text(text, encoding="utf-8")
+    graph = analyse(tmp_path / "swin_any.yaml", allow_paths=[SPECS])
+    assert not graph.errors, [e.message for e in graph.errors]
+    assert graph.nodes["features.7.1.attn"].type.shape[1:] == ("⌊(H+28)/32⌋", "⌊(W+28)/32⌋", 768)
+    generator = torch.Generator().manual_seed(0)
+    theirs = torchvision_model("swin_t", generator)
+    ours = to_torch(graph)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 100, 137, generator=generator)
+    with torch.no_grad():
+        expected, got = theirs.eval()(x), ours.eval()(x)
+    assert close(got, expected, rel=1e-5)
+    assert not close(expected[0], expected[1], rel=1e-2)
