@@ -125,3 +125,31 @@ def fix(graph: Graph, found: list[Floor]) -> str:
         what = f"{first} a multiple of {k}" + "".join(f" and {symbol} of {m}" for symbol, m in rest)
     meaning = ", ".join(f"{unit} = {symbol}/{needed[symbol]}" for symbol, unit in units.items())
     return f"declare {what}: write {'; '.join(shapes)}" + (f" ({meaning})" if meaning else "")
+
+
+def roundings(graph: Graph, node: Node, shown: int = 2) -> list[str]:
+    """Concrete sizes: the divisions that rounded on the way to one of the node's inputs only
+    (upstream of it, not of the others), nearest first — the floor a U-Net's fourth pool
+    takes of an odd size. Each as a note: `down4.0 rounds: H: (9 − 2 + 2·0)/2 + 1 = 4.5 → 4 (floor)`."""
+    if len(node.inputs) < 2:  # nothing to part from
+        return []
+    ancestry = [_ancestors(graph, i) for i in node.inputs]
+    notes = []
+    for k, own in enumerate(ancestry):
+        others = set().union(*(a for j, a in enumerate(ancestry) if j != k))
+        for name in own:  # nearest first
+            rounded = [line for line in graph.nodes[name].arithmetic if line.endswith(("(floor)", "(ceil)"))]
+            if name not in others and rounded and len(notes) < shown:
+                notes.append(f"{name} rounds: {'; '.join(rounded)}")
+    return notes
+
+
+def _ancestors(graph: Graph, name: str) -> dict[str, None]:
+    """`name` and every node upstream of it, nearest first (an ordered set)."""
+    found, queue = {}, [name]
+    while queue:
+        current = queue.pop(0)
+        if current not in found:
+            found[current] = None
+            queue += graph.nodes[current].inputs
+    return found

@@ -151,6 +151,8 @@ def _fail(graph: Graph, node: Node, e: ShapeError) -> None:
         what = f"({node.op}): {floors.headline(found[0], span and span.file)}"
         code = "floor-mismatch"
         notes = [e.message, floors.fix(graph, found), *notes]
+    else:
+        notes += floors.roundings(graph, node)
     # the outputs of one layer (`parts.0`, `parts.1`) fail alike: one mistake, one diagnostic
     same = next((d for d in graph.errors if d.span == span and d.message.endswith(what)), None)
     node.error = same or Diagnostic(f"layer '{node.name}' {what}", span, notes=notes, code=code)

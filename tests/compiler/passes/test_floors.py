@@ -91,3 +91,24 @@ def test_the_unets_skip_names_its_fourth_pool(in_repo):
     assert (error.code, error.span.line) == ("floor-mismatch", 49)  # up1's cat, in the block `up`
     assert "the maxpool2d down4.maxpool_conv.0 (line 36) floors ⌊H/8⌋ to ⌊H/16⌋" in error.message
     assert "declare H and W multiples of 16: write image as [N, 3, 16*h, 16*w] (h = H/16, w = W/16)" in error.notes
+
+
+def test_concrete_sizes_name_the_rounding_on_one_side_only(in_repo):
+    graph = analyse("specs/unet.yaml", {"height": 72, "width": 64})  # 72/8 = 9, which the fourth pool floors
+    [error] = graph.errors
+    assert error.code == "shape-mismatch" and "N×512×9×8, 'up1.up' N×512×8×8" in error.message
+    assert error.notes[-1] == "down4.maxpool_conv.0 rounds: H: (9 − 2 + 2·0)/2 + 1 = 4.5 → 4 (floor)"
+    with torch.no_grad():
+        assert nn.MaxPool2d(2)(torch.zeros(1, 1, 9, 8)).shape[2:] == (4, 4)
+
+
+def test_a_rounding_upstream_of_both_sides_is_not_blamed(write_spec):
+    graph = analyse(write_spec("""
+        inputs: {x: [N, 8, 9, 9]}
+        layers:
+          - pool: {op: maxpool2d, kernel: 2}
+          - conv: {op: conv2d, out_channels: 8, kernel: 3}
+          - add: {op: add, in: [conv, pool]}
+        """))
+    [error] = graph.errors
+    assert not any("rounds" in note for note in error.notes)  # pool's floor feeds both: not the cause
