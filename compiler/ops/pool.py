@@ -157,6 +157,10 @@ class MaxUnpool2d(Op):
             if len(inputs) == 3:
                 size, source = inputs[2].shape[2 + len(spatial)], (f"the size of {log.input_names[2]}", "in")
             elif a.output_size is not None:
+                if not isinstance(n, int):
+                    raise ShapeError(f"output_size fixes a size the symbolic {axis} size {n} may not unpool to",
+                                     attr="output_size", notes=["give the pool's input as a third input: "
+                                                                "`in: [values, pool.1, conv]` takes its size"])
                 size, source = a.output_size[len(spatial)], ("output_size", "output_size")
             if source is not None:
                 log.arithmetic[-1] += f"; {size} from {source[0]}"
@@ -209,8 +213,8 @@ class MaxUnpool2d(Op):
         batch_channels = emit("Shape", values, start=0, end=2)
         default, size = self.default_size(a, types[0]), list(out.shape[2:])
         if size == default:  # MaxUnpool's own output size
-            return emit("MaxUnpool", values, _flat(emit, switches, batch_channels, self.onnx_default(a, emit, values)),
-                        **window)
+            spatial = emit.const("output_hw", size) if _concrete(size) else self.onnx_default(a, emit, values)
+            return emit("MaxUnpool", values, _flat(emit, switches, batch_channels, spatial), **window)
         # onnxruntime unpools to no size below the default: onto a canvas of the larger of the
         # two, each switch moved to its row and column there, then cropped
         spatial = emit.const("output_hw", size) if _concrete(size) else emit("Shape", inputs[2], start=2, end=4)

@@ -115,6 +115,8 @@ REFUSALS = [
             fragments=["within (12, 16)"], id="unpool-size-no-pool-gives"),
     Refusal("max_unpool2d", {"kernel": 2, "output_size": [8, 8]}, [("N", 2, 4, 4), ("N", 2, 4, 4), ("N", 2, 8, 8)],
             "shape-mismatch", fragments=["given twice"], id="unpool-size-given-twice"),
+    Refusal("max_unpool2d", {"kernel": 2, "output_size": [8, 8]}, [("N", 2, "H", 4)] * 2, "shape-mismatch",
+            fragments=["symbolic H size H", "third input"], id="unpool-fixed-size-of-a-symbolic-one"),
 ]
 
 test_case, test_onnx, test_refusal = op_tests(CASES, REFUSALS)
