@@ -45,8 +45,8 @@ CODES: dict[str, Code] = {
     "yaml-recursive-alias": Code("A YAML alias refers to the node that contains it, which would make an infinite "
                                  "value.",
                                  "Point the alias at a node outside itself, or write the value out."),
-    "yaml-too-large": Code("A spec is too large to read: a file over the size limit, YAML nested too deeply, or "
-                           "aliases that expand to too many values.",
+    "yaml-too-large": Code("A spec is too large to read: a file over the size limit, more than 1,000,000 YAML "
+                           "events, YAML nested too deeply, or aliases that expand to too many values.",
                            "Flatten the nesting; use blocks and `repeat:` rather than deep YAML structures."),
     "duplicate-key": Code("A mapping has the same key twice (YAML keeps only the last silently; nncompile refuses).",
                           "Remove one of the two keys, or rename it."),
