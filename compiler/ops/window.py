@@ -30,6 +30,8 @@ from .attention import attend
 from .base import Attrs, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType, TorchModule, register
 
 END = 2**63 - 1  # ONNX Slice's "to the end"
+CHANNELS_LAST = ("the map is read channels-last, N×H×W×C (torchvision's Swin layout): an N×C×H×W map "
+                 "needs {op: permute, dims: [0, 2, 3, 1]} first")
 MASKED = -100.0  # torchvision's score for a pair of tokens from different regions of a shifted window
 
 
@@ -93,12 +95,13 @@ class ShiftedWindowAttention(Op):
     def infer(self, a, inputs, log):
         x = inputs[0]
         if x.rank != 4:
-            raise ShapeError(f"expects a channels-last map N×H×W×C, got {x} (rank {x.rank})")
+            raise ShapeError(f"expects a channels-last map N×H×W×C, got {x} (rank {x.rank})", notes=[CHANNELS_LAST])
         width = x.shape[3]
         if not isinstance(width, int):
             raise ShapeError(f"the channel size {width} must be concrete")
         if width % a.num_heads:
-            raise ShapeError(f"the {width} channels do not split into {a.num_heads} heads", attr="num_heads")
+            raise ShapeError(f"the {width} channels of {x} do not split into {a.num_heads} heads", attr="num_heads",
+                             notes=[CHANNELS_LAST])
         if any(s >= w for s, w in zip(a.shift, a.window)):
             raise ShapeError(f"shift {a.shift} must be smaller than the window {a.window} on each axis", attr="shift")
         return x
