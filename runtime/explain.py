@@ -85,10 +85,11 @@ def explain(graph: Graph, model: nn.Module, inputs: dict[str, torch.Tensor], tar
             continue  # through a step op), or it has no input to pass it on to (a free parameter)
         # the node alone, on detached copies of its inputs: its own share of their gradients,
         # not that of other paths between them (a residual block's input reaches its sum twice)
-        names = layers.sources(node)
-        sources = [values[i].detach().requires_grad_(True) for i in names]
-        shares = torch.autograd.grad(layers.function(node)(*sources), sources, grads[node.name], allow_unused=True)
-        for name, s, share in zip(names, sources, shares):
+        # (a max pool's switches are integers: no gradient flows through them)
+        sources = [values[i].detach().requires_grad_(values[i].is_floating_point()) for i in layers.sources(node)]
+        names, wrt = zip(*[(i, s) for i, s in zip(layers.sources(node), sources) if s.requires_grad])
+        shares = torch.autograd.grad(layers.function(node)(*sources), wrt, grads[node.name], allow_unused=True)
+        for name, s, share in zip(names, wrt, shares):
             edge_grads[(name, node.name)] = torch.zeros_like(s) if share is None else share
 
     params = {n.state_key(p): model.get_parameter(n.state_key(p))

@@ -183,6 +183,24 @@ def test_a_free_parameter_gets_the_gradient_autograd_gives_it(in_repo, write_spe
     assert "∂L/∂scale = [[" in ex.render(e)
 
 
+def test_unpooling_passes_the_gradient_back_through_the_switches_alone(in_repo, write_spec):
+    spec = write_spec("""
+        name: unpool
+        inputs: {x: [N, 1, 4, 4]}
+        layers:
+          - pool: {op: maxpool2d, kernel: 2, return_indices: true}
+          - up: {op: max_unpool2d, in: [pool.0, pool.1], kernel: 2}
+          - flat: flatten
+          - out: {op: linear, out_features: 1}
+        outputs: [out]
+    """)
+    graph, model, inputs, e = _explained(spec, text=",".join(str(v) for v in range(16)), target="1")
+    x = next(iter(inputs.values())).detach().requires_grad_(True)
+    ex.loss_value("mse", model(x), e.target).backward()
+    assert torch.allclose(e.grads["x"], x.grad, atol=1e-12)  # autograd's, through pool.0 only
+    assert ("pool.1", "up") not in e.edge_grads and not e.grads["pool.1"].any()  # integers carry none
+
+
 def test_step_descends_and_leaves_frozen_layers(cli, in_repo):
     result = cli("explain", EXERCISE, "--input", "0.1,0.15,0.2", "--target", "1", "--step", "0.5", "--json")
     data = json.loads(result.out)
