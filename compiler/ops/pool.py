@@ -165,9 +165,9 @@ class MaxUnpool2d(Op):
             if source is not None:
                 log.arithmetic[-1] += f"; {size} from {source[0]}"
                 if isinstance(size, int) and isinstance(default, int) and not default - s < size < default + s:
-                    raise ShapeError(f"{axis}: {size} ({source[0]}) cannot be unpooled to from {n}: pooled by {k}/{s} "
-                                     f"it gives a size within ({default - s}, {default + s}), as torch requires",
-                                     attr=source[1])
+                    raise ShapeError(f"{axis}: {size} ({source[0]}) is no size that pooling (window {k}, stride {s}) "
+                                     f"brings to {n}: unpooling gives {default}, and torch takes only "
+                                     f"{default - s + 1} to {default + s - 1}", attr=source[1])
             spatial.append(size)
         return TensorType((*x.shape[:2], *spatial))
 
