@@ -80,6 +80,7 @@ def _analysis_commands(sub) -> None:
     d.add_argument("--collapse", action=argparse.BooleanOptionalAction,
                    help="draw runs of identical repeated block instances as one cluster marked × n "
                         "(default: when the network has more than 60 layers)")
+    d.add_argument("--no-progress", action="store_true", help="no progress while dot lays the diagram out")
 
 
 def _learning_commands(sub) -> None:
@@ -114,6 +115,7 @@ def _lowering_commands(sub) -> None:
     e.add_argument("--seed", type=seed, default=0, help="seed of the initialisation when no weights are given")
     e.add_argument("--via", choices=["direct", "torch"], default="direct",
                    help="direct: from the IR, no torch needed; torch: torch.onnx.export of the torch module")
+    e.add_argument("--no-progress", action="store_true", help="no progress while the weights are made and written")
     v = _spec_command(sub, "verify", "cross-check static shapes, the torch module, ONNX and onnxruntime", commands.cmd_verify)
     v.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 3], metavar="B")
     v.add_argument("--tolerance", type=tolerance, default=1e-4,
@@ -121,6 +123,7 @@ def _lowering_commands(sub) -> None:
     v.add_argument("--seed", type=seed, default=0)
     v.add_argument("--size", action="append", metavar="NAME=INT",
                    help="a value for a symbolic input size other than the batch (default 32)")
+    v.add_argument("--no-progress", action="store_true", help="no progress through the checks")
 
 
 def _other_commands(sub) -> None:

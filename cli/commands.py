@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 
 from ..compiler import analyse
@@ -18,11 +19,20 @@ from ..compiler.expand import UsageError
 from .arguments import name_values, spec_path
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+QUIET_FOR_S = 1.0  # progress shows only once work has taken this long: a fast command stays quiet
+WAITING_PLAIN_EVERY_S = 5.0  # off a terminal, a line this often while work that cannot count runs (dot, a write)
 
 
 def print_diagnostics(diagnostics, sources: SourceCache | None, stream=None) -> None:
     if diagnostics:
         print(render_all(diagnostics, sources), file=stream or sys.stderr)  # looked up now: tests may redirect it
+
+
+def _progress(args, title: str, **options):
+    """Progress on stderr for a long export, verify or draw (runtime/log.py's, as training's)."""
+    from ..runtime.log import Progress
+
+    return Progress(title, enabled=not args.no_progress, delay=QUIET_FOR_S, **options)
 
 
 def _analyse(args, spec: str):
@@ -113,7 +123,8 @@ def cmd_draw(args) -> int:
         layout = None
     else:
         try:
-            layout = diagram.write(drawing.dot, args.output)
+            with _progress(args, "[draw] dot layout", plain_every=WAITING_PLAIN_EVERY_S).ticking():
+                layout = diagram.write(drawing.dot, args.output)
         except (diagram.DotNotFound, diagram.RenderError) as e:
             print(f"nncompile: error: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -162,12 +173,16 @@ def cmd_export(args) -> int:
     graph = _analyse(args, args.spec)
     if graph.errors:
         return EXIT_SPEC
-    lower = to_onnx_via_torch if args.via == "torch" else to_onnx
+    progress = _progress(args, "[export]")
+    lower = to_onnx_via_torch if args.via == "torch" else partial(to_onnx, progress=progress.advance)
     try:
         model = lower(graph, weights=args.weights, seed=args.seed)
     except ModuleNotFoundError as e:  # --via torch without torch
         raise UsageError(f"--via {args.via} needs {e.name}, which is not installed") from None
-    written = save(model, args.output)
+    finally:
+        progress.close()
+    with _progress(args, f"[export] writing {args.output}", plain_every=WAITING_PLAIN_EVERY_S).ticking():
+        written = save(model, args.output)
     weights = args.weights or f"the spec's initialisation, seed {args.seed}"
     how = " by torch.onnx.export (the legacy TorchScript exporter)" if args.via == "torch" else ""
     print(f"wrote {', '.join(map(str, written))}{how}: {len(model.graph.node)} nodes, opset "
@@ -186,7 +201,12 @@ def cmd_verify(args) -> int:
         if not value.strip().isdigit() or int(value) < 1:
             raise UsageError(f"--size expects NAME=POSITIVE_INT, got '{name}={value}'")
         sizes[name] = int(value)
-    checks = verify(graph, batches=args.batch_sizes, tolerance=args.tolerance, seed=args.seed, sizes=sizes)
+    progress = _progress(args, "[verify]")
+    try:
+        checks = verify(graph, batches=args.batch_sizes, tolerance=args.tolerance, seed=args.seed, sizes=sizes,
+                        progress=progress.advance)
+    finally:
+        progress.close()
     print(render(checks))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_SPEC
 

@@ -30,9 +30,10 @@ class Check:
 
 
 def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
-           sizes: dict[str, int] | None = None) -> list[Check]:
+           sizes: dict[str, int] | None = None, progress=None) -> list[Check]:
     """The table's rows. `sizes` gives symbolic input sizes other than the batch a value
-    (default backends.onnx.SAMPLE_SIZE)."""
+    (default backends.onnx.SAMPLE_SIZE). `progress(step, done, total)`, if given, hears of
+    each step as it starts."""
     import onnx
     import onnxruntime as ort
     import torch
@@ -41,6 +42,14 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
     from .backends.onnx import batch_sizes, sample_shape, to_onnx
     from .backends.torch import to_torch
 
+    steps = ["torch module", "onnx export", "onnx checker", "onnx shape inference", "onnxruntime session",
+             *(f"onnxruntime N={batch}" for batch in batches)]
+
+    def starting(step: str) -> None:
+        if progress:
+            progress(step, steps.index(step), len(steps))
+
+    starting("torch module")
     totals = graph.totals
     checks = [Check("static analysis", f"{totals.params:,} params, {totals.buffers:,} buffer values; "
                     + ", ".join(f"{o} {graph.nodes[s].type}" for o, s in graph.outputs.items()), True)]
@@ -50,29 +59,34 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
     checks.append(Check("torch parameters", f"{params:,} params, {buffers:,} buffer values",
                         (params, buffers) == (totals.params, totals.buffers)))
 
+    starting("onnx export")
     model = to_onnx(graph, weights=module.state_dict())
     stored = {t.name: int(np.prod(t.dims)) for t in model.graph.initializer}
     # initializers are named `layer.name`, the state_dict's keys but for a free parameter's
     names = {n.state_key(k): f"{n.name}.{k}" for n in graph.nodes.values() for k in {**n.params, **n.buffers}}
     in_onnx = sum(stored[names[k]] for k in weights.expected(graph))
     checks.append(Check("onnx initializers", f"{in_onnx:,} values", in_onnx == totals.params + totals.buffers))
+    starting("onnx checker")
     try:
         onnx.checker.check_model(model, full_check=True)
         checks.append(Check("onnx checker (full)", f"opset {model.opset_import[0].version}, "
                             f"{len(model.graph.node)} nodes", True))
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         checks.append(Check("onnx checker (full)", _first_line(e), False))
+    starting("onnx shape inference")
     problems, total = shape_disagreements(model, graph)
     checks.append(Check("onnx shape inference (strict)",
                         f"{total - len(problems)}/{total} layer outputs agree" + "".join(f"\n  {p}" for p in problems[:5]),
                         not problems))
 
+    starting("onnxruntime session")
     try:
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime refuses the model: say why, as a failed row
         return checks + [Check("onnxruntime session", _first_line(e), False)]
     rng = np.random.default_rng(seed)
     for batch in batches:
+        starting(f"onnxruntime N={batch}")
         values = batch_sizes(graph, batch, sizes)
         feeds = sample_feeds(graph, values, rng)
         with torch.no_grad():

@@ -15,11 +15,14 @@ only the files above are replaced and nothing is removed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
+import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,15 +34,25 @@ from ..compiler.ir import Graph
 
 
 class Progress:
-    """An epoch's progress on stderr: tqdm's live bar on a terminal or in a notebook; else (logs,
-    CI, nohup) a plain line every tenth of the epoch or every 30 s, so a long run shows life."""
+    """Progress on stderr, never stdout (which may carry data): tqdm's live bar on a terminal
+    or in a notebook; else (logs, CI, nohup) a plain line every tenth of the work or every
+    `plain_every` s, so a long run shows life. Nothing at all for the first `delay` s, so a
+    fast command stays quiet.
+
+    Training reports steps with figures (`update`); the compiler's long operations report
+    through a hook `(phase, done, total)` (`advance`): export's weights and layers, verify's
+    checks. Work that cannot count (dot laying a diagram out, a model being written) shows
+    its elapsed time (`ticking`)."""
 
     PLAIN_EVERY_S = 30.0
 
-    def __init__(self, title: str, total: int, batch_size: int, enabled: bool = True):
+    def __init__(self, title: str, total: int | None = None, batch_size: int | None = None, enabled: bool = True,
+                 *, delay: float = 0.0, plain_every: float = PLAIN_EVERY_S):
         self.title, self.total, self.batch_size = title, total, batch_size
+        self.delay, self.plain_every = delay, plain_every
         self.start = self.last = time.perf_counter()
-        self.done, self.next_mark, self.bar = 0, total / 10, None
+        self.done, self.phase, self.bar = 0, "", None
+        self.next_mark = total / 10 if total else math.inf
         self.plain = enabled
         if enabled and (sys.stderr.isatty() or "ipykernel" in sys.modules):
             try:
@@ -47,19 +60,66 @@ class Progress:
             except ImportError:
                 return
             self.plain = False
-            self.bar = tqdm(total=total, desc=title, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=title, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True,
+                            delay=delay)
 
     def update(self, done: int, figures: dict[str, float]) -> None:
-        step, self.done = done - self.done, done
+        """Training: `done` steps of `total`, with the figures so far and the samples a second."""
         now = time.perf_counter()
         shown = "  ".join(f"{k} {v:.4f}" for k, v in figures.items())
         rate = f"{done * self.batch_size / max(now - self.start, 1e-9):,.0f} samples/s"
+        self._show(done, now, f"{shown}  {rate}", f"{self.title}  step {done}/{self.total}  {shown}  {rate}")
+
+    def advance(self, phase: str, done: int, total: int) -> None:
+        """The compiler's progress hook: `done` of the `total` units of `phase`; a new phase
+        (another total, or counting again from the start) starts the bar and the tenths afresh."""
+        if phase != self.phase and (total != self.total or done < self.done):
+            self.phase, self.total, self.done = phase, total, 0
+            self.next_mark = total / 10
+            if self.bar is not None:  # not bar.reset(): that draws at once, delay or not
+                self.bar.total, self.bar.n, self.bar.last_print_n = total, 0, 0
+        self.phase = phase
+        now = time.perf_counter()
+        elapsed = f"{now - self.start:.1f}s"
+        self._show(done, now, phase, f"{self.title} {phase}  {done}/{total}  {elapsed}")
+
+    @contextlib.contextmanager
+    def ticking(self, every: float = 0.5):
+        """Shows the elapsed time while the block runs (a thread wakes every `every` s: the
+        work must release the GIL, as waiting for a subprocess does)."""
+        stop = threading.Event()
         if self.bar is not None:
-            self.bar.set_postfix_str(f"{shown}  {rate}", refresh=False)
+            self.bar.bar_format = "{desc}: {elapsed}"
+
+        def tick():
+            while not stop.wait(every):
+                now = time.perf_counter()
+                if now - self.start < self.delay:
+                    continue
+                if self.bar is not None:
+                    self.bar.refresh()
+                elif self.plain and now - self.last >= self.plain_every:
+                    self.last = now
+                    print(f"{self.title}  {now - self.start:.1f}s", file=sys.stderr, flush=True)
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+            self.close()
+
+    def _show(self, done: int, now: float, postfix: str, line: str) -> None:
+        step, self.done = done - self.done, done
+        if self.bar is not None:
+            self.bar.set_postfix_str(postfix, refresh=False)
             self.bar.update(step)
-        elif self.plain and (done >= self.next_mark or now - self.last >= self.PLAIN_EVERY_S) and done < self.total:
+        elif (self.plain and now - self.start >= self.delay and done < self.total
+              and (done >= self.next_mark or now - self.last >= self.plain_every)):
             self.last, self.next_mark = now, (int(done * 10 / self.total) + 1) * self.total / 10
-            print(f"{self.title}  step {done}/{self.total}  {shown}  {rate}", file=sys.stderr, flush=True)
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

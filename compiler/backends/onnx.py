@@ -36,32 +36,35 @@ EXTERNAL_MIN_TENSOR_BYTES = 1024  # smaller tensors stay inline even then
 
 
 def to_onnx(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: int = 0,
-            opset: int = OPSET) -> onnx.ModelProto:
+            opset: int = OPSET, progress=None) -> onnx.ModelProto:
     """The analysed network as an ONNX model (`nncompile.compiler.to_onnx` takes a spec path
     too and builds it first).
 
     `weights`: a checkpoint (torch state_dict or .safetensors) or a mapping name -> array or
     tensor (e.g. `to_torch(...).state_dict()`); without them the spec's own initialisation,
-    drawn with NumPy from `seed` (same distributions as torch's, not the same values)."""
-    values = _values(graph, weights, seed)
+    drawn with NumPy from `seed` (same distributions as torch's, not the same values).
+    `progress(phase, done, total)`, if given, hears of each weight drawn and each layer lowered."""
+    values = _values(graph, weights, seed, progress)
     # built in place: copying a message copies its weights, which costs seconds for VGG
     model = helper.make_model(helper.make_graph([], graph.name, [], [], doc_string=graph.doc or ""),
                               opset_imports=[helper.make_opsetid("", opset)], producer_name=PRODUCER,
                               producer_version=_version(), doc_string=graph.doc or "")
     builder = _Builder(graph, values, model.graph)
-    for node in graph.topological():
+    for done, node in enumerate(graph.topological(), 1):
         if node.is_input:
             model.graph.input.append(_value_info(node.name, node.type))
         else:
             builder.lower(node)
+        if progress:
+            progress("layers", done, len(graph.nodes))
     builder.finish_outputs()
     set_metadata(model, graph)
     return model
 
 
-def _values(graph: Graph, weights, seed: int) -> dict[str, np.ndarray]:
+def _values(graph: Graph, weights, seed: int, progress=None) -> dict[str, np.ndarray]:
     if weights is None:
-        return weights_.initial_values(graph, seed)
+        return weights_.initial_values(graph, seed, progress)
     if isinstance(weights, Mapping):
         values, origin = weights_.as_arrays(weights), "the given state_dict"
     else:

@@ -133,14 +133,15 @@ class Draw:
         return np.full(shape, value, dtype=np.float32)
 
 
-def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+def initial_values(graph: Graph, seed: int = 0, progress=None) -> dict[str, np.ndarray]:
     """Values for every parameter and buffer: the spec's `init:` where it gives one, else
-    the op's PyTorch default (`Op.default_init`), drawn from one seeded generator."""
+    the op's PyTorch default (`Op.default_init`), drawn from one seeded generator.
+    `progress("weights", done, total)`, if given, is called after each tensor."""
     draw = Draw(np.random.default_rng(seed))
     values, errors = {}, []
-    for node in graph.nodes.values():
-        if node.is_input or node.share:
-            continue
+    owners = [node for node in graph.nodes.values() if not (node.is_input or node.share)]
+    total = sum(len(node.params) + len(node.buffers) for node in owners)
+    for node in owners:
         shapes = {**node.params, **node.buffers}
         defaults = REGISTRY[node.op].default_init
         for name, shape in shapes.items():
@@ -151,6 +152,8 @@ def initial_values(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
                 errors.append(Diagnostic(f"layer '{node.name}' ({node.op}): cannot initialise {name} "
                                          f"{shape} this way: {e}", node.span_of("init"),
                                          code="bad-init"))
+            if progress:
+                progress("weights", len(values) + len(errors), total)
     if errors:
         error = SpecError(errors)
         error.sources = graph.sources
