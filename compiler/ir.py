@@ -40,6 +40,9 @@ GLOBAL = Coverage.GLOBAL
 class TensorType:
     shape: tuple[Dim, ...]
     dtype: str = "float32"
+    # a max pool's switches: the H×W of the plane they index (the pool's input), which their
+    # unpooling must restore
+    plane: tuple[Dim, Dim] | None = None
 
     @property
     def rank(self) -> int:

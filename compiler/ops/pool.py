@@ -92,7 +92,7 @@ class MaxPool2d(_Window):
                              + ("2 outputs (0: values, 1: switches)" if a.return_indices
                                 else "one output (return_indices: true adds the switches)"), attr="index")
         out = super().infer(a, inputs, log)
-        return TensorType(out.shape, SWITCHES) if self.switches(a) else out
+        return TensorType(out.shape, SWITCHES, plane=inputs[0].shape[2:]) if self.switches(a) else out
 
     def label(self, a):
         return super().label(a) + (" switches" if self.switches(a) else "")
@@ -126,7 +126,8 @@ class MaxUnpool2d(Op):
     back where its max pool found it, zeros elsewhere. Inputs: the values and the pool's
     switches (`pool.1`, from `return_indices: true`); a third input, if given, is a tensor
     whose H×W the output takes (the pool's input, when the default size (h − 1)·S − 2P + K
-    is not it: an odd size pooled by 2). Window attributes as the pool's."""
+    is not it: an odd size pooled by 2). The output must be as large as the plane the
+    switches index, the pool's input. Window attributes as the pool's."""
 
     name = "max_unpool2d"
     family = "pool"
@@ -169,6 +170,12 @@ class MaxUnpool2d(Op):
                                      f"brings to {n}: unpooling gives {default}, and torch takes only "
                                      f"{default - s + 1} to {default + s - 1}", attr=source[1])
             spatial.append(size)
+        plane = inputs[1].plane
+        if plane is not None and tuple(spatial) != plane:
+            raise ShapeError(f"the switches index the pool's {plane[0]}×{plane[1]} input, but this unpooling gives "
+                             f"{spatial[0]}×{spatial[1]}: the maxima would land elsewhere or outside", attr="in",
+                             notes=["give the pool's input as a third input, `in: [values, pool.1, conv]`: the "
+                                    "output takes its size"])
         return TensorType((*x.shape[:2], *spatial))
 
     def default_size(self, a, x: TensorType) -> list:

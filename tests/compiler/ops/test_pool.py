@@ -222,3 +222,13 @@ def test_switches_read_by_a_convolution_are_refused_not_left_to_torch(tmp_path):
     path.write_text(json.dumps(spec), encoding="utf-8")
     [error] = analyse(path).errors
     assert "its input 'pool.1' holds integers (int64), which conv2d does not read" in error.message
+
+
+def test_unpooling_to_another_size_than_the_pools_input_is_refused(tmp_path):
+    """A 15×15 map pooled by 2 unpools by default to 14×14, where its switches do not fit."""
+    values, switches = F.max_pool2d(torch.arange(225.0).reshape(1, 1, 15, 15), 2, return_indices=True)
+    with pytest.raises(RuntimeError, match="invalid max index"):
+        F.max_unpool2d(values, switches, 2)
+    [error] = _pool_unpool_spec(tmp_path, ("N", 1, 15, 15)).errors
+    assert "the switches index the pool's 15×15 input, but this unpooling gives 14×14" in error.message
+    assert "third input" in error.notes[0]
