@@ -168,13 +168,13 @@ def cmd_emit_torch(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..compiler.backends.onnx import save, to_onnx, to_onnx_via_torch
+    from ..compiler.backends.onnx import lower as lower_to_onnx, save, to_onnx_via_torch
 
     graph = _analyse(args, args.spec)
     if graph.errors:
         return EXIT_SPEC
     progress = _progress(args, "[export]")
-    lower = to_onnx_via_torch if args.via == "torch" else partial(to_onnx, progress=progress.advance)
+    lower = to_onnx_via_torch if args.via == "torch" else partial(lower_to_onnx, progress=progress.advance)
     try:
         model = lower(graph, weights=args.weights, seed=args.seed)
     except ModuleNotFoundError as e:  # --via torch without torch

@@ -18,14 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from .. import symbolic
 from ..atomic import atomic_path, write_bytes
 from ..diagnostics import Diagnostic, SpecError
 from ..ir import Graph, Node, TensorType
 from ..ops import REGISTRY
+from . import onnx_wire
 from . import weights as weights_
 
 OPSET = 18  # LayerNormalization (17), ReduceMax/ReduceMean with axes as input and Resize `axes` (18)
@@ -38,17 +37,22 @@ EXTERNAL_MIN_TENSOR_BYTES = 1024  # smaller tensors stay inline even then
 def to_onnx(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: int = 0,
             opset: int = OPSET, progress=None) -> onnx.ModelProto:
     """The analysed network as an ONNX model (`nncompile.compiler.to_onnx` takes a spec path
-    too and builds it first).
+    too and builds it first); `lower` gives the same model unserialised, without onnx."""
+    return lower(graph, weights, seed=seed, opset=opset, progress=progress).to_proto()
+
+
+def lower(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: int = 0,
+          opset: int = OPSET, progress=None) -> onnx_wire.Model:
+    """The analysed network as an ONNX model to write with `save` (no onnx import; each weight
+    held once, as its array).
 
     `weights`: a checkpoint (torch state_dict or .safetensors) or a mapping name -> array or
     tensor (e.g. `to_torch(...).state_dict()`); without them the spec's own initialisation,
     drawn with NumPy from `seed` (same distributions as torch's, not the same values).
     `progress(phase, done, total)`, if given, hears of each weight drawn and each layer lowered."""
     values = _values(graph, weights, seed, progress)
-    # built in place: copying a message copies its weights, which costs seconds for VGG
-    model = helper.make_model(helper.make_graph([], graph.name, [], [], doc_string=graph.doc or ""),
-                              opset_imports=[helper.make_opsetid("", opset)], producer_name=PRODUCER,
-                              producer_version=_version(), doc_string=graph.doc or "")
+    model = onnx_wire.Model(onnx_wire.Graph(graph.name, graph.doc or ""), [onnx_wire.OpsetId(opset)],
+                            PRODUCER, _version(), graph.doc or "", metadata(graph))
     builder = _Builder(graph, values, model.graph)
     for done, node in enumerate(graph.topological(), 1):
         if node.is_input:
@@ -58,7 +62,6 @@ def to_onnx(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: 
         if progress:
             progress("layers", done, len(graph.nodes))
     builder.finish_outputs()
-    set_metadata(model, graph)
     return model
 
 
@@ -73,10 +76,10 @@ def _values(graph: Graph, weights, seed: int, progress=None) -> dict[str, np.nda
     return values
 
 
-def set_metadata(model: onnx.ModelProto, graph: Graph) -> None:
+def metadata(graph: Graph) -> dict[str, str]:
     """The spec's name, docstring, hash and parameters, readable by any ONNX consumer."""
-    helper.set_model_props(model, {"name": graph.name, "doc": graph.doc or "", "source_hash": graph.source_hash,
-                                   "source_file": str(graph.file), "params": json.dumps(graph.params, default=str)})
+    return {"name": graph.name, "doc": graph.doc or "", "source_hash": graph.source_hash,
+            "source_file": str(graph.file), "params": json.dumps(graph.params, default=str)}
 
 
 def _version() -> str:
@@ -88,9 +91,8 @@ def _version() -> str:
         return "unknown"
 
 
-def _value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
-    elem = helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
-    return helper.make_tensor_value_info(name, elem, [d if isinstance(d, int) else str(d) for d in t.shape])
+def _value_info(name: str, t: TensorType) -> bytes:
+    return onnx_wire.value_info(name, np.dtype(t.dtype).name, t.shape)
 
 
 class LayerEmitter:
@@ -99,16 +101,15 @@ class LayerEmitter:
     def __init__(self, builder: "_Builder", node: Node):
         self._builder, self._node = builder, node
         self.name = node.name
-        self.nodes: list[onnx.NodeProto] = []
+        self.nodes: list[onnx_wire.NodeRecord] = []
 
     def __call__(self, op_type: str, *inputs: str, outputs: int = 1, **attrs) -> str | list[str]:
         """Adds a node (inputs by name; "" skips an optional input) and returns its output's name,
         or the names of its first `outputs` outputs where that is more than one (TopK's indices)."""
         output = self._builder.unique(f"{self.name}/{op_type}")
         names = [output] + [self._builder.unique(f"{output}:{k}") for k in range(1, outputs)]
-        node = helper.make_node(op_type, list(inputs), names, name=output, **attrs)
-        if self._node.span is not None:
-            node.doc_string = str(self._node.span)
+        node = onnx_wire.NodeRecord(op_type, list(inputs), names, output, attrs,
+                                    str(self._node.span) if self._node.span is not None else "")
         self.nodes.append(node)
         return output if outputs == 1 else names
 
@@ -129,7 +130,7 @@ class LayerEmitter:
 
 
 class _Builder:
-    def __init__(self, graph: Graph, values: dict[str, np.ndarray], proto: onnx.GraphProto):
+    def __init__(self, graph: Graph, values: dict[str, np.ndarray], proto: onnx_wire.Graph):
         self.graph, self.values, self.proto = graph, values, proto
         self.used: set[str] = set(graph.nodes)
         self.added: set[str] = set()
@@ -149,10 +150,9 @@ class _Builder:
         return name
 
     def initializer(self, name: str, array: np.ndarray) -> None:
-        tensor = self.proto.initializer.add()
-        tensor.name, tensor.data_type = name, helper.np_dtype_to_tensor_dtype(array.dtype)
-        tensor.dims.extend(array.shape)
-        tensor.raw_data = np.ascontiguousarray(array).tobytes()  # ONNX wants little-endian: x86 and ARM are
+        # the array itself, written out by Model.write (no copy unless it is a strided view)
+        # (reshaped: ascontiguousarray makes a scalar 1-D)
+        self.proto.initializer.append(onnx_wire.Initializer(name, np.ascontiguousarray(array).reshape(array.shape)))
 
     def lower(self, node: Node) -> None:
         """The layer's nodes; the one that makes its output takes the layer's name, and so
@@ -173,14 +173,14 @@ class _Builder:
             n.input[:] = [node.name if i == result else i for i in n.input]
         producer.output[:] = [node.name if o == result else o for o in producer.output]
         producer.name = node.name
-        self.proto.node.extend(emit.nodes)
+        self.proto.node += emit.nodes
         if node.name not in self.graph.outputs.values():
             self.proto.value_info.append(_value_info(node.name, node.type))
 
     def finish_outputs(self) -> None:
         for output, source in self.graph.outputs.items():
             if output != source:
-                self.proto.node.append(helper.make_node("Identity", [source], [output], name=output))
+                self.proto.node.append(onnx_wire.NodeRecord("Identity", [source], [output], output))
             self.proto.output.append(_value_info(output, self.graph.nodes[source].type))
 
 
@@ -209,8 +209,10 @@ def to_onnx_via_torch(graph: Graph, weights: str | Path | Mapping | None = None,
         warnings.filterwarnings("ignore", category=DeprecationWarning)  # the legacy exporter, chosen knowingly
         torch.onnx.export(module, samples, buffer, input_names=list(graph.inputs), output_names=list(graph.outputs),
                           dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+    import onnx
+
     model = onnx.load_from_string(buffer.getvalue())
-    set_metadata(model, graph)
+    onnx.helper.set_model_props(model, metadata(graph))
     return model
 
 
@@ -234,10 +236,16 @@ def sample_shape(t: TensorType, sizes: Mapping[str, int]) -> tuple[int | None, .
 
 # --- writing ----------------------------------------------------------------------------------
 
-def save(model: onnx.ModelProto, path: str | Path, *, external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> list[Path]:
-    """Writes the model atomically; when its initializers exceed `external_threshold` bytes
-    (protobuf's 2 GiB limit) the large ones go to `<path>.data` beside it (ONNX external
-    data), and `model` is left referring to that file. Returns the files written."""
+def save(model: onnx.ModelProto | onnx_wire.Model, path: str | Path, *,
+         external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> list[Path]:
+    """Writes the model (`lower`'s, streamed from its arrays, or a ModelProto) atomically; when
+    its initializers exceed `external_threshold` bytes (protobuf's 2 GiB limit) the large ones
+    go to `<path>.data` beside it (ONNX external data), and a ModelProto is left referring to
+    that file. Returns the files written."""
+    if isinstance(model, onnx_wire.Model):
+        return model.write(path, external_threshold, EXTERNAL_MIN_TENSOR_BYTES)
+    from onnx import TensorProto, external_data_helper
+
     path = Path(path)
     tensors = [t for t in model.graph.initializer if len(t.raw_data) >= EXTERNAL_MIN_TENSOR_BYTES]
     if sum(len(t.raw_data) for t in model.graph.initializer) <= external_threshold:
@@ -251,7 +259,7 @@ def save(model: onnx.ModelProto, path: str | Path, *, external_threshold: int = 
             for t in tensors:
                 offset = f.tell()
                 f.write(t.raw_data)
-                onnx.external_data_helper.set_external_data(t, data.name, offset, len(t.raw_data))
+                external_data_helper.set_external_data(t, data.name, offset, len(t.raw_data))
                 t.data_location = TensorProto.EXTERNAL
                 t.ClearField("raw_data")
         model_tmp.write_bytes(model.SerializeToString())

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 from pydantic import Field
 
 from .. import symbolic
@@ -38,6 +37,8 @@ MASKED = -100.0  # torchvision's score for a pair of tokens from different regio
 def relative_position_index(window: tuple[int, int]) -> np.ndarray:
     """For each pair (i, j) of a window's tokens, flattened row-major i·L + j, the row of the
     bias table that holds their offset: (Δrow + Wh − 1)·(2·Ww − 1) + Δcol + Ww − 1."""
+    import numpy as np  # (the lowerings' and initialisation's path only: building imports no NumPy)
+
     wh, ww = window
     rows, cols = np.divmod(np.arange(wh * ww), ww)
     d_row, d_col = rows[:, None] - rows[None, :], cols[:, None] - cols[None, :]
@@ -47,6 +48,8 @@ def relative_position_index(window: tuple[int, int]) -> np.ndarray:
 def shift_mask(padded: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]) -> np.ndarray:
     """nW×L×L: 0 where two tokens of a window came from one region of the map before the
     cyclic shift, MASKED where the shift brought them together from opposite edges."""
+    import numpy as np
+
     region = np.zeros(padded)
     bands = [(slice(0, -w), slice(-w, -s), slice(-s, None)) for w, s in zip(window, shift)]
     for k, (rows, cols) in enumerate((r, c) for r in bands[0] for c in bands[1]):
