@@ -94,11 +94,9 @@ class Progress:
         def tick():
             while not stop.wait(every):
                 now = time.perf_counter()
-                if now - self.start < self.delay:
-                    continue
                 if self.bar is not None:
-                    self.bar.refresh()
-                elif self.plain and now - self.last >= self.plain_every:
+                    self.bar.update(0)  # redraws the elapsed time, after the delay (and close clears it)
+                elif self.plain and now - self.start >= self.delay and now - self.last >= self.plain_every:
                     self.last = now
                     print(f"{self.title}  {now - self.start:.1f}s", file=sys.stderr, flush=True)
 
