@@ -16,6 +16,7 @@ make the compiler hang or eat memory.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -105,7 +106,13 @@ def _lookup(name: str, env: Mapping[str, Any]) -> Any:
 
 
 def _evaluate_source(source: str, env: Mapping[str, Any]) -> Any:
-    source = source.strip()
+    return _Evaluator(env).visit(_parsed(source.strip()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str) -> ast.expr:
+    """The checked syntax tree of an expression: parsed once, however many layers or repeat
+    copies evaluate it (parsing and measuring were most of an evaluation's time)."""
     if not source:
         raise ExprError("empty expression '${}'")
     if len(source) > MAX_LENGTH:
@@ -116,7 +123,7 @@ def _evaluate_source(source: str, env: Mapping[str, Any]) -> Any:
         raise ExprError(f"invalid expression '{source}': {e.msg}") from None
     if _depth(tree.body) > MAX_DEPTH:
         raise ExprError(f"expression nested too deeply (limit {MAX_DEPTH})")
-    return _Evaluator(env).visit(tree.body)
+    return tree.body
 
 
 def _depth(tree: ast.expr) -> int:

@@ -98,6 +98,7 @@ class Budget:
         self.limit = limit
         self.sizes: dict[tuple, Size] = {}  # (block, the values its size depends on) -> its size
         self.depends: dict[str, frozenset[str]] = {}  # block -> the parameters its size may depend on
+        self.by_index: dict[int, bool] = {}  # id of a layer's body -> whether its copies may differ
 
     def network(self, raw_layers: YList, scope: _Scope, inputs: int) -> Size:
         size = self.layers(raw_layers, scope, start=inputs)
@@ -133,7 +134,7 @@ class Budget:
         at = span_of(body, "repeat")
         inside = "" if scope.calls == () else f" in {scope.where}"
         origin = f"{repeat:,} copies of layer '{name}'{inside} ({at})"
-        if "i" not in _names(_counted_strings(body, repeat=False)):  # every copy the same
+        if not self.varies(body):  # every copy the same
             one = self.instance(name, site, body, scope, {**scope.env, "i": 0})
             size = Size(repeat * one.total, ((repeat, origin),) + one.as_factors(_made_by(name, at)),
                         repeat * one.guessed)
@@ -237,6 +238,13 @@ class Budget:
                 block_env[key] = value
         return block_env, frozenset(waiting)
 
+    def varies(self, body: YMap) -> bool:
+        """Whether the copies of a repeated layer may differ: its counted keys read `i`."""
+        key = id(body)  # the raw YAML lives as long as the count
+        if key not in self.by_index:
+            self.by_index[key] = "i" in _names(_counted_strings(body, repeat=False))
+        return self.by_index[key]
+
     def depends_on(self, entry: BlockEntry) -> tuple[str, ...]:
         """The block's parameters its size may depend on: those its layers' counted keys
         (and the arguments of the blocks they call) name."""
@@ -249,6 +257,8 @@ class Budget:
     def value(raw: Any, env: dict[str, Any], unknown: frozenset[str]) -> Any:
         """raw evaluated as the walker evaluates it; _UNKNOWN if it names a value known
         only while walking, _INVALID if the walker will refuse it."""
+        if type(raw) is not str and not isinstance(raw, (list, dict)) or type(raw) is str and "$" not in raw:
+            return raw  # a literal (most values)
         strings = _strings(raw)
         if not strings:
             return raw
