@@ -2,6 +2,7 @@
 
     load     (load.py)    files, imports, content hash    -> LoadedSpec (Document, Namespace)
     bind     (bind.py)    spec params, `--set`, inputs     -> values for names
+             (budget.py)  the layers it will expand to     -> refused at once if over MAX_NODES
     walk     (walk.py)    layer sites -> nodes and aliases -> Graph nodes, Links
                           (shapes.py: the types of a block's inputs, inferred on demand)
     resolve  (resolve.py) aliases -> nodes, cycle check    -> Graph (inputs, shares, outputs)
