@@ -155,7 +155,12 @@ class RoIAlign(nn.Module):
         boxes = rois[:, 1:] * scale - (0.5 if self.aligned else 0.0)
         rows = self.weights(boxes[:, 1], boxes[:, 3], self.output_size[0], x.shape[2])  # R × h × H
         cols = self.weights(boxes[:, 0], boxes[:, 2], self.output_size[1], x.shape[3])  # R × w × W
-        return torch.einsum("rph,rchw,rqw->rcpq", rows, x[rois[:, 0].long()], cols)
+        out = x.new_zeros((rois.shape[0], x.shape[1], *self.output_size))
+        image = rois[:, 0].long()
+        for b in range(x.shape[0]):  # each image's boxes a few at a time: never R copies of a map in memory
+            for chunk in torch.nonzero(image == b).squeeze(1).split(64):
+                out[chunk] = torch.einsum("rph,chw,rqw->rcpq", rows[chunk], x[b], cols[chunk])
+        return out
 
     def weights(self, start, end, bins: int, n: int):
         """R × bins × n: row p is the mean of the bilinear weights of bin p's samples over the n

@@ -8,9 +8,6 @@ torchvision's nms is a compiled kernel that does not load here: the references c
 through torchvision.ops.boxes.nms, which they replace by onnxruntime's NonMaxSuppression
 (a kernel nobody here wrote), so torchvision's own code does everything else."""
 
-from contextlib import contextmanager
-from unittest import mock
-
 import numpy as np
 import pytest
 import torch
@@ -23,44 +20,6 @@ def torchvision_or_skip():
     from torchvision_shim import torchvision_or_skip
 
     return torchvision_or_skip()
-
-
-def onnxruntime_nms(boxes, scores, groups, threshold: float, batches=None):
-    """NMS by onnxruntime's NonMaxSuppression kernel: boxes [B, 4], scores [B], each box in
-    group `groups` (NonMaxSuppression's classes) and batch `batches` (its batches); the kept
-    indices, batch by batch, class by class, each by descending score."""
-    import onnxruntime
-    from onnx import TensorProto, helper
-
-    boxes, scores, groups = (np.asarray(v) for v in (boxes, scores, groups))
-    batches = np.zeros(len(boxes), np.int64) if batches is None else np.asarray(batches)
-    count, classes = int(batches.max(initial=0)) + 1, int(groups.max(initial=0)) + 1
-    per_batch = np.zeros((count, len(boxes), 4), np.float32)
-    per_batch[batches, np.arange(len(boxes))] = boxes
-    masked = np.full((count, classes, len(boxes)), -1.0, np.float32)  # NonMaxSuppression passes over -1
-    masked[batches, groups, np.arange(len(boxes))] = scores
-    graph = helper.make_graph(
-        [helper.make_node("NonMaxSuppression", ["boxes", "scores", "most", "iou", "floor"], ["kept"])], "nms",
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, None),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)],
-        [helper.make_tensor_value_info("kept", TensorProto.INT64, None)],
-        [helper.make_tensor("most", TensorProto.INT64, [1], [len(boxes)]),
-         helper.make_tensor("iou", TensorProto.FLOAT, [1], [threshold]),
-         helper.make_tensor("floor", TensorProto.FLOAT, [1], [-0.5])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    (kept,) = session.run(None, {"boxes": per_batch, "scores": masked})
-    return kept[:, 2]
-
-
-@contextmanager
-def nms_by_onnxruntime(tv):
-    def nms(boxes, scores, threshold):
-        return torch.from_numpy(onnxruntime_nms(boxes.numpy(), scores.numpy(), np.zeros(len(boxes), np.int64),
-                                                threshold))
-
-    with mock.patch.object(tv.ops.boxes, "nms", nms):
-        yield
 
 
 def per_image(results):
@@ -92,6 +51,7 @@ def torchvision_proposals(pre_nms_top_n, post_nms_top_n, nms_thresh, min_size=1e
     (concat_box_prediction_layers), its BoxCoder and its filter_proposals."""
     tv = torchvision_or_skip()
     from torchvision.models.detection import rpn
+    from torchvision_shim import nms_by_onnxruntime
 
     network = rpn.RegionProposalNetwork(None, None, 0.7, 0.3, 256, 0.5, dict(testing=pre_nms_top_n),
                                         dict(testing=post_nms_top_n), nms_thresh, score_thresh).eval()
@@ -113,6 +73,7 @@ def torchvision_proposals(pre_nms_top_n, post_nms_top_n, nms_thresh, min_size=1e
 def torchvision_detections(score_thresh=0.05, nms_thresh=0.5, detections_per_img=100, weights=(10, 10, 5, 5)):
     tv = torchvision_or_skip()
     from torchvision.models.detection.roi_heads import RoIHeads
+    from torchvision_shim import nms_by_onnxruntime
 
     heads = RoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, tuple(weights), score_thresh, nms_thresh,
                      detections_per_img).eval()
@@ -183,6 +144,8 @@ def torch_nms(boxes, scores, groups, threshold):
 def test_nms_equals_onnxruntimes(seed, threshold):
     """Random boxes, a third of them copies of others (IoU 1), scores rounded to a few values
     (ties), three classes and two images: the boxes each keeps, in its order."""
+    from torchvision_shim import onnxruntime_nms
+
     rng = np.random.default_rng(seed)
     corners = rng.uniform(0, 50, (120, 2)).astype(np.float32)
     boxes = np.concatenate([corners, corners + rng.uniform(1, 30, (120, 2)).astype(np.float32)], 1)
@@ -211,6 +174,8 @@ A, B, C = [0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]  # IoU(A, B) = 81 / 1
     ([], [], [], 0.5, []),
 ], ids=str)
 def test_nms_worked_on_paper(boxes, scores, groups, threshold, kept):
+    from torchvision_shim import onnxruntime_nms
+
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     assert torch_nms(boxes, np.asarray(scores, np.float32), np.asarray(groups), threshold) == kept
     if len(boxes):
