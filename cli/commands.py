@@ -191,7 +191,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from ..compiler.verify import render, verify
+    from ..compiler.verify import check_sizes, render, verify
 
     graph = _analyse(args, args.spec)
     if graph.errors:
@@ -201,6 +201,7 @@ def cmd_verify(args) -> int:
         if not value.strip().isdigit() or int(value) < 1:
             raise UsageError(f"--size expects NAME=POSITIVE_INT, got '{name}={value}'")
         sizes[name] = int(value)
+    check_sizes(graph, sizes)
     progress = _progress(args, "[verify]")
     try:
         checks = verify(graph, batches=args.batch_sizes, tolerance=args.tolerance, seed=args.seed, sizes=sizes,

@@ -100,6 +100,21 @@ def verify(graph: Graph, batches=(1, 3), tolerance: float = 1e-4, seed: int = 0,
     return checks
 
 
+def check_sizes(graph: Graph, sizes: dict[str, int]) -> None:
+    """`--size` for a symbol no input has would be ignored: refused (UsageError), naming those
+    there are (an input written 16*h takes h, not H)."""
+    from .diagnostics import did_you_mean
+    from .expand import UsageError
+    from .symbolic import as_sym
+
+    dims = {s.symbol: s for i in graph.inputs for s in map(as_sym, graph.nodes[i].type.shape) if s is not None}
+    for name in sizes:
+        if name not in dims:
+            known = ", ".join(f"{s.symbol} (in {s})" if s.m > 1 else s.symbol for s in dims.values()) or "none"
+            raise UsageError(f"--size {name}: no input has the symbolic size '{name}'{did_you_mean(name, dims)}; "
+                             f"the inputs' sizes: {known}")
+
+
 def sample_feeds(graph: Graph, values: dict[str, int], rng) -> dict[str, np.ndarray]:
     """Random inputs at the sizes `values`: standard normal, but where a layer that reads an
     input needs valid values (boxes inside the image) that layer's op draws them."""

@@ -56,3 +56,15 @@ def test_a_wrong_shape_is_caught(cli, in_repo, monkeypatch):
     assert result.code == 1
     assert "FAIL  onnx checker (full)" in result.out and "(op_type:Identity, node name: flatten)" in result.out
     assert "FAIL  onnx shape inference (strict)" in result.out and "node Gemm (fc)" in result.out
+
+
+def test_a_size_for_a_symbol_no_input_has_is_refused(cli, in_repo, write_spec):
+    spec = write_spec("""
+        inputs: {image: [N, 1, 16*h, 16*w]}
+        layers:
+          - pool: {op: maxpool2d, kernel: 2}
+        """)
+    result = cli("verify", spec, "--size", "H=64")
+    assert result.code == 2 and "'H'; the inputs' sizes: N, h (in 16·h), w (in 16·w)" in result.err
+    result = cli("verify", spec, "--size", "h=3", "--batch-sizes", "2")
+    assert result.code == 0 and "onnxruntime pool N=2" in result.out and "2×1×24×16" in result.out
