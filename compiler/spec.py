@@ -73,7 +73,7 @@ Scheme = Literal[tuple(SCHEMES)]
 class InitScheme(BaseModel):
     """An init scheme with arguments: {scheme: normal, std: 0.01}."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     scheme: Scheme = Field(description="the scheme: " + ", ".join(SCHEMES))
     mean: float = Field(0.0, description="normal: the mean")
     std: float = Field(1.0, description="normal: the standard deviation")
@@ -90,7 +90,7 @@ Init = Union[InitValue, dict[Name, InitValue]]
 class LayerCommon(BaseModel):
     """Keys every layer may carry, whatever its op."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     in_: Union[Ref, list[Ref], None] = Field(None, alias="in", description="input layer(s); default: the previous layer")
     when: _deferred(bool) = Field(True, description="false: the layer passes its input through and is left "
                                   "out (an optional layer, e.g. ${stride != 1})")
