@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -65,13 +66,27 @@ def svg(dot: str, warn=None) -> str | None:
 def _run_dot(command: list[str], dot: str, warn) -> bytes:
     """dot's stdout; its stderr passed to `warn` (default: stderr, as `warning: dot: …`), or in
     RenderError when it fails. run() kills dot if we are interrupted."""
-    done = subprocess.run(command, input=dot.encode(), capture_output=True, preexec_fn=_die_with_parent())
-    said = done.stderr.decode(errors="replace").strip()
+    for attempt in _layouts(dot):
+        done = subprocess.run(command, input=attempt.encode(), capture_output=True, preexec_fn=_die_with_parent())
+        said = done.stderr.decode(errors="replace").strip()
+        if RANKING_BUG not in said:
+            break
     if done.returncode != 0:
         raise RenderError(f"dot failed (exit {done.returncode}): {said}")
     for line in _dot_warnings(said):
         (warn or _print_warning)(line)
     return done.stdout
+
+
+RANKING_BUG = "trouble in init_rank"  # dot 2.43's, on some graphs of deeply nested clusters (the detectors')
+
+
+def _layouts(dot: str):
+    """The DOT, then, where dot's ranking fails on it, looser forms: without the titles'
+    same-rank constraints (the titles float in their clusters), without newrank, without both."""
+    floating = re.sub(r"\n *\{rank=same; [^\n]*\[style=invis\]\}", "", dot)
+    for attempt in (dot, floating, dot.replace("newrank=true, ", "", 1), floating.replace("newrank=true, ", "", 1)):
+        yield attempt
 
 
 BITMAP_LIMIT = 32_767  # pixels a side of cairo's bitmaps: dot shrinks a larger picture to fit

@@ -39,7 +39,8 @@ class LayerScope:
     trainable: bool = True
     share: tuple[str, str] | None = None  # (this instance's prefix, the shared instance's prefix)
     calls: tuple[str, ...] = ()  # blocks being expanded (a block may not call itself)
-    inline: tuple[str, Span] | None = None  # an inline call's name and place: its layers are named as the caller's
+    inline: tuple[str, Span, str] | None = None  # an inline call's name, place and namespace (`lib.`): its
+    # layers are named as the caller's, and the blocks they call labelled as the caller would name them
 
 
 @dataclass(frozen=True)
@@ -263,12 +264,11 @@ class Walker:
         prefix = scope.prefix if call.inline else own  # inline: the layers join the caller's scope
         for local, source in zip(definition.inputs, site.inputs):
             self.links.pass_through(own + local, source)
-        scopes = scope.scopes if call.inline else scope.scopes + (
-            Scope(site.qualified, call.block, *(site.repeat or (None, None)), site.span),)
+        scopes, inline = _scopes_within(site, scope, call)
         inner = LayerScope(prefix, block_env, entry.namespace, {n: own + n for n in definition.inputs},
                            _names(entry.raw["layers"]), scopes=scopes,
                            trainable=trainable, share=(prefix, share + ".") if share else None,
-                           calls=scope.calls + (entry.qualname,), inline=(site.name, site.span) if call.inline else None)
+                           calls=scope.calls + (entry.qualname,), inline=inline)
         last = self.layers(entry.raw["layers"], inner)
         targets = self.outputs(entry.raw, _as_list(definition.outputs), inner, site.name)
         self.links.pass_through(site.qualified, targets[0] or last if targets else last)
@@ -318,6 +318,16 @@ def check_library(namespace: Namespace) -> list[Diagnostic]:
             if isinstance(body, dict) and not contains_expression(body.get("op")):  # `op: $norm`: where called
                 found += validate_layer(body, name)[1]
     return found
+
+
+def _scopes_within(site: Site, scope: LayerScope, call: BlockCall) -> tuple[tuple[Scope, ...], tuple | None]:
+    """The scopes a called block's layers are in (an inline call adds none), and an inline
+    call's name, place and namespace. A block called inside an inline one is labelled as the
+    inline block's caller would name it (resnet50's layer1 : lib.bottleneck)."""
+    named = (scope.inline[2] if scope.inline else "") + call.block
+    if call.inline:
+        return scope.scopes, (site.name, site.span, named[:named.rfind(".") + 1])
+    return scope.scopes + (Scope(site.qualified, named, *(site.repeat or (None, None)), site.span),), None
 
 
 def _inline_clash(walker: Walker, scope: LayerScope, name: str, span: Span) -> bool:
