@@ -1,21 +1,27 @@
-"""Whole-process time of `nncompile build`, side by side with `python -c "import torch"`.
+"""Whole-process time and peak memory of nncompile's commands, side by side with `python -c "import torch"`.
 
-    python benchmarks/build_speed.py [--repeat 5]
+    python benchmarks/build_speed.py [--repeat 5] [--scale-repeat 3] [--max-layers 100000]
 
-Measures, in one run and interleaved (so machine noise hits every row alike): the largest
-shipped spec, generated chains of 500, 2,000 and 10,000 layers (to show the cost is linear
-in layers), and importing torch. Prints medians and ratios. Targets (issue 2): a
-ResNet-152-sized spec (≈ 500 layers) ≤ 0.4 s, the 10,000-layer chain ≤ 3 s.
+1. Issue 16's four rows, measured in one run and interleaved (machine noise hits every row
+   alike), as medians and ratios to importing torch: `build specs/resnet152.yaml --format
+   json` (goal ≤ 0.10×), `build` of a 10,000-layer linear/relu chain (≤ 0.40×, peak memory
+   ≤ 150 MB), `check` of a 300-byte spec repeating a block 100×100×100, refused as too large
+   (≤ 0.10×, ≤ 200 MB), `export specs/resnet50.yaml` with the spec's random initialisation
+   (≤ 0.50×); and torchinfo's summary of torchvision's ResNet-152 where both are installed.
+2. Cost against size: chains from 500 to --max-layers layers, in ms per layer.
+3. Hostile files that must be refused quickly and within little memory (issue 16): each row
+   gives the in-process time, the peak memory and the bytes written to stderr.
 
-Then hostile files that must be refused quickly and within little memory (issue 16): a
-flat 300,000-layer file, a 9 MB flow list, 100,000 `[`, a 2 MB one-line flow spec with an
-error; each row gives the time, the peak memory and the bytes written to stderr.
+Every process runs with a bytecode cache (PYTHONPYCACHEPREFIX, a temporary folder, warmed
+first), as an installed package has one: without it each run would compile nncompile's
+sources again, a cost no user pays.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +30,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = "nncompile.cli" if importlib.util.find_spec("nncompile.cli") else "nncompile.compiler.cli"
+CLI = "nncompile.cli"
+TORCH = 'python -c "import torch"'
+TORCHINFO = """
+import sys, types
+for name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+    sys.modules.setdefault(name, types.ModuleType(name))  # as tests/torchvision_shim.py does
+import torchinfo, torchvision
+torchinfo.summary(torchvision.models.resnet152(), input_size=(1, 3, 224, 224), verbose=0)
+"""
 
 
 def chain_spec(layers: int) -> str:
@@ -35,6 +49,16 @@ def chain_spec(layers: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+NESTED_REPEATS = """\
+inputs: {x: [N, 8]}
+blocks:
+  inner: {layers: [{fc: {op: linear, out_features: 8, repeat: 100}}]}
+  outer: {layers: [{b: {block: inner, repeat: 100}}]}
+layers:
+  - top: {block: outer, repeat: 100}
+"""  # 1,000,000 layers from 230 bytes: refused before expanding
+
+
 def hostile_specs() -> dict[str, str]:
     """name -> text of specs that must be refused."""
     one_line = [f"{{a{i}: relu}}" for i in range(150_000)]
@@ -42,76 +66,109 @@ def hostile_specs() -> dict[str, str]:
     return {"flat 300,000-layer file": chain_spec(300_000),
             "9 MB flow list": "inputs: {x: [N, 3]}\nlayers: [" + ", ".join(["{a: relu}"] * 900_000) + "]\n",
             "100,000 [": "[" * 100_000,
-            "2 MB line, one error": f"{{inputs: {{x: [N, 3]}}, layers: [{', '.join(one_line)}]}}\n"}
+            "2 MB line, one error": f"{{inputs: {{x: [N, 3]}}, layers: [{', '.join(one_line)}]}}\n",
+            "block repeated 100×100×100": NESTED_REPEATS,
+            "20 MB flow list of scalars": "x: [" + "a," * 10_485_000 + "a]\n",  # the most events a file holds
+            "200,000 aliases of one layer": "inputs: {x: [N, 3]}\nlayers:\n  - &l {a: relu}\n" + "  - *l\n" * 200_000}
 
 
-def refused(path: Path) -> tuple[float, float, int]:
-    """(seconds, peak MB, stderr bytes) of `nncompile check path`, in a fresh process."""
+def refused(path: Path, env: dict) -> tuple[float, float, float, int]:
+    """(seconds, CPU seconds, peak MB, stderr bytes) of `nncompile check path`, in a fresh
+    process (CPU time as well: on a loaded machine it is the steadier figure)."""
     program = (f"import resource, sys, time; from {CLI} import main; start = time.perf_counter(); "
-               f"code = main(['check', {str(path)!r}]); "
-               "print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-               "file=sys.__stdout__); sys.exit(code)")
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT)
-    seconds, peak_kb = done.stdout.split()
-    return float(seconds), int(peak_kb) / 1024, len(done.stderr.encode())
+               f"cpu = time.process_time(); code = main(['check', {str(path)!r}]); "
+               "print(time.perf_counter() - start, time.process_time() - cpu, "
+               "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.__stdout__); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=ROOT, env=env)
+    seconds, cpu, peak_kb = done.stdout.split()
+    return float(seconds), float(cpu), int(peak_kb) / 1024, len(done.stderr.encode())
 
 
-def largest_spec() -> Path:
-    """The shipped spec that expands to the most layers."""
-    sys.path.insert(0, str(ROOT))
-    from nncompile.compiler import analyse
-
-    sizes = {}
-    for path in sorted((ROOT / "specs").glob("*.yaml")):
-        try:
-            sizes[path] = len(analyse(path).nodes)
-        except Exception:  # a broken spec is not this benchmark's business
-            continue
-    return max(sizes, key=sizes.get)
+def cached_bytecode_env(folder: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": folder}
 
 
-def timed(command: list[str]) -> float:
+def run(command: list[str], env: dict) -> tuple[float, float]:
+    """(wall seconds, peak MB) of one process; its exit status is not checked (`check` of a
+    refused spec exits 1)."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - start
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0  # reaped here
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def interleaved(cases: dict[str, list[str]], repeat: int, env: dict) -> dict[str, list[tuple[float, float]]]:
+    """Each case run `repeat` times, the cases taking turns, after one warm-up run of each."""
+    for command in cases.values():
+        run(command, env)
+    samples = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, command in cases.items():
+            samples[name].append(run(command, env))
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each row of the main table")
+    parser.add_argument("--scale-repeat", type=int, default=3, help="runs of each chain of the size table")
+    parser.add_argument("--max-layers", type=int, default=100_000, help="the longest chain of the size table")
     args = parser.parse_args()
-    build = [sys.executable, "-m", CLI, "build", "--quiet"]
+    cli = [sys.executable, "-m", CLI]
     with tempfile.TemporaryDirectory() as tmp:
-        cases = {}
-        spec = largest_spec()
-        from nncompile.compiler import analyse
-
-        cases[f"{spec.name} ({len(analyse(spec).nodes)} layers)"] = build + [str(spec)]
-        for n in (500, 2000, 10_000):
-            path = Path(tmp) / f"chain{n}.yaml"
-            path.write_text(chain_spec(n))
-            cases[f"chain of {n:,} layers"] = build + [str(path)]
-        cases['python -c "import torch"'] = [sys.executable, "-c", "import torch"]
-        times = {name: [] for name in cases}
-        for _ in range(args.repeat):
-            for name, command in cases.items():  # interleaved: noise hits every case alike
-                times[name].append(timed(command))
-    torch_time = statistics.median(times['python -c "import torch"'])
-    print(f"{'case':<40} {'median s':>9} {'min s':>7} {'vs import torch':>16}")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:<40} {median:>9.3f} {min(samples):>7.3f} {median / torch_time:>15.2f}×")
-    chains = [statistics.median(times[f"chain of {n:,} layers"]) for n in (500, 2000, 10_000)]
-    per_layer = (chains[2] - chains[0]) / 9_500 * 1e3
-    print(f"\nmarginal cost: {per_layer:.3f} ms per layer (from 500 to 10,000 layers); "
-          f"2,000/500 ratio {chains[1] / chains[0]:.2f}, 10,000/2,000 ratio {chains[2] / chains[1]:.2f}")
-    print(f"\n{'refused (check, in-process time)':<40} {'s':>9} {'peak MB':>8} {'stderr B':>9}")
+        env = cached_bytecode_env(str(Path(tmp) / "pycache"))
+        (Path(tmp) / "chain10000.yaml").write_text(chain_spec(10_000))
+        (Path(tmp) / "nested.yaml").write_text(NESTED_REPEATS)
+        cases = {"build specs/resnet152.yaml --format json": cli + ["build", "specs/resnet152.yaml", "--format", "json"],
+                 "build, 10,000-layer chain": cli + ["build", str(Path(tmp) / "chain10000.yaml")],
+                 "check, block repeated 100×100×100": cli + ["check", str(Path(tmp) / "nested.yaml")],
+                 "export specs/resnet50.yaml (random init)": cli + ["export", "specs/resnet50.yaml", "-o",
+                                                                     str(Path(tmp) / "resnet50.onnx")],
+                 TORCH: [sys.executable, "-c", "import torch"]}
+        if importlib.util.find_spec("torchinfo") and importlib.util.find_spec("torchvision"):
+            cases["torchinfo.summary(resnet152)"] = [sys.executable, "-c", TORCHINFO]
+        samples = interleaved(cases, args.repeat, env)
+        print(f"whole processes, median of {args.repeat} interleaved runs; {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} at the end")
+        torch_time = statistics.median(t for t, _ in samples[TORCH])
+        print(f"{'case':<44} {'median s':>9} {'min s':>7} {'peak MB':>8} {'vs import torch':>16}")
+        for name, runs in samples.items():
+            median = statistics.median(t for t, _ in runs)
+            print(f"{name:<44} {median:>9.3f} {min(t for t, _ in runs):>7.3f} {max(m for _, m in runs):>8.0f} "
+                  f"{median / torch_time:>15.2f}×")
+        if "torchinfo.summary(resnet152)" in samples:
+            theirs = statistics.median(t for t, _ in samples["torchinfo.summary(resnet152)"])
+            ours = statistics.median(t for t, _ in samples["build specs/resnet152.yaml --format json"])
+            print(f"torchinfo's ResNet-152 summary / our build: {theirs / ours:.1f}× (goal ≥ 40×)")
+        else:
+            print("torchinfo's ResNet-152 summary: not measured (torchinfo or torchvision is not installed)")
+        scaling(cli, env, Path(tmp), args.scale_repeat, args.max_layers)
+    print(f"\n{'refused (check, in-process time)':<40} {'s':>9} {'cpu s':>7} {'peak MB':>8} {'stderr B':>9}")
     with tempfile.TemporaryDirectory() as tmp:
+        env = cached_bytecode_env(str(Path(tmp) / "pycache"))
         for name, text in hostile_specs().items():
             path = Path(tmp) / "hostile.yaml"
             path.write_text(text)
-            seconds, peak, stderr = refused(path)
-            print(f"{name:<40} {seconds:>9.2f} {peak:>8.0f} {stderr:>9,}")
+            seconds, cpu, peak, stderr = refused(path, env)
+            print(f"{name:<40} {seconds:>9.2f} {cpu:>7.2f} {peak:>8.0f} {stderr:>9,}")
+
+
+def scaling(cli: list[str], env: dict, tmp: Path, repeat: int, max_layers: int) -> None:
+    """`build --format json` of chains from 500 layers up: the cost per layer should not grow."""
+    sizes = [n for n in (500, 5_000, 20_000, 100_000) if n < max_layers] + [max_layers]
+    cases = {}
+    for n in sizes:
+        (tmp / f"chain{n}.yaml").write_text(chain_spec(n))
+        cases[n] = cli + ["build", "--format", "json", str(tmp / f"chain{n}.yaml")]
+    samples = interleaved(cases, repeat, env)
+    medians = {n: statistics.median(t for t, _ in runs) for n, runs in samples.items()}
+    print(f"\nchains, build --format json, median of {repeat}: marginal cost from {sizes[0]:,} layers")
+    print(f"{'layers':>8} {'median s':>9} {'peak MB':>8} {'ms/layer':>9}")
+    for n in sizes:
+        marginal = (medians[n] - medians[sizes[0]]) / (n - sizes[0]) * 1e3 if n > sizes[0] else float("nan")
+        print(f"{n:>8,} {medians[n]:>9.3f} {max(m for _, m in samples[n]):>8.0f} {marginal:>9.3f}")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,17 @@
 
     python benchmarks/onnx_export.py [specs/resnet50.yaml] [--repeat 3] [--runs 10]
 
-1. Whole-process wall time of `nncompile export` (straight from the IR, no torch) against
-   a process that imports torch, lowers the spec with to_torch and runs torch.onnx.export
-   (the legacy TorchScript exporter; the dynamo exporter too when onnxscript is installed).
+1. Whole-process wall time of `nncompile export` (straight from the IR, neither torch nor
+   onnx imported) against a process that imports torch, lowers the spec with to_torch and
+   runs torch.onnx.export (the legacy TorchScript exporter; the dynamo exporter too when
+   onnxscript is installed), and against `python -c "import torch"`: interleaved runs
+   (build_speed.py's), medians and their ratios.
 2. Latency in onnxruntime (CPU) of our graph against the torch-exported graph, and against
    torch eager, at batch 1 and 8: two warm-up runs each, then --runs rounds that run the
    three in turn (so a change in the machine's load hits all three), medians compared.
    onnxruntime's threads do not spin between runs, which would starve torch's.
-Targets (issue 5): export ≥ 5× faster as a whole process; our graph no slower than
-torch's in onnxruntime (ratio ≤ 1.05).
+Targets: export ≥ 5× faster than torch.onnx.export as a whole process (issue 5) and ≤ 0.50×
+`import torch` (issue 16); our graph no slower than torch's in onnxruntime (ratio ≤ 1.05).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from build_speed import cached_bytecode_env, interleaved  # benchmarks/ is the script's folder
+
 TORCH_EXPORT = """
 import sys, torch
 from nncompile.compiler import build, to_torch
@@ -37,16 +41,6 @@ torch.onnx.export(module, (torch.zeros(shape),), sys.argv[2], input_names=[name]
                   dynamic_axes={name: {0: "N"}, **{o: {0: "N"} for o in outputs}}, opset_version=18,
                   dynamo=sys.argv[3] == "dynamo")
 """
-
-
-def timed_process(args: list[str], repeat: int) -> float:
-    """The fastest of `repeat` whole-process wall times, in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def latencies(engines: dict, rounds: int) -> dict[str, float]:
@@ -65,7 +59,7 @@ def latencies(engines: dict, rounds: int) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("spec", nargs="?", default="specs/resnet50.yaml")
-    p.add_argument("--repeat", type=int, default=3, help="process timings per exporter (the fastest is kept)")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved process timings per exporter (median kept)")
     p.add_argument("--runs", type=int, default=10, help="timed inference runs per engine and batch size")
     p.add_argument("--threads", type=int, help="threads of torch and onnxruntime alike (default: their own)")
     args = p.parse_args()
@@ -88,12 +82,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         ours, theirs = Path(tmp, "ours.onnx"), Path(tmp, "torch.onnx")
-        print("\nwhole-process export time (fastest of %d)" % args.repeat)
-        direct = timed_process([*direct_cmd, "export", args.spec, "-o", str(ours)], args.repeat)
-        print(f"  nncompile export (direct)          {direct:7.2f} s")
-        for exporter in exporters:
-            through = timed_process([sys.executable, "-c", TORCH_EXPORT, args.spec, str(theirs), exporter], args.repeat)
-            print(f"  torch.onnx.export ({exporter:<7}) process {through:7.2f} s   ratio {through / direct:5.1f}×")
+        print(f"\nwhole-process export time (median of {args.repeat} interleaved runs)")
+        cases = {"nncompile export (direct)": [*direct_cmd, "export", args.spec, "-o", str(ours)],
+                 **{f"torch.onnx.export ({e})": [sys.executable, "-c", TORCH_EXPORT, args.spec, str(theirs), e]
+                    for e in exporters},
+                 'python -c "import torch"': [sys.executable, "-c", "import torch"]}
+        medians = {name: statistics.median(t for t, _ in runs) for name, runs in
+                   interleaved(cases, args.repeat, cached_bytecode_env(str(Path(tmp) / "pycache"))).items()}
+        direct, torch_import = medians["nncompile export (direct)"], medians['python -c "import torch"']
+        for name, median in medians.items():
+            print(f"  {name:<34} {median:7.2f} s   {median / direct:5.1f}× ours   {median / torch_import:5.2f}× import torch")
         if "dynamo" not in exporters:
             print("  torch.onnx.export (dynamo)         skipped: onnxscript is not installed")
         subprocess.run([sys.executable, "-c", TORCH_EXPORT, args.spec, str(theirs), "legacy"], check=True,
