@@ -94,6 +94,8 @@ def check_budget(doc: Document, raw: YMap, namespace: Namespace, env: dict[str, 
 
 
 class Budget:
+    """Counts a spec's layers, raising _Overflow where a count first passes the limit."""
+
     def __init__(self, limit: int):
         self.limit = limit
         self.sizes: dict[tuple, Size] = {}  # (block, the values its size depends on) -> its size
@@ -102,7 +104,7 @@ class Budget:
 
     def network(self, raw_layers: YList, scope: _Scope, inputs: int) -> Size:
         size = self.layers(raw_layers, scope, start=inputs)
-        return Size(size.total + inputs, size.factors, size.guessed)
+        return Size(size.total + inputs, guessed=size.guessed)
 
     def layers(self, raw_layers: YList, scope: _Scope, start: int = 0) -> Size:
         """The size of a list of layers (a later layer of a name already seen is not
@@ -257,8 +259,8 @@ class Budget:
     def value(raw: Any, env: dict[str, Any], unknown: frozenset[str]) -> Any:
         """raw evaluated as the walker evaluates it; _UNKNOWN if it names a value known
         only while walking, _INVALID if the walker will refuse it."""
-        if type(raw) is not str and not isinstance(raw, (list, dict)) or type(raw) is str and "$" not in raw:
-            return raw  # a literal (most values)
+        if isinstance(raw, str) and "$" not in raw or not isinstance(raw, (str, list, dict)):
+            return raw  # a literal: most values
         strings = _strings(raw)
         if not strings:
             return raw
