@@ -1,14 +1,21 @@
 """shifted_window_attention and patch_merging against torchvision's own ShiftedWindowAttention
 and PatchMerging modules (the harness's references: plain windows, shifted ones, padded
-ones, a shift dropped where the window covers the axis, symbolic sizes), and the constant
+ones, a shift dropped where the window covers the axis, symbolic sizes), the torch and ONNX
+lowerings against torchvision's over random windows, shifts and map sizes, and the constant
 relative_position_index, made without torch, against torchvision's buffer."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness import Case, Refusal, analyse_layer, op_tests
-from nncompile.compiler import to_torch
+from nncompile.compiler import to_onnx, to_torch
 from nncompile.compiler.backends.weights import initial_values
 
 
@@ -76,3 +83,30 @@ def test_relative_position_index_is_torchvisions(window, tmp_path):
                           [("N", 8, 8, 4)])
     assert torch.equal(to_torch(graph).state_dict()["y.relative_position_index"], theirs)
     assert np.array_equal(initial_values(graph)["y.relative_position_index"], theirs.numpy())
+
+
+@settings(max_examples=20, deadline=None)
+@given(window=st.tuples(st.integers(1, 5), st.integers(1, 5)), size=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+       heads=st.integers(1, 3), head_width=st.integers(1, 3), symbolic=st.booleans(), data=st.data())
+def test_lowerings_are_torchvisions_at_random_sizes(window, size, heads, head_width, symbolic, data):
+    """Any window, shift and map size (maps smaller than a window, shifts dropped, padding on
+    either axis), the layer typed with concrete H×W or symbolic P×Q: the torch module and
+    the ONNX graph under onnxruntime compute what torchvision's module computes."""
+    tv = torchvision_or_skip()
+    shift = data.draw(st.tuples(st.integers(0, window[0] - 1), st.integers(0, window[1] - 1)), label="shift")
+    c = heads * head_width
+    theirs = tv.models.swin_transformer.ShiftedWindowAttention(c, list(window), list(shift), heads).eval()
+    attrs = {"num_heads": heads, "window": list(window), "shift": list(shift)}
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = analyse_layer(Path(tmp), "shifted_window_attention", attrs, [("N", *(("P", "Q") if symbolic else size), c)])
+    assert not graph.errors, [e.message for e in graph.errors]
+    weights = {f"y.{k}": v for k, v in theirs.state_dict().items()}
+    ours = to_torch(graph).eval()
+    ours.load_state_dict(weights, strict=True)
+    x = torch.randn(2, *size, c)
+    with torch.no_grad():
+        expected = theirs(x)
+        torch.testing.assert_close(ours(x), expected)
+    session = ort.InferenceSession(to_onnx(graph, weights=weights).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"x0": x.numpy()})[0], expected.numpy(), rtol=1e-4, atol=1e-5)
