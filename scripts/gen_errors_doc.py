@@ -110,7 +110,7 @@ def render(found: list[Example]) -> str:
     for code, c in sorted(CODES.items()):
         shown = [line for e in found if e.code == code for line in _example(e)]
         out += ["", f"## {code}", "", c.meaning, "", f"**Fix:** {c.fix}", "",
-                *(shown or ["(No small file triggers it, so it has no example.)", ""])]
+                *(shown or ["(No small, quick file triggers it, so it has no example.)", ""])]
         out.pop()
     return "\n".join(out) + "\n"
 
