@@ -104,6 +104,24 @@ def evaluate(dim, sizes: Mapping[str, int], default: int | None = None) -> int |
     return s.at(sizes[s.symbol] if default is None else sizes.get(s.symbol, default))
 
 
+def admits(dims: Iterable, sizes: Iterable[int]) -> bool:
+    """Whether concrete sizes fit dims as an input declares them: a number equal, a symbol any
+    size (the same one each time it recurs), 16·h a positive multiple of 16."""
+    values: dict[str, int] = {}
+    for dim, size in zip(dims, sizes):
+        if isinstance(dim, int):
+            if dim != size:
+                return False
+            continue
+        s = as_sym(dim)
+        if s is None or s.d != 1:  # not an input's form: nothing to check
+            continue
+        unit, rest = divmod(size - s.e, s.m)
+        if rest or unit < 1 or values.setdefault(s.symbol, unit) != unit:
+            return False
+    return True
+
+
 def sample_sizes(dims: Iterable, side: int) -> dict[str, int]:
     """A value for each symbol among `dims` that makes its dims about `side`: `side` for H,
     side/16 for 16·h (at least 1), so sample inputs stay small whatever the multiple."""

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ..compiler import symbolic
 from ..compiler.expand import UsageError
 from ..compiler.ir import Graph, Node
 from . import losses
@@ -104,9 +105,11 @@ class Layers:
 # --- inputs, targets and the loss -------------------------------------------------------
 
 def sample_shape(graph: Graph, name: str, batch: int = 1, size: int = 32) -> tuple[int, ...]:
-    """An input's concrete shape: the batch dim is `batch`, other symbolic dims `size`."""
+    """An input's concrete shape: the batch dim is `batch`, other symbolic dims about `size`
+    (16·h at h = size/16)."""
     shape = graph.nodes[name].type.shape
-    return (batch, *(d if isinstance(d, int) else size for d in shape[1:]))
+    sizes = symbolic.sample_sizes(shape[1:], size)
+    return (batch, *(symbolic.evaluate(d, sizes, default=size) for d in shape[1:]))
 
 
 def parse_input(graph: Graph, text: str) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, Subset
 
+from ..compiler import symbolic
 from ..compiler.diagnostics import Diagnostic, SpecError
 from ..compiler.ir import Graph
 from .config import Loaded, require
@@ -257,8 +258,9 @@ def _output_type(graph: Graph):
 
 
 def _fits(shape: tuple, declared: tuple) -> bool:
-    """A sample's shape against a spec type's per-sample dims (a symbol fits any size)."""
-    return len(shape) == len(declared) and all(not isinstance(d, int) or d == s for s, d in zip(shape, declared))
+    """A sample's shape against a spec type's per-sample dims (a symbol fits any size, 16·h a
+    multiple of 16)."""
+    return len(shape) == len(declared) and symbolic.admits(declared, shape)
 
 
 def check(dataset: Dataset, graph: Graph, loaded: Loaded) -> None:

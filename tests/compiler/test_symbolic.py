@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from nncompile.compiler.symbolic import SymDim, multiple_making_equal, parse, sample_sizes, scale, window
+from nncompile.compiler.symbolic import SymDim, admits, multiple_making_equal, parse, sample_sizes, scale, window
 
 PROPERTY = settings(max_examples=200, deadline=None)
 SIZES = range(1, 41)  # the symbol's values each property evaluates at
@@ -153,3 +153,15 @@ def test_parse_refuses_anything_else(text):
 def test_sample_sizes_keep_sample_inputs_small():
     assert sample_sizes(["N", 3, parse("16*h"), parse("16*w"), 7], 32) == {"N": 32, "h": 2, "w": 2}
     assert sample_sizes([parse("H"), parse("64*h")], 32) == {"H": 32, "h": 1}
+
+
+@pytest.mark.parametrize("sizes, fits", [((3, 32, 48), True), ((3, 24, 48), False), ((3, 0, 16), False),
+                                         ((4, 32, 32), False)])
+def test_admits_sizes_the_declared_multiples_allow(sizes, fits):
+    assert admits([3, parse("16*h"), parse("16*w")], sizes) is fits
+
+
+def test_admits_one_value_per_symbol():
+    square = [parse("16*s"), parse("16*s")]
+    assert admits(square, (32, 32)) and not admits(square, (32, 48))
+    assert admits([parse("H"), parse("H")], (5, 5)) and not admits([parse("H"), parse("H")], (5, 6))

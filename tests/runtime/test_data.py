@@ -150,3 +150,23 @@ def test_bce_on_an_output_that_is_not_a_probability_is_located(train_xor, write_
     assert result.code == 1
     assert f"{tmp_path / 'train.yaml'}:3:26: error: loss 'bce' takes probabilities in [0, 1], but the spec's output " \
            "ranges over" in result.err and "use loss bce_with_logits [bad-loss]" in result.err
+
+
+@pytest.mark.parametrize("side, fits", [(24, False), (32, True)])
+def test_samples_must_be_the_multiple_the_input_declares(tmp_path, write_spec, cli, side, fits):
+    spec = write_spec("""
+        name: multiple
+        inputs: {image: [N, 1, 16*h, 16*w]}
+        layers:
+          - pool: {op: maxpool2d, kernel: 16}
+          - flat: global_avgpool
+          - fc: {op: linear, out_features: 2}
+    """)
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 1, side, 48), np.float32), y=np.array([0, 1, 0, 1]))
+    config = tmp_path / "train.yaml"
+    config.write_text(f"run: {{dir: {tmp_path / 'runs'}}}\ndata: {{dataset: npz, path: {tmp_path / 'd.npz'}}}\n"
+                      "train: {epochs: 1}\n")
+    result = cli("train", spec, "--config", config, "--no-progress")
+    assert result.code == (0 if fits else 1), result.err
+    if not fits:
+        assert f"gives samples of shape 1×{side}×48 but the spec's input 'image' takes N×1×16·h×16·w" in result.err

@@ -280,3 +280,15 @@ def test_weights_from_a_checkpoint(cli, in_repo, tmp_path):
     seeded = json.loads(cli("explain", "specs/xor.yaml", "--input", "1,0", "--target", "1", "--seed", "5", "--json").out)
     assert loaded["parameters"] == seeded["parameters"] and loaded["forward"] == seeded["forward"]
     assert "do not fit" in cli("explain", EXERCISE, "--weights", checkpoint).err
+
+
+def test_sample_inputs_take_an_admissible_size_of_a_declared_multiple(write_spec):
+    from nncompile.runtime.backprop import sample_shape
+
+    graph = build(write_spec("""
+        inputs: {image: [N, 3, 64*h, W]}
+        layers:
+          - pool: {op: maxpool2d, kernel: [64, 1]}
+        """))
+    assert sample_shape(graph, "image", batch=2) == (2, 3, 64, 32)  # h = 1, W at the default 32
+    assert to_torch(graph)(torch.zeros(sample_shape(graph, "image"))).shape == (1, 3, 1, 32)  # a side of 32 would not fit the window
