@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compiler import symbolic
+
 PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -122,7 +124,8 @@ def load_input(paths: list[str | Path], shape: list, normalize: str | None = Non
         if array.ndim == len(shape) - 1 and array.ndim > 0:
             array = array[None]
         wanted = "×".join(map(str, shape))
-        if array.ndim != len(shape) or any(isinstance(d, int) and d != n for d, n in zip(shape[1:], array.shape[1:])):
+        declared = [symbolic.parse(d) if isinstance(d, str) else d for d in shape[1:]]  # 16·h: a multiple of 16
+        if array.ndim != len(shape) or not symbolic.admits(declared, array.shape[1:]):
             held = "a single number (a 0-d array)" if array.ndim == 0 else f"a {'×'.join(map(str, array.shape))} array"
             raise ValueError(f"{path} holds {held}; the model's input '{name}' takes {wanted}")
         if len(array) == 0:

@@ -205,3 +205,20 @@ def test_a_model_that_takes_another_dtype_is_a_usage_error(run_nncompile, tmp_pa
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.startswith("nncompile: error: onnxruntime cannot run the model: Unexpected input data type")
     assert "expected: (tensor(int64))" in result.err
+
+
+@pytest.mark.parametrize("side, fits", [(24, False), (32, True)])
+def test_predict_takes_only_the_multiple_the_model_declares(cli, write_spec, tmp_path, side, fits):
+    spec = write_spec("""
+        inputs: {image: [N, 1, 16*h, 16*w]}
+        layers:
+          - pool: {op: maxpool2d, kernel: 16}
+        """)
+    save(to_onnx(spec), tmp_path / "m.onnx")  # its input's dims: N, 1, 16·h, 16·w
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, side, 48), np.float32))
+    result = cli("predict", tmp_path / "m.onnx", "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert result.code == (0 if fits else 2), result.err
+    if fits:
+        assert np.load(tmp_path / "y.npy").shape == (2, 1, 2, 3)
+    else:
+        assert f"holds a 2×1×{side}×48 array; the model's input 'image' takes N×1×16·h×16·w" in result.err
