@@ -110,3 +110,14 @@ def test_lowerings_are_torchvisions_at_random_sizes(window, size, heads, head_wi
     session = ort.InferenceSession(to_onnx(graph, weights=weights).SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"x0": x.numpy()})[0], expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_values_without_torch_follow_torchs_defaults(tmp_path):
+    """Exported without torch, the parameters are drawn as nn.Linear draws its own,
+    U(±1/√fan_in) with the fan-in of the weight beside each bias (qkv.bias: C, not its 3C)."""
+    graph = analyse_layer(tmp_path, "shifted_window_attention", {"num_heads": 2}, [("N", 7, 7, 64)])
+    values, bound = initial_values(graph), 1 / 8
+    for name in ("qkv.weight", "qkv.bias", "proj.weight", "proj.bias"):
+        drawn = np.abs(values[f"y.{name}"])
+        assert drawn.max() <= bound and drawn.max() > 0.9 * bound, name
+    assert not values["y.relative_position_bias_table"].any()  # zeros: the spec's init: draws it (lib/swin.yaml)
