@@ -126,8 +126,8 @@ class ShiftedWindowAttention(Op):
         return _padded(h, a.window[0]) * _padded(w, a.window[1]) * (4 * c * c + 2 * math.prod(a.window) * c)
 
     def label(self, a):
-        window = "×".join(map(str, a.window))
-        return f"window attention {window} ×{a.num_heads} heads" + (f", shift {a.shift[0]}" if any(a.shift) else "")
+        window, shift = "×".join(map(str, a.window)), a.shift[0] if a.shift[0] == a.shift[1] else a.shift
+        return f"window attention {window} ×{a.num_heads} heads" + (f", shift {shift}" if any(a.shift) else "")
 
     def torch(self, a, inputs, out):
         return TorchModule("ShiftedWindowAttention", (out.shape[3], a.window, a.shift, a.num_heads),
