@@ -244,3 +244,14 @@ def test_the_event_limit_is_exact(monkeypatch):
     with pytest.raises(SpecError) as caught:
         load_text(under, "s.yaml")
     assert caught.value.diagnostics[0].message.startswith("the document is more than 1,000 YAML events long: 1,001 (")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r", "\u2028"])
+def test_quoted_lines_are_the_lines_yaml_numbers(newline):
+    from nncompile.compiler.source import SourceCache
+
+    text = newline.join(["a: 1", "b: [2,", "  3]", "c: {d: 4}", ""])
+    data, cache = load_text(text, "s.yaml"), SourceCache()
+    cache.add("s.yaml", text)
+    assert cache.line("s.yaml", span_of(data, "c").line) == "c: {d: 4}"
+    assert cache.line("s.yaml", span_of(data["b"], 1).line) == "  3]"
