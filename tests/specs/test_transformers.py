@@ -73,6 +73,7 @@ def test_torchvision_weights_give_its_outputs(name):
     assert not close(expected[0], expected[1], rel=1e-2)  # the samples' outputs differ: the check can fail
 
 
+@pytest.mark.slow  # torchvision's and our Swin-T built, seconds each
 def test_swin_relative_position_index_is_torchvisions():
     """Swin's constant buffers are built, not loaded: before any load_state_dict, every
     relative_position_index of the lowered module equals torchvision's."""
@@ -83,6 +84,7 @@ def test_swin_relative_position_index_is_torchvisions():
     assert all(torch.equal(ours[k], v) for k, v in theirs.items())
 
 
+@pytest.mark.slow  # torchvision's and our Swin-T built, seconds each
 def test_swin_at_any_size_gives_torchvisions_outputs(tmp_path):
     """torchvision's Swin takes any image size (padded to whole windows, a shift dropped where
     one window covers the map, odd maps merged with a zero row); so does swin_t's spec with
