@@ -7,9 +7,9 @@ ShiftedWindowAttention's own relative_position_bias_table and relative_position_
 before its qkv and proj, and PatchMerging registers its `reduction` before its `norm`
 though it applies the norm first; a spec's layers register in data-flow order
 (graph.topological()), which cannot say either. And the window arithmetic (padding to
-whole windows, the cyclic shift and its mask, folding the windows into the batch and back)
-is torchvision's `shifted_window_attention` function: one line of spec, as
-multihead_attention is for ViT.
+whole windows, the cyclic shift and its mask, cutting the map into windows, kept beside the
+batch as N×nW×L×C where torchvision folds them into it, and back) is torchvision's
+`shifted_window_attention` function: one line of spec, as multihead_attention is for ViT.
 
 MACs: the four projections (q, k, v and the output: 4·C² per token of the padded map) and,
 per window and head, QKᵀ and AV (L·L·C/h each, L = window tokens): 2·L·C per token; the
