@@ -94,14 +94,17 @@ DETECTORS = {"faster_rcnn_resnet50_fpn": "fasterrcnn_resnet50_fpn", "mask_rcnn_r
 
 def torchvision_detector(tv, spec: str, trainable_layers: int = 3) -> torch.nn.Module:
     """torchvision's detector as its COCO-pretrained constructor builds it (FrozenBatchNorm2d in
-    ResNet-50, trainable_backbone_layers), without downloading the weights."""
+    ResNet-50, trainable_backbone_layers, the COCO weights' eps 0), without downloading them."""
     from torchvision.models.detection import FasterRCNN, MaskRCNN
+    from torchvision.models.detection._utils import overwrite_eps
     from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
     from torchvision.ops.misc import FrozenBatchNorm2d
 
     body = tv.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
-    detector = MaskRCNN if spec.startswith("mask") else FasterRCNN
-    return detector(_resnet_fpn_extractor(body, trainable_layers), num_classes=91)
+    detector = (MaskRCNN if spec.startswith("mask") else FasterRCNN)(_resnet_fpn_extractor(body, trainable_layers),
+                                                                     num_classes=91)
+    overwrite_eps(detector, 0.0)
+    return detector
 
 
 def entries(model: torch.nn.Module) -> list[list]:
@@ -118,6 +121,8 @@ def test_detectors_have_torchvisions_totals_and_state_dict(spec):
     with torch.device("meta"):
         model = to_torch(graph)
     assert entries(model) == reference["state_dict"]  # one rpn.head for the five levels it serves
+    frozen = [m for m in model.modules() if type(m).__name__ == "FrozenBatchNorm2d"]
+    assert len(frozen) == 53 and {m.eps for m in frozen} == {0.0}  # as torchvision's COCO weights (overwrite_eps)
 
 
 @pytest.mark.parametrize("layers", [0, 3, 5])
