@@ -49,25 +49,17 @@ class SymDim(str):
     @property
     def floors(self) -> str:
         """The text with every floor written out: ⌊H/8⌋ where the canonical text says H/8."""
-        if self.d == 1:
-            return str(self)
-        inner = self.symbol if self.a == 1 else f"{self.a}·{self.symbol}"
-        core = f"⌊{inner}/{self.d}⌋" if self.c == 0 else f"⌊({inner}{self.c:+d})/{self.d}⌋"
-        return _scaled(core, self.m, self.e)
+        return _text(self.symbol, self.m, self.a, self.c, self.d, self.e, brackets=True)
 
 
-def _text(symbol: str, m: int, a: int, c: int, d: int, e: int) -> str:
+def _text(symbol: str, m: int, a: int, c: int, d: int, e: int, brackets: bool = False) -> str:
     inner = symbol if a == 1 else f"{a}·{symbol}"
     if d == 1:
         core = inner
-    elif a == 1 and c == 0:
+    elif a == 1 and c == 0 and not brackets:
         core = f"{symbol}/{d}"  # read as ⌊S/d⌋, the one floor written without brackets
     else:
         core = f"⌊{inner}/{d}⌋" if c == 0 else f"⌊({inner}{c:+d})/{d}⌋"
-    return _scaled(core, m, e)
-
-
-def _scaled(core: str, m: int, e: int) -> str:
     if m != 1:
         core = f"{m}·{core}"
     return core if e == 0 else f"{core}{e:+d}"

@@ -165,3 +165,11 @@ def test_admits_one_value_per_symbol():
     square = [parse("16*s"), parse("16*s")]
     assert admits(square, (32, 32)) and not admits(square, (32, 48))
     assert admits([parse("H"), parse("H")], (5, 5)) and not admits([parse("H"), parse("H")], (5, 6))
+
+
+@pytest.mark.parametrize("dim, text, floors", [(SymDim("H", 2, 0, 16), "2·H/16", "2·⌊H/16⌋"),
+                                               (SymDim("H", 1, 15, 16, 1), "⌊(H+15)/16⌋+1", "⌊(H+15)/16⌋+1"),
+                                               (SymDim("h", 1, 0, 2, 0, 3), "⌊3·h/2⌋", "⌊3·h/2⌋"),
+                                               (SymDim("h", 16), "16·h", "16·h")])
+def test_text_and_its_floors_written_out(dim, text, floors):
+    assert (str(dim), dim.floors) == (text, floors)
