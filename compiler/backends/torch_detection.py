@@ -72,19 +72,25 @@ class BoxCoder(nn.Module):
     def nms(boxes, scores, groups, threshold: float):
         """Indices of the boxes greedy NMS keeps, by descending score (equal scores: the earlier
         box first, as torchvision's kernel and onnxruntime's NonMaxSuppression order them): a
-        box goes when its IoU with a kept box of its group is above the threshold."""
+        box goes when its IoU with a kept box of its group is above the threshold. The groups
+        run side by side: each step keeps every group's best box still in, and drops the boxes
+        it overlaps, so the steps are as many as the most boxes one group keeps."""
         order = torch.sort(scores, descending=True, stable=True).indices
         boxes, groups = boxes[order], groups[order]
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        kept, remaining = [], torch.arange(len(order), device=boxes.device)
-        while remaining.numel():
-            i, rest = remaining[0], remaining[1:]
-            kept.append(i)
-            sides = (torch.minimum(boxes[rest, 2:], boxes[i, 2:]) - torch.maximum(boxes[rest, :2], boxes[i, :2]))
+        position = torch.arange(len(order), device=boxes.device)
+        alive, kept = torch.ones_like(position, dtype=torch.bool), torch.zeros_like(position, dtype=torch.bool)
+        count = int(groups.max()) + 1 if len(order) else 0
+        while alive.any():
+            best = torch.full((count,), len(order), device=boxes.device).scatter_reduce(
+                0, groups[alive], position[alive], "amin")[groups].clamp(max=len(order) - 1)  # each box's group's
+            chosen = alive & (best == position)
+            sides = torch.minimum(boxes[:, 2:], boxes[best, 2:]) - torch.maximum(boxes[:, :2], boxes[best, :2])
             inter = sides.clamp(min=0).prod(dim=1)
-            iou = inter / (area[i] + area[rest] - inter)
-            remaining = rest[~((iou > threshold) & (groups[rest] == groups[i]))]  # a NaN IoU suppresses nothing
-        return order[torch.stack(kept)] if kept else order[:0]
+            overlaps = inter / (area + area[best] - inter) > threshold  # a NaN IoU suppresses nothing
+            kept |= chosen
+            alive &= ~chosen & ~overlaps
+        return order[kept]
 
     def select(self, boxes, scores, valid, groups, images, threshold: float, limit: int):
         """The valid boxes NMS keeps within their groups, image by image (images in order, each

@@ -205,3 +205,57 @@ def test_detectors_verify(spec):
     """torch against onnxruntime (the multi-scale RoIAlign as ONNX RoiAlign per level), every output."""
     checks = verify(build(SPECS / f"{spec}.yaml", {"height": 64, "width": 64}), batches=(2,))
     assert all(c.ok for c in checks), render(checks)
+
+
+@pytest.mark.slow
+def test_in_graph_proposals_and_detections_equal_torchvisions():
+    """specs/faster_rcnn_resnet50_fpn_detect.yaml with torchvision's weights and image: the
+    proposals of its RPN (anchors, decoding, per-level top-k, NMS) and the detections of its RoI
+    heads (class-wise NMS) equal torchvision's RegionProposalNetwork's and RoIHeads' (whose nms,
+    a compiled kernel that does not load here, is onnxruntime's NonMaxSuppression)."""
+    tv = torchvision_or_skip()
+    from torchvision.models.detection.image_list import ImageList
+    from torchvision_shim import nms_by_onnxruntime
+
+    generator = torch.Generator().manual_seed(1)
+    height, width = 128, 160
+    theirs = torchvision_detector(tv, "faster_rcnn_resnet50_fpn").eval()
+    random_frozen_norms(theirs, generator)
+    with torch.no_grad():  # spread scores (no near-ties for NMS to order), some classes above 0.05
+        theirs.rpn.head.cls_logits.weight.normal_(0, 0.3, generator=generator)
+        theirs.roi_heads.box_predictor.cls_score.weight.normal_(0, 2.0, generator=generator)
+    # 200 per level, 900 in all: NMS leaves fewer than 1000, so R is what the data make it
+    theirs.rpn._pre_nms_top_n["testing"], theirs.rpn._post_nms_top_n["testing"] = 200, 1000
+    theirs.roi_heads.detections_per_img = 50
+    ours = to_torch(SPECS / "faster_rcnn_resnet50_fpn_detect.yaml",
+                    {"height": height, "width": width, "pre_nms_top_n": 200, "post_nms_top_n": 1000,
+                     "detections_per_img": 50}).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    image = torch.randn(2, 3, height, width, generator=generator)
+    with torch.no_grad(), nms_by_onnxruntime(tv):
+        proposals, boxes, scores, labels = ours(image)
+        images = ImageList(image, [(height, width)] * 2)
+        features = theirs.backbone(image)
+        their_proposals, _ = theirs.rpn(images, features)
+        found, _ = theirs.roi_heads(features, their_proposals, images.image_sizes)
+    assert all(0 < len(p) < 900 for p in their_proposals) and all(len(d["boxes"]) for d in found)
+
+    def per_image(tensors):
+        return torch.cat([torch.cat([torch.full((len(t), 1), float(k)), t.reshape(len(t), -1).float()], 1)
+                          for k, t in enumerate(tensors)])
+
+    torch.testing.assert_close(proposals, per_image(their_proposals))
+    torch.testing.assert_close(boxes, per_image([d["boxes"] for d in found]))
+    torch.testing.assert_close(torch.cat([scores, labels], 1),
+                               per_image([torch.stack([d["scores"], d["labels"].float()], 1) for d in found])[:, 1:])
+
+
+@pytest.mark.slow
+def test_in_graph_detector_verifies():
+    """torch against onnxruntime through the in-graph proposals and detections (NonMaxSuppression,
+    TopK, GatherND in ONNX; the plain-torch NMS): every class kept (score_thresh 0), so the
+    detections are many and the counts must agree."""
+    graph = build(SPECS / "faster_rcnn_resnet50_fpn_detect.yaml", {"height": 64, "width": 96, "score_thresh": 0.0})
+    checks = verify(graph, batches=(2,))
+    assert all(c.ok for c in checks), render(checks)
+    assert any(c.what == "onnxruntime labels N=2" and c.detail.startswith("200×1") for c in checks)
