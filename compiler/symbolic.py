@@ -134,7 +134,9 @@ def window(dim, span: int, stride: int, pads: int):
         a, c, d, e = s.m, 0, 1, s.e
     elif s.m == 1:
         a, c, d, e = s.a, s.c, s.d, s.e
-    else:  # m·⌊…⌋ with m > 1 under another floor has no closed form
+    elif s.m % stride == 0:  # (k·stride)·⌊…⌋ + r over stride: k·⌊…⌋ + ⌊r/stride⌋, a pool after an upsampling
+        return SymDim(s.symbol, s.m // stride, s.c, s.d, (s.e + pads - span + stride) // stride, s.a)
+    else:  # m·⌊…⌋ under a floor that m does not divide has no closed form
         return None
     shift = e + pads - span + stride  # ⌊(⌊(a·S + c)/d⌋ + shift)/stride⌋
     return SymDim(s.symbol, 1, c + d * shift, d * stride, 0, a)
