@@ -1,19 +1,23 @@
-"""Why two symbolic sizes that should meet do not: a floor upstream.
+"""Why sizes that a layer joins do not meet: a floor upstream.
 
 A U-Net's skip concat meets the encoder's H/8 and the decoder's 2·H/16, which differ when
 H mod 16 ≥ 8, because the fourth pool floors an odd H/8. When the sizes a layer joins would
 agree for every multiple of some k, the mismatch is that floor's, and the fix is to say H
 is such a multiple (`16*h` in the input's shape); this module finds k and the layer whose
-floor parted them, for the analysis pass's diagnostic.
+floor parted them, for the analysis pass's diagnostic. Between concrete sizes it names the
+divisions that rounded on one side's way only.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from ..ir import Graph, Node
 from ..symbolic import MAX_PERIOD, SymDim, as_sym, multiple_making_equal
+
+SEARCHED = 10_000  # layers looked at upstream of a join, so a huge graph with many failures stays quick
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,9 @@ def floors(graph: Graph, node: Node) -> list[Floor]:
 def _flooring_layer(graph: Graph, name: str, axis: int, symbol: str, bound: int):
     """The nearest layer upstream of `name` whose output on `axis` divides `symbol` by more
     than `bound` while its inputs there do not: (layer, its input's size, its output's)."""
-    seen, queue = set(), [name]
-    while queue:
-        node = graph.nodes[queue.pop(0)]
+    seen, queue = set(), deque([name])
+    while queue and len(seen) < SEARCHED:
+        node = graph.nodes[queue.popleft()]
         if node.name in seen or node.is_input:
             continue
         seen.add(node.name)
@@ -145,10 +149,10 @@ def roundings(graph: Graph, node: Node, shown: int = 2) -> list[str]:
 
 
 def _ancestors(graph: Graph, name: str) -> dict[str, None]:
-    """`name` and every node upstream of it, nearest first (an ordered set)."""
-    found, queue = {}, [name]
-    while queue:
-        current = queue.pop(0)
+    """`name` and the nodes upstream of it (the nearest SEARCHED), nearest first, as an ordered set."""
+    found, queue = {}, deque([name])
+    while queue and len(found) < SEARCHED:
+        current = queue.popleft()
         if current not in found:
             found[current] = None
             queue += graph.nodes[current].inputs
