@@ -28,6 +28,8 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 # a layer may also be named by a number, as torchvision names a Sequential's children (features.0)
 LAYER_NAME_PATTERN = NAME_PATTERN + r"|^(0|[1-9][0-9]*)$"
 LayerName = Annotated[str, Field(pattern=LAYER_NAME_PATTERN, max_length=128)]
+# a layer's parameter, as its op names it: weight, or a submodule's, qkv.weight, out_proj.bias
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=128)]
 
 
 def _number_as_name(value: Any) -> Any:
@@ -84,7 +86,7 @@ class InitScheme(BaseModel):
 
 # a scheme's name, a constant, literal values (nested lists), or a scheme with arguments
 InitValue = Union[Scheme, float, list, InitScheme]
-Init = Union[InitValue, dict[Name, InitValue]]
+Init = Union[InitValue, dict[ParamName, InitValue]]
 
 
 class LayerCommon(BaseModel):

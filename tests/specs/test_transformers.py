@@ -105,3 +105,19 @@ def test_swin_at_any_size_gives_torchvisions_outputs(tmp_path):
         expected, got = theirs.eval()(x), ours.eval()(x)
     assert close(got, expected, rel=1e-5)
     assert not close(expected[0], expected[1], rel=1e-2)
+
+
+@pytest.mark.slow  # torchvision's and our Swin-T built, seconds each
+def test_swin_initialisation_is_torchvisions():
+    """Trained from scratch, swin_t starts where torchvision's does: tensor for tensor the same
+    zeros and ones, and the random ones drawn with its spread (the Linears and the bias tables
+    N(0, 0.02), not PyTorch's U(±1/√fan_in); the patch conv PyTorch's default)."""
+    theirs = torchvision_or_skip().models.swin_t(weights=None).state_dict()
+    ours = to_torch(SPECS / "swin_t.yaml", seed=0).state_dict()
+    for key, want in theirs.items():
+        got = ours[key]
+        if key.endswith("_index") or want.min() == want.max():
+            assert torch.equal(got, want), key  # an index, or constants: zeros and ones
+        else:  # (at 96 values and more, 0.25 is over 3 standard errors of a spread)
+            assert float(got.std()) == pytest.approx(float(want.std()), rel=0.25), key
+            assert abs(float(got.mean())) < 0.2 * float(want.std()), key
