@@ -144,8 +144,12 @@ CODES: dict[str, Code] = {
                          "Give a value the key takes (docs/training.md lists them)."),
     "batch-split": _train("data.batch_size, the global batch, does not split evenly among the processes.",
                           "Make data.batch_size a multiple of the process count (--nproc × --nnodes)."),
-    "train-io": _train("Training needs a spec with one input and one output.",
-                       "Train a spec with one input and one output."),
+    "train-io": _train("Training needs a spec with one input, and one loss for each of its outputs.",
+                       "Train a spec with one input; for several outputs, give train.loss a loss per output by "
+                       "name (docs/training.md, multi-task objectives)."),
+    "unknown-output": _train("A multi-task train.loss names an output the spec does not have, or leaves one of "
+                             "its outputs without a loss.",
+                             "Key train.loss by the spec's output names, one loss for each; the message lists them."),
     "data-shape": _train("The dataset's samples or targets do not have the shapes the spec's input and output "
                          "and the loss need.",
                          "Choose a dataset that fits the spec, or change the spec's input or output."),

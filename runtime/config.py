@@ -42,7 +42,8 @@ Samples = _whole(1, 10_000_000)
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 # a learning rate or a decay factor: torch steps float32 weights with it, so it must be a float32
 Rate = Annotated[float, Field(gt=0, le=3.4e38)]
-Metric = Literal["accuracy", "top5", "mean_iou", "pixel_accuracy"]
+Metric = Literal["accuracy", "top5", "mean_iou", "pixel_accuracy", "box_iou"]
+LossName = Literal[losses.NAMES]
 
 
 def _path_text(text: str) -> str:
@@ -93,12 +94,13 @@ class Run(Section):
 class Data(Section):
     """The dataset and how it is split and batched."""
 
-    dataset: Literal["xor", "npz", "image_folder", "digits", "shapes"]
+    dataset: Literal["xor", "npz", "image_folder", "digits", "shapes", "one_shape"]
     path: PathText | None = Field(None, description="npz: the .npz file; image_folder: the folder of class folders")
     size: Samples | None = Field(None, description="xor: samples per epoch (the 4 points repeated); "
-                                                   "shapes: images generated (default 2000)")
+                                                   "shapes, one_shape: images generated (default 2000)")
     image_size: tuple[Side, Side] | None = Field(
-        None, description="image_folder: resize to H×W (default: the spec input's); shapes: H×W (default 32×32)")
+        None, description="image_folder: resize to H×W (default: the spec input's); shapes, one_shape: H×W "
+                          "(default 32×32)")
     mean: list[float] | None = Field(None, description="image_folder: per-channel mean subtracted after scaling "
                                                        "to [0, 1]")
     std: list[Annotated[float, Field(gt=0)]] | None = Field(None, description="image_folder: per-channel std "
@@ -110,11 +112,32 @@ class Data(Section):
     workers: Workers = Field(0, description="DataLoader worker processes")
 
 
+class TaskLoss(Section):
+    """One output's part of a multi-task objective."""
+
+    loss: LossName = Field(description=losses.HELP)
+    weight: Annotated[float, Field(gt=0, le=3.4e38)] = Field(1.0, description="its factor in the total loss")
+    beta: Annotated[float, Field(gt=0, le=3.4e38)] | None = Field(
+        None, description="smooth_l1: the distance where the loss turns from quadratic to linear (default 1)")
+
+
+def _loss_tag(value: Any) -> str:
+    return "name" if isinstance(value, str) else "mapping"
+
+
+# a name, or a mapping; one precise error for a bad value, not one per alternative
+OutputLoss = Annotated[Union[Annotated[LossName, Tag("name")], Annotated[TaskLoss, Tag("mapping")]],
+                       Discriminator(_loss_tag)]
+Loss = Annotated[Union[Annotated[LossName, Tag("name")], Annotated[dict[str, OutputLoss], Tag("mapping")]],
+                 Discriminator(_loss_tag)]
+
+
 class Train(Section):
     """The objective and the optimiser (stages may change epochs and lr)."""
 
     epochs: PositiveInt = 10
-    loss: Literal[losses.NAMES] = Field("cross_entropy", description=losses.HELP)
+    loss: Loss = Field("cross_entropy", description=f"{losses.HELP}; or a loss per output of the spec, by name: "
+                                                    "{output: loss} or {output: {loss:, weight:, beta:}}")
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     lr: Rate = 1e-3
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
@@ -175,8 +198,8 @@ class Loaded:
     def __init__(self, config: TrainConfig, root: YMap, path: Path, sources: SourceCache):
         self.config, self.root, self.path, self.sources = config, root, path, sources
 
-    def span(self, *path) -> Span | None:
-        return span_at(self.root, path)
+    def span(self, *path, of_key: bool = False) -> Span | None:
+        return span_at(self.root, path, of_key=of_key)
 
     def is_set(self, *path) -> bool:
         """Whether the config file (or a --set) gives the value at `path`."""
@@ -191,9 +214,10 @@ class Loaded:
     def resolve(self, relative: str) -> Path:
         return (self.path.parent / relative) if not Path(relative).is_absolute() else Path(relative)
 
-    def error(self, message: str, *path, notes=(), code="bad-config") -> SpecError:
-        """A SpecError located at the config value at `path` (unlocated without one)."""
-        error = SpecError(Diagnostic(message, self.span(*path) if path else None, notes=list(notes), code=code))
+    def error(self, message: str, *path, notes=(), code="bad-config", key: bool = False) -> SpecError:
+        """A SpecError located at the config value at `path` (its key if `key`; unlocated without one)."""
+        error = SpecError(Diagnostic(message, self.span(*path, of_key=key) if path else None, notes=list(notes),
+                                     code=code))
         error.sources = self.sources
         return error
 

@@ -22,6 +22,7 @@ from ..compiler.diagnostics import Diagnostic, SpecError
 from ..compiler.ir import Graph
 from .config import Loaded, require
 from .losses import LOSSES, Target
+from .tasks import Task, tasks
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -86,6 +87,23 @@ def npz(loaded: Loaded) -> ArrayDataset:
     return ArrayDataset(torch.from_numpy(x).float(), y if y.is_floating_point() else y.long())
 
 
+def draw_shape(rng: np.random.Generator, kind: int, yy: np.ndarray, xx: np.ndarray, sizes: tuple[float, float]):
+    """The pixels inside one shape of `kind` (1 circle, 2 square, 3 triangle) of radius
+    sizes[0]…sizes[1] × the image's shorter side, placed at random wholly inside the image."""
+    h, w = yy.shape
+    r = rng.uniform(*sizes) * min(h, w)
+    cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
+    if kind == 1:
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    if kind == 2:
+        return (abs(yy - cy) <= r * 0.8) & (abs(xx - cx) <= r * 0.8)
+    return (yy >= cy - r) & (yy <= cy + r) & (abs(xx - cx) <= (yy - (cy - r)) / 2)  # apex up: inside both edges
+
+
+def _fill(image: np.ndarray, inside: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> None:
+    image[:, inside] = colour[:, None] + rng.normal(0, 0.05, (3, int(inside.sum()))).astype(np.float32)
+
+
 class Shapes(Dataset):
     """Synthetic segmentation: 1–3 filled circles, squares and triangles on a noisy grey
     background; the mask holds 0 (background), 1 (circle), 2 (square), 3 (triangle). Each
@@ -110,20 +128,47 @@ class Shapes(Dataset):
         yy, xx = np.mgrid[0:h, 0:w]
         for _ in range(rng.integers(1, 4)):
             kind = int(rng.integers(1, 4))
-            r = rng.uniform(0.12, 0.25) * min(h, w)
-            cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
-            if kind == 1:
-                inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-            elif kind == 2:
-                inside = (abs(yy - cy) <= r * 0.8) & (abs(xx - cx) <= r * 0.8)
-            else:  # apex up: below the apex, inside both slanted edges
-                inside = (yy >= cy - r) & (yy <= cy + r) & (abs(xx - cx) <= (yy - (cy - r)) / 2)
-            colour = self.colours[kind] + rng.uniform(-0.15, 0.15, 3).astype(np.float32)
-            image[:, inside] = colour[:, None] + rng.normal(0, 0.05, (3, int(inside.sum()))).astype(np.float32)
+            inside = draw_shape(rng, kind, yy, xx, (0.12, 0.25))
+            _fill(image, inside, self.colours[kind] + rng.uniform(-0.15, 0.15, 3).astype(np.float32), rng)
             mask[inside] = kind
         return torch.from_numpy(image), torch.from_numpy(mask)
 
     def label_range(self) -> tuple[int, int]:
+        return 0, len(self.classes) - 1
+
+
+class OneShape(Dataset):
+    """Classification + localization: one filled circle, square or triangle per image, of any
+    colour (so the class is told by the outline, not the hue) and a size of 0.15–0.4 of the
+    image, on the noisy grey background of `Shapes`. Targets by name: `class` (0 circle,
+    1 square, 2 triangle) and `box`, the shape's pixels' bounding box (x1, y1, x2, y2) as
+    fractions of the width and height (a pixel's right and bottom edges included).
+    Image i is generated from (seed, i) when it is asked for."""
+
+    classes = ("circle", "square", "triangle")
+
+    def __init__(self, size: int, height: int, width: int, seed: int):
+        self.size, self.height, self.width, self.seed = size, height, width, seed
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng((self.seed, i))
+        h, w = self.height, self.width
+        image = rng.normal(0.5, 0.1, (3, h, w)).astype(np.float32)
+        yy, xx = np.mgrid[0:h, 0:w]
+        label = int(rng.integers(0, len(self.classes)))
+        inside = draw_shape(rng, label + 1, yy, xx, (0.15, 0.4))
+        colour = rng.uniform(0, 1, 3).astype(np.float32)
+        channel = rng.integers(0, 3)  # one channel far from the background's grey, so every shape stands out
+        colour[channel] = rng.choice([rng.uniform(0, 0.15), rng.uniform(0.85, 1)])
+        _fill(image, inside, colour, rng)
+        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+        box = np.array([cols[0] / w, rows[0] / h, (cols[-1] + 1) / w, (rows[-1] + 1) / h], dtype=np.float32)
+        return torch.from_numpy(image), {"class": torch.tensor(label), "box": torch.from_numpy(box)}
+
+    def label_range(self, target: str = "class") -> tuple[int, int]:
         return 0, len(self.classes) - 1
 
 
@@ -233,9 +278,9 @@ def load(loaded: Loaded, graph: Graph) -> Splits:
         dataset = digits()
     elif kind == "npz":
         dataset = npz(loaded)
-    elif kind == "shapes":
+    elif kind in ("shapes", "one_shape"):
         height, width = data.image_size or (32, 32)
-        dataset = Shapes(data.size or 2000, height, width, seed)
+        dataset = (Shapes if kind == "shapes" else OneShape)(data.size or 2000, height, width, seed)
     else:
         dataset = _image_folder(loaded, graph, augment=False)
         augmented = _image_folder(loaded, graph, augment=True) if data.augment else None
@@ -253,10 +298,6 @@ def _input_type(graph: Graph):
     return graph.nodes[graph.inputs[0]].type
 
 
-def _output_type(graph: Graph):
-    return graph.nodes[next(iter(graph.outputs.values()))].type
-
-
 def _fits(shape: tuple, declared: tuple) -> bool:
     """A sample's shape against a spec type's per-sample dims (a symbol fits any size, 16·h a
     multiple of 16)."""
@@ -266,47 +307,74 @@ def _fits(shape: tuple, declared: tuple) -> bool:
 def check(dataset: Dataset, graph: Graph, loaded: Loaded) -> None:
     """Refuses, before training, data that does not fit the spec and the loss."""
     spec_span = graph.nodes[graph.inputs[0]].span if graph.inputs else None
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        error = SpecError(Diagnostic(f"training needs a spec with one input and one output; '{graph.name}' has "
-                                     f"{len(graph.inputs)} and {len(graph.outputs)}", spec_span, code="train-io"))
+    if len(graph.inputs) != 1:
+        error = SpecError(Diagnostic(f"training needs a spec with one input; '{graph.name}' has {len(graph.inputs)}",
+                                     spec_span, code="train-io"))
         error.sources = graph.sources
         raise error
+    found = tasks(loaded, graph)
     if len(dataset) == 0:
         raise loaded.error("the dataset is empty", "data", "dataset")
     x, y = dataset[0]
-    x_type, out_type, kind = _input_type(graph), _output_type(graph), loaded.config.data.dataset
+    x_type, kind = _input_type(graph), loaded.config.data.dataset
     where = [f"the spec's input '{graph.inputs[0]}' is declared at {spec_span}"] if spec_span else []
     if not _fits(tuple(x.shape), x_type.shape[1:]):
         raise loaded.error(f"dataset '{kind}' gives samples of shape {_dims(x.shape)} but the spec's input "
                            f"'{graph.inputs[0]}' takes {x_type} (one sample: {_dims(x_type.shape[1:])})",
                            "data", "dataset", notes=where, code="data-shape")
-    loss = loaded.config.train.loss
-    per_sample, target = out_type.shape[1:], LOSSES[loss].target
-    if target is not Target.VALUES:
-        classes, expected = (per_sample[0], per_sample[1:]) if per_sample else (1, ())
-        if not _fits(tuple(y.shape), expected):
-            raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; with loss '{loss}' the "
-                               f"spec's output {out_type} needs {_dims(expected)}", "data", "dataset",
+    if isinstance(y, dict) and isinstance(loaded.config.train.loss, str):
+        raise loaded.error(f"dataset '{kind}' gives a target per output ({', '.join(y)}): give train.loss a loss for "
+                           "each, by output name, e.g. {" + ", ".join(f"{name}: …" for name in y) + "}",
+                           "train", "loss", code="train-io")
+    if not isinstance(y, dict) and len(found) > 1:
+        raise loaded.error(f"dataset '{kind}' gives one target, unnamed; the {len(found)} tasks of train.loss need "
+                           "one each, named as the spec's outputs", "data", "dataset", code="unknown-output")
+    for task in found:
+        if isinstance(y, dict) and task.output not in y:
+            raise loaded.error(f"dataset '{kind}' has no target for output '{task.output}': its targets are "
+                               f"{', '.join(y)} (targets are matched to the spec's outputs by name)",
+                               *task.where, key=len(task.where) > 2, code="unknown-output")
+        named = task.output if isinstance(y, dict) else None
+        _check_target(dataset, y[named] if named else y, named, task, graph, loaded)
+
+
+def _check_target(dataset: Dataset, y: torch.Tensor, named: str | None, task: Task, graph: Graph,
+                  loaded: Loaded) -> None:
+    """One task's target (the dataset's target `named`, or its only one) against its output and loss."""
+    kind, loss, per_sample = loaded.config.data.dataset, task.loss, task.per_sample
+    out_type = graph.nodes[graph.outputs[task.output]].type
+    target = LOSSES[loss].target
+    if target is Target.VALUES:
+        if not _fits(tuple(y.shape), per_sample):
+            raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; loss '{loss}' compares "
+                               f"them with the spec's output, {_dims(per_sample)} per sample", "data", "dataset",
                                code="data-shape")
-        if y.is_floating_point():
-            raise loaded.error(f"loss '{loss}' needs class indices as targets; dataset '{kind}' gives floats",
-                               "train", "loss", code="data-labels")
-        if target is Target.BINARY and classes != 1:
-            raise loaded.error(f"loss '{loss}' needs one output value per sample; the spec's output is {out_type}",
-                               "train", "loss", code="data-shape")
-        limit, meaning = (2, "one probability") if target is Target.BINARY else (classes, f"{classes} classes")
-        low, high = label_range(dataset)
-        if isinstance(limit, int) and (low < 0 or high >= limit):
-            raise loaded.error(f"dataset '{kind}' has labels {low}…{high}, outside 0…{limit - 1} (the spec's output "
-                               f"{out_type} holds {meaning})", "data", "dataset", code="data-labels")
-    elif not _fits(tuple(y.shape), per_sample):
-        raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; loss '{loss}' compares them with "
-                           f"the spec's output, {_dims(per_sample)} per sample", "data", "dataset", code="data-shape")
+        if not y.is_floating_point():
+            raise loaded.error(f"loss '{loss}' compares values; dataset '{kind}' gives class indices for output "
+                               f"'{task.output}'", *task.where, code="data-labels")
+        return
+    classes, expected = (per_sample[0], per_sample[1:]) if per_sample else (1, ())
+    if not _fits(tuple(y.shape), expected):
+        raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; with loss '{loss}' the "
+                           f"spec's output {out_type} needs {_dims(expected)}", "data", "dataset", code="data-shape")
+    if y.is_floating_point():
+        raise loaded.error(f"loss '{loss}' needs class indices as targets; dataset '{kind}' gives floats",
+                           *task.where, code="data-labels")
+    if target is Target.BINARY and classes != 1:
+        raise loaded.error(f"loss '{loss}' needs one output value per sample; the spec's output is {out_type}",
+                           *task.where, code="data-shape")
+    limit, meaning = (2, "one probability") if target is Target.BINARY else (classes, f"{classes} classes")
+    low, high = label_range(dataset, named)
+    if isinstance(limit, int) and (low < 0 or high >= limit):
+        raise loaded.error(f"dataset '{kind}' has labels {low}…{high}, outside 0…{limit - 1} (the spec's output "
+                           f"{out_type} holds {meaning})", "data", "dataset", code="data-labels")
 
 
-def label_range(dataset: Dataset) -> tuple[int, int]:
+def label_range(dataset: Dataset, target: str | None = None) -> tuple[int, int]:
+    """The lowest and highest class of the dataset's targets (of the named target, for a
+    dataset with several)."""
     if hasattr(dataset, "label_range"):
-        return dataset.label_range()
+        return dataset.label_range(target) if target else dataset.label_range()
     targets = dataset.targets()
     return int(targets.min()), int(targets.max())
 

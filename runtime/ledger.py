@@ -10,8 +10,9 @@ from .log import RunFolder, summary
 
 
 class Ledger:
-    def __init__(self, graph: Graph, config: TrainConfig, main: bool, folder: RunFolder):
+    def __init__(self, graph: Graph, config: TrainConfig, main: bool, folder: RunFolder, monitor: str = "loss"):
         self.graph, self.config, self.main, self.folder = graph, config, main, folder
+        self.monitor = monitor  # the figure best.pt follows (tasks.monitored): higher is better, but the loss
         self.history: list[dict] = []
         self.best: float | None = None
 
@@ -21,9 +22,8 @@ class Ledger:
         self.history.append(row)
         if stage.objective != "supervised":
             return False
-        split = "val" if validated else "train"
-        metrics = self.config.train.metrics
-        value = row[f"{split}_{metrics[0]}"] if metrics else -row[f"{split}_loss"]
+        figure = row[f"{'val' if validated else 'train'}_{self.monitor}"]
+        value = -figure if self.monitor == "loss" else figure
         if self.best is None or value > self.best:
             self.best = value
             return True

@@ -4,7 +4,7 @@
       config.yaml    the resolved config (reusable with --config; the command in its header)
       spec/          a copy of every spec file the network was built from
       metrics.csv    one row per epoch
-      metrics.png    loss and first-metric curves (if matplotlib is installed)
+      metrics.png    the loss and metric curves (if matplotlib is installed)
       last.pt, best.pt   checkpoints (runtime/checkpoint.py)
       test.json      the test split's figures
 
@@ -201,11 +201,12 @@ class RunFolder:
             print("nncompile: note: metrics.png not drawn: matplotlib cannot be imported; "
                   "install it with: pip install 'nncompile[train]'", file=sys.stderr)
             return
-        names = [k[6:] for k in history[0] if k.startswith("train_")] if history else []
-        fig, axes = plt.subplots(1, min(len(names), 2) or 1, figsize=(5 * max(1, min(len(names), 2)), 3.5),
-                                 squeeze=False)
+        # the total loss and every metric (a multi-task run's box IoU beside its accuracy), not each task's loss
+        names = [k[6:] for k in history[0] if k == "train_loss" or k.startswith("train_") and not k.endswith("loss")
+                 ][:4] if history else []
+        fig, axes = plt.subplots(1, len(names) or 1, figsize=(5 * max(1, len(names)), 3.5), squeeze=False)
         x = range(1, len(history) + 1)
-        for ax, name in zip(axes[0], names[:2]):
+        for ax, name in zip(axes[0], names):
             for split in ("train", "val"):
                 values = [row.get(f"{split}_{name}") for row in history]
                 if any(v not in (None, "") for v in values):

@@ -1,11 +1,14 @@
-"""Losses and the metrics accumulated over an epoch: loss, accuracy, top-5, mean IoU, pixel accuracy.
+"""Losses and the metrics accumulated over an epoch: loss, accuracy, top-5, mean IoU, pixel
+accuracy, and the mean IoU of predicted boxes.
 
 A Meter keeps sums (not averages), so the sums of several processes or of a resumed epoch
-add up to exactly the figures of one uninterrupted process.
+add up to exactly the figures of one uninterrupted process; a TaskMeter keeps one Meter per
+task of a multi-task objective and the sums of the weighted total.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 
 from . import losses
 from .losses import LossKind, Target
+from .tasks import CLASS_METRICS
 
 
 def _argmax(out: torch.Tensor) -> torch.Tensor:
@@ -49,9 +53,12 @@ def _probabilities(compute: Callable, name: str) -> Callable:
     return checked
 
 
-def torch_loss(kind: LossKind) -> Loss:
-    """A registry entry's torch side: the loss and the class predictions its output makes."""
+def torch_loss(kind: LossKind, beta: float | None = None) -> Loss:
+    """A registry entry's torch side: the loss and the class predictions its output makes
+    (`beta`: smooth_l1's, torch's default 1 if None)."""
     compute = getattr(F, kind.function)
+    if beta is not None:
+        compute = functools.partial(compute, beta=beta)
     if kind.target is Target.CLASS:
         return Loss(compute, _argmax, scores=True)
     if kind.target is Target.VALUES:
@@ -65,23 +72,25 @@ def torch_loss(kind: LossKind) -> Loss:
 LOSSES = {name: torch_loss(kind) for name, kind in losses.LOSSES.items()}
 
 
-def check_metrics(loss_name: str, metrics: list[str], classes: int | str) -> str | None:
-    """Why these metrics cannot be measured with this loss and output, or None."""
-    loss = LOSSES[loss_name]
-    if metrics and loss.predict is None:
-        return f"metric '{metrics[0]}' needs class predictions; loss '{loss_name}' makes none (use metrics: [])"
-    if "top5" in metrics and not (loss.scores and isinstance(classes, int) and classes >= 5):
-        return f"top5 needs scores for 5 or more classes; the output has {classes} with loss '{loss_name}'"
-    return None
+def box_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The IoU of each pair of boxes (x1, y1, x2, y2), N×4 against N×4 -> N: the area both
+    cover over the area either covers (a predicted box with x2 < x1 or y2 < y1 covers none)."""
+    def area(box):
+        return (box[:, 2] - box[:, 0]).clamp(min=0) * (box[:, 3] - box[:, 1]).clamp(min=0)
+
+    corner_low, corner_high = torch.maximum(predicted[:, :2], target[:, :2]), torch.minimum(predicted[:, 2:], target[:, 2:])
+    both = (corner_high - corner_low).clamp(min=0).prod(1)
+    either = area(predicted) + area(target) - both
+    return torch.where(either > 0, both / either.clamp(min=1e-12), torch.zeros_like(both))
 
 
 class Meter:
     """Sums over an epoch: loss × samples, samples, correct and top-5 hits over the predicted
-    elements (samples, or pixels for masks), and a confusion matrix for IoU."""
+    elements (samples, or pixels for masks), a confusion matrix for IoU, and the boxes' IoUs."""
 
-    def __init__(self, loss: Loss, metrics: list[str], classes: int):
+    def __init__(self, loss: Loss, metrics: list[str] | tuple[str, ...], classes: int):
         self.loss, self.metrics, self.classes = loss, metrics, classes
-        self.sums = torch.zeros(5, dtype=torch.float64)  # loss·n, n, correct, top5, elements
+        self.sums = torch.zeros(6, dtype=torch.float64)  # loss·n, n, correct, top5, elements, box IoUs
         self.confusion = torch.zeros(classes, classes, dtype=torch.float64)
 
     def update(self, out: torch.Tensor | None, y: torch.Tensor, loss: float) -> None:
@@ -91,6 +100,10 @@ class Meter:
         if not self.metrics:  # out may be None (a reconstruction)
             return
         out, y = out.detach().float(), y.detach()
+        if "box_iou" in self.metrics:
+            self.sums[5] += box_iou(out, y.float()).sum().item()
+        if not CLASS_METRICS & set(self.metrics):
+            return
         predicted = self.loss.predict(out)
         self.sums[2] += (predicted == y).sum().item()
         self.sums[4] += y.numel()
@@ -110,10 +123,12 @@ class Meter:
                 dist.all_reduce(t)
 
     def results(self) -> dict[str, float]:
-        loss_n, n, correct, top5, elements = self.sums.tolist()
+        loss_n, n, correct, top5, elements, ious = self.sums.tolist()
         out = {"loss": loss_n / max(n, 1)}
         for name in self.metrics:
-            if name == "accuracy":
+            if name == "box_iou":
+                out[name] = ious / max(n, 1)
+            elif name == "accuracy":
                 out[name] = correct / max(elements, 1)
             elif name == "top5":
                 out[name] = top5 / max(elements, 1)
@@ -130,3 +145,47 @@ class Meter:
 
     def load_state_dict(self, state: dict) -> None:
         self.sums, self.confusion = state["sums"].clone(), state["confusion"].clone()
+
+
+class TaskMeter:
+    """A multi-task epoch: the weighted total loss, and each task's Meter under its name
+    (`loss`, `class.loss`, `class.accuracy`, `box.loss`, `box.box_iou`)."""
+
+    def __init__(self, meters: dict[str, Meter], prefixes: dict[str, str]):
+        self.meters, self.prefixes = meters, prefixes
+        self.sums = torch.zeros(2, dtype=torch.float64)  # total loss·n, n
+
+    def update(self, out: dict | None, y: dict, loss: float) -> None:
+        """out: each output's (tensor, its loss) by name, as objectives.MultiTask gives them (None
+        for a reconstruction); y: the targets by name."""
+        if not isinstance(y, dict):  # one unnamed target: the one task's
+            y = {next(iter(self.meters)): y}
+        n = len(next(iter(y.values())))
+        self.sums += torch.tensor([loss * n, n], dtype=torch.float64)
+        for name, meter in self.meters.items():
+            if out is not None:
+                meter.update(out[name][0], y[name], float(out[name][1]))
+
+    def all_reduce(self) -> None:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(self.sums)
+        for meter in self.meters.values():
+            meter.all_reduce()
+
+    def results(self) -> dict[str, float]:
+        loss_n, n = self.sums.tolist()
+        out = {"loss": loss_n / max(n, 1)}
+        for name, meter in self.meters.items():
+            if meter.sums[1]:  # a reconstruction stage measures no task
+                out |= {self.prefixes[name] + k: v for k, v in meter.results().items()}
+        return out
+
+    def state_dict(self) -> dict:
+        return {"sums": self.sums.clone(), "tasks": {name: m.state_dict() for name, m in self.meters.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sums = state["sums"].clone()
+        for name, meter in self.meters.items():
+            meter.load_state_dict(state["tasks"][name])

@@ -34,6 +34,24 @@ class Supervised(nn.Module):
         return self.loss.compute(out.float(), y), out
 
 
+class MultiTask(nn.Module):
+    """Several outputs, a loss each: the total is their weighted sum. Returns it with each
+    output and its own loss, by name (what metrics.TaskMeter reads)."""
+
+    def __init__(self, model: nn.Module, names: list[str], losses: dict[str, tuple[Loss, float]]):
+        super().__init__()
+        self.model, self.names, self.losses = model, names, losses
+
+    def forward(self, x, y):
+        outs = self.model(x)
+        outs = dict(zip(self.names, outs if isinstance(outs, tuple) else (outs,)))
+        if not isinstance(y, dict):  # one unnamed target: the one task's
+            y = {self.names[0]: y}
+        parts = {name: loss.compute(outs[name].float(), y[name]) for name, (loss, _) in self.losses.items()}
+        total = sum(weight * parts[name] for name, (_, weight) in self.losses.items())
+        return total, {name: (outs[name], parts[name].detach()) for name in self.losses}
+
+
 class _Stop(Exception):
     """Raised by the hook at the reconstructed layer's output: the rest of the network is not needed."""
 

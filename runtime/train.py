@@ -32,10 +32,10 @@ from . import checkpoint, config as config_module, data as data_module, losses
 from .config import Loaded, Reconstruct, Stage
 from .ledger import Ledger
 from .log import Progress, RunFolder
-from .losses import Target
-from .metrics import LOSSES, LossInputError, Meter, check_metrics
-from .objectives import (Reconstruction, Supervised, check_names, reconstruction, reconstruction_taps,
+from .metrics import LossInputError, Meter, TaskMeter, torch_loss
+from .objectives import (MultiTask, Reconstruction, Supervised, check_names, reconstruction, reconstruction_taps,
                          select_trainable)
+from .tasks import monitored, tasks
 
 
 @dataclass
@@ -164,14 +164,9 @@ class Trainer:
         self.stages = self.config.resolved_stages()
         for i, stage in enumerate(self.stages):
             check_names(loaded, graph, i, stage)
-        self.loss = LOSSES[train.loss]
-        out_type = graph.nodes[next(iter(graph.outputs.values()))].type
-        # one output value for a binary loss stands for two classes
-        binary = losses.LOSSES[train.loss].target is Target.BINARY or len(out_type.shape) < 2
-        self.classes = 2 if binary else out_type.shape[1]
-        problem = check_metrics(train.loss, train.metrics, self.classes)
-        if problem:
-            raise loaded.error(problem, "train", "metrics", code="bad-metric")
+        self.tasks = tasks(loaded, graph)
+        self.multi = not isinstance(train.loss, str)  # a loss per output, by name
+        self.losses = {t.output: torch_loss(losses.LOSSES[t.loss], t.beta) for t in self.tasks}
         if run.threads:
             torch.set_num_threads(run.threads)
         self.process = start_process(run.device)
@@ -179,7 +174,7 @@ class Trainer:
         self.batch = config_module.process_batch(loaded, self.process.world)
         self.splits = data_module.load(loaded, graph)
         named = RunFolder(Path(run.dir) / (run.name or graph.name))  # until run() claims a folder
-        self.ledger = Ledger(graph, self.config, self.process.main, named)
+        self.ledger = Ledger(graph, self.config, self.process.main, named, monitored(self.tasks, train.metrics))
 
     # --- data ----------------------------------------------------------------------
 
@@ -192,9 +187,20 @@ class Trainer:
                           num_workers=self.config.data.workers, pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(self.config.run.seed)), sampler
 
-    def to_device(self, x: torch.Tensor, y: torch.Tensor):
+    def to_device(self, x: torch.Tensor, y: torch.Tensor | dict):
         layout = torch.channels_last if self.config.run.channels_last and x.dim() == 4 else torch.contiguous_format
-        return x.to(self.device, non_blocking=True, memory_format=layout), y.to(self.device, non_blocking=True)
+        if isinstance(y, dict):  # a target per output
+            y = {name: t.to(self.device, non_blocking=True) for name, t in y.items()}
+        else:
+            y = y.to(self.device, non_blocking=True)
+        return x.to(self.device, non_blocking=True, memory_format=layout), y
+
+    def objective(self, model: nn.Module) -> nn.Module:
+        """The supervised objective around the network: its loss, or the weighted sum of its tasks'."""
+        if not self.multi:
+            return Supervised(model, self.losses[self.tasks[0].output])
+        return MultiTask(model, list(self.graph.outputs),
+                         {t.output: (self.losses[t.output], t.weight) for t in self.tasks})
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
@@ -233,7 +239,7 @@ class Trainer:
             if isinstance(stage.objective, Reconstruct):
                 task = reconstruction(self.loaded, self.graph, index, stage.objective, model, run.seed)
             else:
-                task = Supervised(forward, self.loss)
+                task = self.objective(forward)
             task.to(self.device)
             params = [p for p in task.parameters() if p.requires_grad]
             optimizer = make_optimizer(self.config.train, params, stage.lr)
@@ -282,9 +288,13 @@ class Trainer:
             if isinstance(stage.objective, Reconstruct):
                 reconstruction_taps(self.loaded, self.graph, index, stage.objective, model)
 
-    def meter(self, stage) -> Meter:
-        metrics = self.config.train.metrics if stage.objective == "supervised" else []
-        return Meter(self.loss, metrics, self.classes)
+    def meter(self, stage) -> Meter | TaskMeter:
+        supervised = stage.objective == "supervised"
+        meters = {t.output: Meter(self.losses[t.output], t.metrics if supervised else [],
+                                  t.classes if isinstance(t.classes, int) else 1) for t in self.tasks}
+        if not self.multi:
+            return meters[self.tasks[0].output]
+        return TaskMeter(meters, {t.output: t.prefix for t in self.tasks})
 
     def train_epoch(self, wrapped, loader, meter, first_step: int, at: StageRun) -> None:
         stage, epoch = at.stage, at.epoch
@@ -305,7 +315,7 @@ class Trainer:
             at.scheduler.step()
             value = float(loss.detach())
             meter.update(out, y, value)
-            samples += len(y)
+            samples += len(x)
             progress.update(step - first_step, {"loss": value})
             if every and step % every == 0 and step < steps:
                 self.save(at, meter, epoch, step)
@@ -390,7 +400,7 @@ class Trainer:
         best = self.ledger.best_weights()
         if best is not None:
             model.load_state_dict(best)
-        results = self.evaluate(Supervised(model, self.loss), self.splits.test, self.stages[-1])
+        results = self.evaluate(self.objective(model), self.splits.test, self.stages[-1])
         if self.process.main:
             print("test  " + "  ".join(f"{k} {v:.4f}" for k, v in results.items()), flush=True)
             write_text(self.ledger.folder.path / "test.json", json.dumps(results, indent=2) + "\n")

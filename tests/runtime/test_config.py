@@ -108,8 +108,8 @@ def test_every_config_number_is_bounded_and_located_at_its_set(tmp_path, pair, m
 
 
 @pytest.mark.parametrize("pair, message, at", [
-    ("train.metrics=[accuracy, f1]", "train.metrics[1]: input should be 'accuracy', 'top5', 'mean_iou' or "
-                                     "'pixel_accuracy', got 'f1'", "f1"),
+    ("train.metrics=[accuracy, f1]", "train.metrics[1]: input should be 'accuracy', 'top5', 'mean_iou', "
+                                     "'pixel_accuracy' or 'box_iou', got 'f1'", "f1"),
     ("stages.0.objective={reconstruct: [1]}", "stages[0].objective.reconstruct: input should be a valid string, "
                                              "got a list", "[1]"),
     ("train.metrics=[&a accuracy, *a, f1]", "train.metrics[2]:", "f1"),

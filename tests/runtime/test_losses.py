@@ -10,14 +10,15 @@ import torch.nn.functional as F
 
 from nncompile.cli import parser
 from nncompile.runtime import losses
-from nncompile.runtime.config import Train
-from nncompile.runtime.metrics import LOSSES as TORCH_LOSSES, LossInputError
+from nncompile.runtime.config import LossName, TaskLoss, Train
+from nncompile.runtime.metrics import LOSSES as TORCH_LOSSES, LossInputError, torch_loss
 
 
 def test_config_and_cli_offer_exactly_the_registry():
-    assert Train.model_fields["loss"].annotation.__args__ == losses.NAMES
-    assert Train.model_fields["loss"].description == ("cross_entropy on logits; nll on log-probabilities; bce on "
-                                                      "probabilities (a sigmoid output); bce_with_logits; mse")
+    assert LossName.__args__ == losses.NAMES and TaskLoss.model_fields["loss"].annotation == LossName
+    assert Train.model_fields["loss"].description.startswith(
+        "cross_entropy on logits; nll on log-probabilities; bce on probabilities (a sigmoid output); bce_with_logits; "
+        "mse; smooth_l1 with beta (default 1); or a loss per output")
     explain = parser()._subparsers._group_actions[0].choices["explain"]
     assert next(a for a in explain._actions if a.dest == "loss").choices == losses.NAMES
     assert TORCH_LOSSES.keys() == losses.LOSSES.keys()
@@ -35,6 +36,17 @@ def test_each_torch_loss_equals_torchs(name):
         out, y = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
     expected = getattr(F, kind.function)(out, y.float().view_as(out) if kind.target is losses.Target.BINARY else y)
     assert torch.equal(TORCH_LOSSES[name].compute(out, y), expected)
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.05, 3.0])
+def test_smooth_l1_with_beta_equals_torchs_and_huber_by_hand(beta):
+    g = torch.Generator().manual_seed(1)
+    out, y = torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)
+    loss = torch_loss(losses.LOSSES["smooth_l1"], beta).compute(out, y)
+    assert torch.equal(loss, F.smooth_l1_loss(out, y, beta=beta))
+    d = (out - y).abs()  # the formula the registry states, written out
+    assert torch.allclose(loss, torch.where(d < beta, 0.5 * d ** 2 / beta, d - 0.5 * beta).mean())
+    assert not torch.equal(loss, F.smooth_l1_loss(out, y, beta=beta * 2))  # beta reaches torch
 
 
 def test_a_probability_loss_refuses_logits():
