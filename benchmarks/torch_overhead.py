@@ -6,7 +6,8 @@ the per-round ratios (lowered / torchvision); the target is ≤ 1.02 (issue 14).
     python benchmarks/torch_overhead.py [--batch 1] [--size 128] [--rounds 5] [--device cpu] [NAME ...]
 
 The CNNs run at --size (they pool adaptively: any size works, a small one keeps a run of
-every family within minutes); ViT and Swin at the 224 their position tables are made for.
+every family within minutes); ViT, Swin and ShuffleNet (whose channel shuffle reshapes to
+the spec's sizes) at 224.
 Without torchvision, ResNet-50 is compared with the hand-written one of benchmarks/resnets.py.
 """
 
@@ -27,7 +28,7 @@ from nncompile.compiler import to_torch
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 FAMILIES = ["resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "shufflenet_v2_x1_0",
             "densenet121", "resnext50_32x4d", "convnext_tiny", "vit_b_16", "squeezenet1_1", "swin_t"]
-FIXED_SIZE = {"vit_b_16": 224, "swin_t": 224}
+FIXED_SIZE = {"vit_b_16": 224, "swin_t": 224, "shufflenet_v2_x1_0": 224}  # reshapes sized for 224
 
 
 def torchvision_models():
