@@ -345,13 +345,13 @@ def _check_target(dataset: Dataset, y: torch.Tensor, named: str | None, task: Ta
     out_type = graph.nodes[graph.outputs[task.output]].type
     target = LOSSES[loss].target
     if target is Target.VALUES:
+        if named and not y.is_floating_point():  # (an unnamed integer target is read as values, as ever)
+            raise loaded.error(f"loss '{loss}' compares values; dataset '{kind}' gives class indices for output "
+                               f"'{task.output}'", *task.where, code="data-labels")
         if not _fits(tuple(y.shape), per_sample):
             raise loaded.error(f"dataset '{kind}' gives targets of shape {_dims(y.shape)}; loss '{loss}' compares "
                                f"them with the spec's output, {_dims(per_sample)} per sample", "data", "dataset",
                                code="data-shape")
-        if not y.is_floating_point():
-            raise loaded.error(f"loss '{loss}' compares values; dataset '{kind}' gives class indices for output "
-                               f"'{task.output}'", *task.where, code="data-labels")
         return
     classes, expected = (per_sample[0], per_sample[1:]) if per_sample else (1, ())
     if not _fits(tuple(y.shape), expected):

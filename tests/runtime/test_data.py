@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nncompile.runtime.data import EpochSampler, Shapes, digits, xor
+from nncompile.runtime.data import EpochSampler, OneShape, Shapes, digits, xor
 
 
 def test_digits_are_sklearns_images_scaled():
@@ -170,3 +170,27 @@ def test_samples_must_be_the_multiple_the_input_declares(tmp_path, write_spec, c
     assert result.code == (0 if fits else 1), result.err
     if not fits:
         assert f"gives samples of shape 1×{side}×48 but the spec's input 'image' takes N×1×16·h×16·w" in result.err
+
+
+def test_one_shape_boxes_hold_the_shape_and_nothing_else():
+    data = OneShape(60, 32, 32, seed=4)
+    assert torch.equal(data[7][0], OneShape(60, 32, 32, seed=4)[7][0]) and not torch.equal(data[7][0], data[8][0])
+    labels = []
+    for x, target in (data[i] for i in range(len(data))):
+        labels.append(int(target["class"]))
+        box = target["box"]
+        assert box.dtype == torch.float32 and target["class"].dtype == torch.int64
+        x1, y1, x2, y2 = (box * 32).round().long().tolist()  # pixel edges: the boxes are whole pixels
+        assert torch.allclose(box * 32, torch.tensor([x1, y1, x2, y2]).float()) and 0 <= x1 < x2 <= 32
+        assert 0 <= y1 < y2 <= 32 and x2 - x1 >= 4
+        far = (x - 0.5).abs()  # the shape's colour is far from the background's grey in some channel
+        channel = far[:, y1:y2, x1:x2].mean((1, 2)).argmax()
+        inside, shape = far[channel, y1:y2, x1:x2], far[channel] > 0.25
+        assert inside.mean() > 0.15  # a circle fills π/4 of its box, a triangle half
+        outside = torch.ones(32, 32, dtype=torch.bool)
+        outside[y1:y2, x1:x2] = False
+        assert far[channel][outside].mean() < 0.1 if outside.any() else True  # grey noise: E|N(0, 0.1)| = 0.08
+        # each edge of the box touches the shape
+        assert shape[y1, x1:x2].any() and shape[y2 - 1, x1:x2].any()
+        assert shape[y1:y2, x1].any() and shape[y1:y2, x2 - 1].any()
+    assert set(labels) == {0, 1, 2}
