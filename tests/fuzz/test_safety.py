@@ -38,7 +38,7 @@ def test_a_tag_is_a_diagnostic_not_an_object(write_spec, monkeypatch, tag):
 
 @pytest.mark.parametrize("expression", [
     "${open('/etc/passwd')}", "${__import__('os')}", "${exec('1')}", "${(lambda: 1)()}",  # calls
-    "${[1, 2][0]}", "${'abc'[0]}",  # indexing
+    "${[1, 2][2]}", "${[1, 2][True]}", "${'abc'[0]}", "${[1, 2][0:1]}",  # indexing: only a list or shape, in range
     "${k.__class__}", "${(1).real}",  # attributes
     "${9 ** 9 ** 9}", "${2 ** 100}", "${10 ** 18 * 10}",  # huge numbers
     "${[x for x in (1, 2)]}", "${{1: 2}}", "${f'{k}'}",  # comprehensions, dicts, f-strings
@@ -47,6 +47,12 @@ def test_expressions_cannot_call_index_or_grow(write_spec, expression):
     path = write_spec(f"params: {{k: 2}}\ninputs: {{x: [N, 3]}}\n"
                       f"layers:\n  - a: {{op: linear, out_features: \"{expression}\"}}\n")
     assert codes(path) == ["bad-expression"]
+
+
+def test_a_list_is_indexed_in_range(write_spec):
+    path = write_spec("params: {widths: [8, 16]}\ninputs: {x: [N, 3]}\n"
+                      "layers:\n  - a: {op: linear, out_features: '${widths[-1] + [1, 2][0]}'}\n")
+    assert analyse(path).nodes["a"].type.shape == ("N", 17)
 
 
 def test_the_allowed_functions_work(write_spec):
