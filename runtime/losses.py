@@ -40,7 +40,8 @@ LOSSES = {kind.name: kind for kind in (
     LossKind("mse", "", "mse_loss", Target.VALUES, "L = mean((ŷ − y)²)", "2(ŷ − y)/n"),
     # Huber's loss as Fast R-CNN regresses boxes with it: quadratic within beta of the target, linear beyond
     LossKind("smooth_l1", "with beta (default 1)", "smooth_l1_loss", Target.VALUES,
-             "L = mean(½(ŷ − y)²/β if |ŷ − y| < β else |ŷ − y| − ½β)", "clamp((ŷ − y)/β, −1, 1)/n"),
+             "L = mean(½(ŷ − y)²/β if |ŷ − y| < β else |ŷ − y| − ½β), β = 1 unless a task sets beta",
+             "clamp((ŷ − y)/β, −1, 1)/n"),
 )}
 NAMES = tuple(LOSSES)
 HELP = "; ".join(f"{kind.name} {kind.takes}".strip() for kind in LOSSES.values())
