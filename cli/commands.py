@@ -4,7 +4,6 @@ commands that need them, so `build` stays light."""
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ..compiler import analyse
+from ..compiler import analyse, collector_paused
 from ..compiler.diagnostics import render_all
 from ..compiler.source import SourceCache
 from ..compiler.expand import UsageError
@@ -38,7 +37,6 @@ def _progress(args, title: str, **options):
 def _analyse(args, spec: str):
     graph = analyse(spec_path(spec), name_values(args.set), strict=getattr(args, "strict", False),
                     allow_paths=args.allow_path or ())
-    gc.freeze()  # the graph lives until the command ends: reporting need not have the collector walk it
     if not getattr(args, "quiet", False) or graph.errors:
         print_diagnostics(graph.warnings + graph.errors, graph.sources)
     return graph
@@ -56,13 +54,14 @@ def cmd_build(args) -> int:
     graph = _analyse(args, args.spec)
     if graph.errors:
         return EXIT_SPEC
-    if args.format == "json":
-        print(report.render_json(graph))
-    elif args.format == "markdown":
-        print(report.render_markdown(graph, depth=args.depth, columns=args.columns))
-    else:
-        print(report.render_table(graph, depth=args.depth, columns=args.columns, width=_table_width(args),
-                                  color=_color(args.color)))
+    with collector_paused():  # (the report walks the graph, which holds no cycles)
+        if args.format == "json":
+            print(report.render_json(graph))
+        elif args.format == "markdown":
+            print(report.render_markdown(graph, depth=args.depth, columns=args.columns))
+        else:
+            print(report.render_table(graph, depth=args.depth, columns=args.columns, width=_table_width(args),
+                                      color=_color(args.color)))
     if args.output:
         out = args.output
         out.mkdir(exist_ok=True)

@@ -26,7 +26,7 @@ def analyse(path: str | Path, params: dict | None = None, *, strict: bool = Fals
     references) are in graph.errors, so a caller can still show what was inferred; errors
     that leave none (unreadable YAML) raise SpecError."""
     overrides = {k: v if isinstance(v, str) else _yaml_text(v) for k, v in (params or {}).items()}
-    with _collector_paused():
+    with collector_paused():
         graph, sources = expand(path, overrides, allow_paths, strict=strict)
         graph.sources = sources
         graph.totals = infer(graph, strict=strict)
@@ -34,9 +34,10 @@ def analyse(path: str | Path, params: dict | None = None, *, strict: bool = Fals
 
 
 @contextmanager
-def _collector_paused():
-    """Expansion allocates a few objects per layer and frees no cycles: the cyclic collector's
-    passes over the growing graph cost a third of a 10,000-layer build, and found nothing."""
+def collector_paused():
+    """Python's cyclic garbage collector off for the block (as it was, after). Expansion and
+    reporting allocate a few objects per layer and make no cycles: the collector's passes over
+    the growing graph cost a third of a 10,000-layer build, and found nothing."""
     enabled = gc.isenabled()
     gc.disable()
     try:
