@@ -1,8 +1,9 @@
 """Datasets, splits and the checks that run before any training step.
 
 Every dataset yields (input, target) pairs: a float tensor shaped like one sample of the
-spec's input, and a class index (an int64 scalar), a per-pixel class mask (int64 H×W), or a
-float tensor (for mse). Anything random (shuffling, splits, augmentation, generated images)
+spec's input, and a class index (an int64 scalar), a per-pixel class mask (int64 H×W), a
+float tensor (for mse, smooth_l1), or a dict of these by name, one per output of a multi-task
+spec (one_shape: class and box). Anything random (shuffling, splits, augmentation, generated images)
 is a function of the run's seed and the sample's index (and epoch), never of a worker's RNG,
 so a resumed run sees exactly the data an uninterrupted one would.
 """

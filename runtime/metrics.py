@@ -179,7 +179,8 @@ class TaskMeter:
         out = {"loss": loss_n / max(n, 1)}
         for name, meter in self.meters.items():
             if meter.sums[1]:  # a reconstruction stage measures no task
-                out |= {self.prefixes[name] + k: v for k, v in meter.results().items()}
+                prefix = self.prefixes[name]  # "" for a lone task: `loss` stays the weighted total
+                out |= {prefix + k: v for k, v in meter.results().items() if prefix or k != "loss"}
         return out
 
     def state_dict(self) -> dict:

@@ -2,7 +2,9 @@
 (so DistributedDataParallel wraps the whole objective, decoder included), and which of the
 network's parameters a stage trains.
 
-- supervised: the spec's output against the targets, with the configured loss.
+- supervised: the spec's output against the targets, with the configured loss; or, with a
+  loss per output (runtime/tasks.py), each output against its target by name, the total
+  their weighted sum (MultiTask).
 - reconstruct: greedy layer-wise pre-training (the slides' stacked autoencoders). The input
   of a layer (or block instance) is captured as it enters, its output as it leaves, and a
   decoder maps the output back to the input; the loss is their mean squared error. The

@@ -123,3 +123,18 @@ def test_a_two_output_spec_with_one_loss_is_refused_at_its_output_through_the_cl
     assert result.err.startswith(f"{SPEC}:{line}:5: error: 'localize_shapes' has 2 outputs (class, box) but "
                                  "train.loss is one loss, 'bce' [train-io]")
     assert "note: train.loss is set at examples/xor.yaml:10:9; give a loss per output, by name" in result.err
+
+
+def test_a_lone_task_trains_an_unnamed_target_with_its_weight(train, tmp_path):
+    """One output, a mapping of one loss: the dataset's one target is that task's, and the loss
+    figure is the weighted one (an lr too small to move the weights makes both runs alike)."""
+    figures = []
+    for name, loss in (("plain", "cross_entropy"), ("weighted", "{fuse0: {loss: cross_entropy, weight: 2}}")):
+        result, _ = train(loss, "--set", f"run.name={name}", "--set", "train.lr=1e-30", metrics="[mean_iou]",
+                          data="dataset: shapes, size: 64", spec="specs/shapes_fcn.yaml")
+        assert result.code == 0, result.err
+        figures.append(next(csv.DictReader(open(tmp_path / "runs" / name / "metrics.csv"))))
+    plain, weighted = figures
+    assert list(plain) == list(weighted)  # no task prefix for a lone output
+    assert float(weighted["val_loss"]) == pytest.approx(2 * float(plain["val_loss"]), rel=1e-6)
+    assert weighted["val_mean_iou"] == plain["val_mean_iou"]
