@@ -40,6 +40,9 @@ def test_each_task_has_its_figures_in_the_csv_the_summary_and_the_test(train, tm
             assert float(row[f"{split}_loss"]) == pytest.approx(total, rel=1e-5)
             assert 0 <= float(row[f"{split}_box.box_iou"]) <= 1
     assert "class.accuracy" in result.out and "box.box_iou" in result.out
+    # the plot has a panel each for the loss, the accuracy and the box IoU: 3 × 5 inches at 80 dpi
+    png = (tmp_path / "runs/t/metrics.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 3 * 5 * 80
     test = json.loads((tmp_path / "runs/t/test.json").read_text())
     assert set(test) == {"loss", "class.loss", "class.accuracy", "box.loss", "box.box_iou"}
     # the test figures are best.pt's, recomputed here from the weights and the held-out images
