@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nncompile.compiler import build
@@ -68,3 +69,26 @@ def test_a_size_for_a_symbol_no_input_has_is_refused(cli, in_repo, write_spec):
     assert result.code == 2 and "'H'; the inputs' sizes: N, h (in 16·h), w (in 16·w)" in result.err
     result = cli("verify", spec, "--size", "h=3", "--batch-sizes", "2")
     assert result.code == 0 and "onnxruntime pool N=2" in result.out and "2×1×24×16" in result.out
+
+
+def test_rows_the_data_choose_are_compared_as_sets():
+    """An output of rows chosen by ranking (R≤N·1000, the boxes NMS keeps): near-equal scores
+    that torch and onnxruntime rank apart swap two rows or keep another box; up to 1% of the
+    rows may differ so, no more, and a count or a box that is off still fails."""
+    from nncompile.compiler.verify import _compare_selected
+
+    rng = np.random.default_rng(0)
+    want = np.concatenate([np.zeros((200, 1)), rng.uniform(0, 800, (200, 4))], 1).astype(np.float32)
+    swapped = want.copy()
+    swapped[[10, 11]] = swapped[[11, 10]]
+    other_box = want.copy()
+    other_box[50] += 7.0
+    shifted = want.copy()
+    shifted[:, 1] += 1.0  # every box off by a pixel (a decoding bug)
+    static = (None, 5)
+    assert _compare_selected("p", static, want, swapped, 1e-4).ok
+    assert "200/200 rows agree as a set, 198 in place" in _compare_selected("p", static, want, swapped, 1e-4).detail
+    assert _compare_selected("p", static, want, other_box, 1e-4).ok  # 199/200
+    assert not _compare_selected("p", static, want, other_box[:190], 1e-4).ok  # 10 rows fewer
+    assert not _compare_selected("p", static, want, shifted, 1e-4).ok
+    assert not _compare_selected("p", (None, 4), want, want, 1e-4).ok  # the static width counts
