@@ -11,7 +11,7 @@ name. Each metric is measured on every task that can measure it. This module imp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..compiler.diagnostics import Diagnostic, SpecError, did_you_mean
 from ..compiler.ir import Graph
@@ -77,7 +77,7 @@ def tasks(loaded: Loaded, graph: Graph) -> list[Task]:
             problem = metric_problem(metric, train.loss, task.classes, per_sample)
             if problem:
                 raise loaded.error(problem, "train", "metrics", code="bad-metric")
-        return [Task(**{**task.__dict__, "metrics": tuple(train.metrics)})]
+        return [replace(task, metrics=tuple(train.metrics))]
     found = []
     for output, entry in train.loss.items():
         where = ("train", "loss", output)
@@ -107,7 +107,7 @@ def tasks(loaded: Loaded, graph: Graph) -> list[Task]:
         for task in fits:
             measured[task.output].append(metric)
     order = list(shapes)  # the spec's order: the model returns its outputs so
-    return sorted((Task(**{**t.__dict__, "metrics": tuple(measured[t.output])}) for t in found),
+    return sorted((replace(t, metrics=tuple(measured[t.output])) for t in found),
                   key=lambda t: order.index(t.output))
 
 
