@@ -144,7 +144,9 @@ class Meter:
         return {"sums": self.sums.clone(), "confusion": self.confusion.clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.sums, self.confusion = state["sums"].clone(), state["confusion"].clone()
+        sums = state["sums"]  # a checkpoint from before box_iou kept 5 sums: its IoU sum is 0
+        self.sums = torch.cat([sums, sums.new_zeros(len(self.sums) - len(sums))])
+        self.confusion = state["confusion"].clone()
 
 
 class TaskMeter:

@@ -86,3 +86,11 @@ def test_the_meter_averages_box_iou_over_samples_across_batches():
     results = meter.results()
     assert abs(results["box_iou"] - box_iou(predicted, target).double().mean().item()) < 1e-6
     assert results["loss"] == 0.25
+
+
+def test_a_meter_resumes_from_a_checkpoint_written_before_box_iou():
+    meter = Meter(LOSSES["cross_entropy"], ["accuracy"], 3)
+    meter.load_state_dict({"sums": torch.tensor([2.0, 4, 3, 0, 4], dtype=torch.float64),
+                           "confusion": torch.zeros(3, 3, dtype=torch.float64)})
+    meter.update(torch.tensor([[0.0, 1, 0], [1, 0, 0]]), torch.tensor([1, 2]), 1.0)
+    assert meter.results() == {"loss": 4 / 6, "accuracy": 4 / 6}
