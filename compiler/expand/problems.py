@@ -7,7 +7,26 @@ from ..diagnostics import Diagnostic, Span
 
 
 class Problems(list):
-    """The errors found so far, in the order found (a list of Diagnostic)."""
+    """The errors found so far, in the order found (a list of Diagnostic), each once: the copies
+    of a `repeat:` call bind the same arguments, and one mistake is one diagnostic."""
+
+    def __init__(self):
+        super().__init__()
+        self._seen: set[tuple] = set()
+
+    def append(self, diagnostic: Diagnostic) -> None:
+        key = (diagnostic.message, diagnostic.span, diagnostic.code, tuple(diagnostic.notes))
+        if key not in self._seen:
+            self._seen.add(key)
+            super().append(diagnostic)
+
+    def extend(self, diagnostics) -> None:
+        for diagnostic in diagnostics:
+            self.append(diagnostic)
+
+    def __iadd__(self, diagnostics):
+        self.extend(diagnostics)
+        return self
 
     def error(self, message: str, span: Span | None, code: str, notes: list[str] | None = None) -> None:
         self.append(Diagnostic(message, span, notes=notes or [], code=code))

@@ -180,6 +180,22 @@ def test_independent_errors_are_all_reported(write_spec):
     assert [d.code for d in caught.value.diagnostics] == ["unknown-op", "unknown-key", "unknown-input"]
 
 
+def test_a_repeated_calls_mistakes_are_reported_once(write_spec):
+    path = write_spec("""
+        inputs: {x: [N, 8]}
+        blocks:
+          b:
+            params: {w: int, k: 1}
+            layers:
+              - fc: {op: linear, out_features: $w}
+        layers:
+          - s: {block: b, repeat: 3, w: 4, wdith: 3, k: "${nope}"}
+        """)
+    with pytest.raises(SpecError) as caught:
+        build(path)
+    assert [d.code for d in caught.value.diagnostics] == ["unknown-param", "bad-expression"]
+
+
 def test_graph_size_is_bounded(write_spec, monkeypatch):
     monkeypatch.setattr(expand_module, "MAX_NODES", 50)
     path = write_spec("""
