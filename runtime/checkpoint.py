@@ -15,7 +15,9 @@ A checkpoint is a dict of plain tensors, dicts, lists, numbers and strings, so i
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ import torch
 
 from ..compiler.atomic import atomic_path
 from ..compiler.backends.weights import torch_load
+from .config import TrainConfig
 
 FORMAT = "nncompile-checkpoint/1"
 MODEL_KEY = "model"
@@ -74,3 +77,40 @@ def load(path: Path, spec_hash: str | None = None) -> dict:
         raise CheckpointError(f"{path} was trained from a different spec: its spec hash is "
                               f"{state['spec_hash'][:16]}, this spec's is {spec_hash[:16]} (spec '{state['spec']}')")
     return state
+
+
+# how a run is carried out, not what it learns: a resume may change these freely
+HOW_IT_RUNS = {"run.name", "run.dir", "run.device", "run.channels_last", "run.compile", "run.threads",
+               "run.checkpoint_every", "data.workers"}
+# a resume may train longer (more epochs) or at another learning rate, and says so
+TUNABLE = re.compile(r"(train|stages\[\d+\])\.(epochs|lr)")
+
+
+def _flat(value, key: str = "") -> dict:
+    """A config dump as {dotted key: value}; a list of sections (stages) by index."""
+    if isinstance(value, dict) and value:
+        return {k: v for name, item in value.items() for k, v in _flat(item, f"{key}.{name}" if key else name).items()}
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{key}[{i}]").items()}
+    return {key: value}
+
+
+def check_config(state: dict, config: TrainConfig, folder: Path) -> list[str]:
+    """The tunable settings `config` changes from the checkpoint's (`key old → new` lines);
+    raises CheckpointError naming every other change, which would make the resumed run
+    something other than the run its weights, optimizer and history come from."""
+    old, new = _flat(state["config"]), _flat(config.model_dump(mode="json"))
+    changed = [key for key in dict.fromkeys([*old, *new]) if key not in HOW_IT_RUNS and old.get(key) != new.get(key)]
+    lines = {key: f"{key} {json.dumps(old.get(key))} → {json.dumps(new.get(key))}" for key in changed}
+    refused = [lines[key] for key in changed if not TUNABLE.fullmatch(key)]
+    before = TrainConfig.model_validate(state["config"]).resolved_stages()
+    refused += [f"stage '{b.name}': {b.epochs} → {a.epochs} epochs (a resume may train longer, not shorter)"
+                for b, a in zip(before, config.resolved_stages()) if a.epochs < b.epochs]
+    if refused:
+        raise CheckpointError("\n  ".join([f"cannot resume {folder}: its config differs in what was trained:", *refused,
+                                          f"to train with these settings, start a new run (no --resume, or "
+                                          f"--set run.name=NEW); to continue this one, resume with its config "
+                                          f"(--config {folder / 'config.yaml'}); a resume may change only "
+                                          f"the epochs (to train longer), the lr and how it runs (run.device, "
+                                          f"run.threads, data.workers …)"]))
+    return [lines[key] for key in changed]

@@ -155,6 +155,22 @@ def backward(graph: Graph, loss: torch.Tensor) -> None:
         raise error from None
 
 
+def resume_state(folder: RunFolder, graph: Graph, config) -> tuple[dict, list[str]]:
+    """last.pt, checked against this spec and config, and the changes of config it allows."""
+    state = checkpoint.load(folder.last, graph.source_hash)
+    return state, checkpoint.check_config(state, config, folder.path)
+
+
+def resume_schedule(optimizer, scheduler, state: dict, lr: float) -> None:
+    """The checkpoint's optimizer and scheduler, stepping at the config's lr over its epochs
+    (the scheduler's function): a resume may change both (checkpoint.check_config)."""
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])  # (its base_lrs: the checkpoint's lr)
+    scheduler.base_lrs = [lr] * len(optimizer.param_groups)
+    for group in optimizer.param_groups:
+        group["initial_lr"], group["lr"] = lr, lr * scheduler.lr_lambdas[0](scheduler.last_epoch)
+
+
 class Trainer:
     def __init__(self, graph: Graph, loaded: Loaded, *, resume: bool = False, exist_ok: bool = False,
                  command: str = "nncompile train", progress: bool = True):
@@ -210,7 +226,7 @@ class Trainer:
 
     def run(self) -> Result:
         run = self.config.run
-        state = checkpoint.load(self.ledger.folder.last, self.graph.source_hash) if self.resume else None
+        state, changes = resume_state(self.ledger.folder, self.graph, self.config) if self.resume else (None, [])
         torch.manual_seed(run.seed + self.process.rank)
         model = to_torch(self.graph, seed=run.seed).to(self.device)
         if run.channels_last:
@@ -231,6 +247,7 @@ class Trainer:
             where += f" ({self.process.world} processes, {dist.get_backend()})" if self.process.world > 1 else ""
             print(f"run folder {folder.path}{where}" + (f", resuming at stage {state['stage'] + 1} epoch "
                                                        f"{state['epoch'] + 1} step {state['step']}" if state else ""))
+            print("".join(f"resuming with {change}\n" for change in changes), end="")
         train_loader, sampler = self.loader(self.splits.train, shuffle=True)
         for index, stage in enumerate(self.stages):
             if state is not None and index < state["stage"]:
@@ -248,8 +265,7 @@ class Trainer:
             meter = self.meter(stage)
             first_epoch, first_step = 0, 0
             if state is not None and index == state["stage"]:
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
+                resume_schedule(optimizer, scheduler, state, stage.lr)
                 if state["decoder"]:
                     task.decoder.load_state_dict(state["decoder"])
                 meter.load_state_dict(state["meter"])

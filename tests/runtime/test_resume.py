@@ -95,3 +95,41 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, kill_at):
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at stage 1 epoch {killed['epoch'] + 1} step {killed['step']}" in resumed.stdout
     assert_same_run(tmp_path / "runs", "whole", "cut")
+
+
+def test_a_resume_refuses_a_config_that_changes_what_was_trained(cli, in_repo, tmp_path):
+    """Another batch size and optimizer would make the resumed run a different one: refused before
+    anything is written, each change named old → new, with the ways on."""
+    config = write_config(tmp_path, samples=64, checkpoint_every=0, epochs=1)
+    command = ["train", "specs/digits_cnn.yaml", "--config", config, "--no-progress", "--set", "run.name=r"]
+    assert cli(*command).code == 0
+    folder = tmp_path / "runs/r"
+    kept = {name: (folder / name).read_bytes() for name in ("last.pt", "config.yaml", "metrics.csv")}
+
+    changed = cli(*command, "--resume", "--set", "data.batch_size=8", "--set", "train.optimizer=adam",
+                  "--set", "train.epochs=2")
+    assert changed.code == 2 and "Traceback" not in changed.err
+    assert f"cannot resume {folder}" in changed.err
+    assert "data.batch_size 16 → 8" in changed.err and 'train.optimizer "sgd" → "adam"' in changed.err
+    assert "train.epochs" not in changed.err  # training longer is not the problem
+    assert f"--config {folder / 'config.yaml'}" in changed.err
+    longer = cli(*command, "--resume", "--set", "train.epochs=2")
+    assert longer.code == 0, longer.err
+    refused = cli(*command, "--resume", "--set", "train.epochs=1")
+    assert refused.code == 2 and "stage 'train': 2 → 1 epochs" in refused.err
+    assert {name: (folder / name).read_bytes() for name in kept} != kept  # the longer run did write
+    assert (folder / "config.yaml").read_text().count("epochs: 2") == 1
+
+
+def test_a_resume_trains_longer_at_the_new_lr_and_says_so(cli, in_repo, tmp_path):
+    """More epochs and a lower lr are the usual reasons to resume: the new lr is the one the
+    optimizer steps with (the checkpoint's scheduler held the old one)."""
+    config = write_config(tmp_path, samples=64, checkpoint_every=0, epochs=1)
+    config.write_text(config.read_text().replace("schedule: cosine, warmup_epochs: 0.5", "schedule: constant"))
+    command = ["train", "specs/digits_cnn.yaml", "--config", config, "--no-progress", "--set", "run.name=r"]
+    assert cli(*command).code == 0
+    resumed = cli(*command, "--resume", "--set", "train.epochs=3", "--set", "train.lr=0.01")
+    assert resumed.code == 0, resumed.err
+    assert "resuming with train.epochs 1 → 3" in resumed.out and "resuming with train.lr 0.05 → 0.01" in resumed.out
+    rows = list(csv.DictReader(open(tmp_path / "runs/r/metrics.csv")))
+    assert [(row["epoch"], float(row["lr"])) for row in rows] == [("1", 0.05), ("2", 0.01), ("3", 0.01)]
