@@ -155,6 +155,9 @@ def backward(graph: Graph, loss: torch.Tensor) -> None:
         raise error from None
 
 
+PEER_GONE = re.compile(r"Connection (closed|reset) by peer")
+
+
 def resume_state(folder: RunFolder, graph: Graph, config) -> tuple[dict, list[str]]:
     """last.pt, checked against this spec and config, and the changes of config it allows."""
     state = checkpoint.load(folder.last, graph.source_hash)
@@ -435,6 +438,10 @@ def train(spec: str | Path, config: str | Path, *, params: dict | None = None, o
         return Trainer(graph, loaded, resume=resume, exist_ok=exist_ok, command=command, progress=progress).run()
     except checkpoint.CheckpointError as e:
         raise UsageError(str(e)) from None
+    except RuntimeError as e:  # gloo's, in a collective, when another process has failed
+        if not (dist.is_initialized() and PEER_GONE.search(str(e))):
+            raise
+        raise SystemExit(1) from None  # that process says why; a traceback here would bury it
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
