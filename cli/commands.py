@@ -226,13 +226,14 @@ def cmd_predict(args) -> int:
                              "give one --input file for each, in that order")
         feeds = {i.name: inference.load_input(paths, i.shape, args.normalize, i.name) for i, paths in zip(inputs, groups)}
         outputs = session.run_batched(feeds, args.batch_size)
-        classes = max((y.shape[1] for y in outputs.values() if y.ndim == 2), default=0)
-        labels = inference.read_labels(args.labels, classes) if args.labels else None
+        scored = inference.class_outputs(args.model, outputs)  # the others' values are printed as they are
+        labels = inference.read_labels(args.labels, max((outputs[n].shape[1] for n in scored), default=0)) \
+            if args.labels else None
     except (inference.ProviderUnavailable, OSError, ValueError) as e:
         raise UsageError(str(e)) from None
     text = None  # the JSON, unless the output is .npy or .npz
     if args.output is None or args.output.suffix.lower() == ".json":
-        text, nonfinite = inference.predictions_json(args.model, session.provider, outputs, args.top_k, labels)
+        text, nonfinite = inference.predictions_json(args.model, session.provider, outputs, args.top_k, labels, scored)
         if nonfinite:
             print(f"warning: the model's outputs hold {nonfinite:,} NaN or infinite values; JSON has none, "
                   "so they are written as null", file=sys.stderr)

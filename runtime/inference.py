@@ -193,14 +193,33 @@ def top_k(logits: np.ndarray, k: int, labels: list[str] | None = None) -> list[l
             for row, p, classes in zip(logits, probs, best)]
 
 
+# ops that squash each value on its own (a box's sigmoid): what they make are values, not class scores
+VALUE_OPS = {"Sigmoid", "HardSigmoid", "Tanh", "Clip"}
+
+
+def class_outputs(model: str | Path, outputs: dict[str, np.ndarray]) -> set[str]:
+    """The 2-D outputs that are class scores, by the op computing each; without the onnx
+    package (predict needs only onnxruntime), every 2-D output."""
+    two_d = {name for name, y in outputs.items() if y.ndim == 2}
+    try:
+        import onnx
+    except ImportError:
+        return two_d
+    graph = onnx.load(str(model), load_external_data=False).graph
+    made_by = {out: node.op_type for node in graph.node for out in node.output}
+    return {name for name in two_d if made_by.get(name) not in VALUE_OPS}
+
+
 def predictions_json(model, provider: str, outputs: dict[str, np.ndarray], k: int,
-                     labels: list[str] | None = None) -> tuple[str, int]:
+                     labels: list[str] | None = None, classes: set[str] | None = None) -> tuple[str, int]:
     """`predict`'s JSON, and how many output values were NaN or ±inf: per output its shape,
-    and the top k classes per sample of an N×classes output, else the values. NaN and ±inf
+    and the top k classes per sample of a class output (`classes`; default: every N×classes
+    output), else the values. NaN and ±inf
     are written as null: strict JSON has neither, and a parser that meets a bare NaN rejects
     the whole file."""
     result = {"model": str(model), "provider": provider, "outputs": {
-        name: {"shape": list(y.shape), **({"top_k": top_k(y, k, labels)} if y.ndim == 2 else {"values": y.tolist()})}
+        name: {"shape": list(y.shape), **({"top_k": top_k(y, k, labels)} if name in (classes if classes is not None else outputs)
+                                       and y.ndim == 2 else {"values": y.tolist()})}
         for name, y in outputs.items()}}
     non_finite = sum(int((~np.isfinite(y)).sum()) for y in outputs.values())
     return json.dumps(finite_or_null(result), indent=2, allow_nan=False) + "\n", non_finite

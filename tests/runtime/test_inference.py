@@ -222,3 +222,22 @@ def test_predict_takes_only_the_multiple_the_model_declares(cli, write_spec, tmp
         assert np.load(tmp_path / "y.npy").shape == (2, 1, 2, 3)
     else:
         assert f"holds a 2×1×{side}×48 array; the model's input 'image' takes N×1×16·h×16·w" in result.err
+
+
+def test_predict_names_each_output_of_a_two_headed_model(cli, in_repo, tmp_path):
+    """localize_shapes answers a `class` (scores: its top k, labelled) and a `box` (a sigmoid:
+    its four numbers as onnxruntime computes them, not a softmax over them)."""
+    model = tmp_path / "localize.onnx"
+    assert cli("export", "specs/localize_shapes.yaml", "-o", model).code == 0
+    x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "labels.txt").write_text("circle\nsquare\ntriangle\n")  # as many as `class` has, not `box`
+    result = cli("predict", model, "--input", tmp_path / "x.npy", "--top-k", "3", "--labels", tmp_path / "labels.txt")
+    assert result.code == 0, result.err
+    outputs = json.loads(result.out)["outputs"]
+    scores, box = ort.InferenceSession(str(model)).run(["class", "box"], {"image": x})
+    assert outputs["box"].keys() == {"shape", "values"} and outputs["box"]["shape"] == [2, 4]
+    np.testing.assert_allclose(outputs["box"]["values"], box, rtol=1e-6)
+    best = outputs["class"]["top_k"]
+    assert [[c["class"] for c in row] for row in best] == np.argsort(-scores, axis=1, kind="stable").tolist()
+    assert {c["label"] for c in best[0]} == {"circle", "square", "triangle"}
