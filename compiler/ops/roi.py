@@ -181,9 +181,23 @@ class MultiScaleRoIAlign(Op):
                                 canonical_scale=a.canonical_scale, canonical_level=a.canonical_level))
 
     def onnx(self, a, inputs, types, out, emit):
-        # every level pools every box, and each box keeps its own level's result (L× the work
-        # of pooling each box once, in plain ops)
+        # each box is routed to its level once: per level, its boxes are gathered (NonZero),
+        # pooled by one RoiAlign and scattered back into place (ScatterND); a level that
+        # receives no box pools an empty set
         *maps, rois = inputs
+        level = self._level_onnx(a, rois, len(maps), emit)  # R, counted from the finest map
+        result = emit("ConstantOfShape", emit("Concat", emit("Shape", rois, start=0, end=1),
+                                              emit("Shape", maps[0], start=1, end=2),
+                                              emit.const("bins", list(a.output_size)), axis=0))  # R × C × h × w
+        for k, (x, scale) in enumerate(zip(maps, a.spatial_scales)):
+            chosen = emit("Transpose", emit("NonZero", emit("Equal", level, emit.const("level", float(k), "float32"))))
+            mine = emit("Gather", rois, emit("Squeeze", chosen, emit.const("column", [1])), axis=0)
+            pooled = _align_onnx(a, x, mine, scale, False, emit)  # torchvision's pooler: not aligned
+            result = emit("ScatterND", result, chosen, pooled)
+        return result
+
+    def _level_onnx(self, a, rois: str, count: int, emit) -> str:
+        """Each box's level as FPN's eq. 1 gives it, less the finest map's: R floats."""
         first = round(self.levels(a)[0])
         corner = [emit("Slice", rois, emit.const("from", [k]), emit.const("to", [k + 1]), emit.const("axes", [1]))
                   for k in range(1, 5)]
@@ -192,16 +206,7 @@ class MultiScaleRoIAlign(Op):
                     emit.const("ln2", math.log(2), "float32"))
         level = emit("Add", emit("Add", emit.const("k0", float(a.canonical_level), "float32"), log2),
                      emit.const("eps", 1e-6, "float32"))  # torchvision's order: k0 + log2(…) + ε
-        level = emit("Floor", level)
-        level = emit("Clip", level, emit.const("lowest", float(first), "float32"),
-                     emit.const("highest", float(first + len(maps) - 1), "float32"))
-        level = emit("Unsqueeze", level, emit.const("hw", [2, 3]))  # R × 1 × 1 × 1
-        result = None
-        for k, (x, scale) in enumerate(zip(maps, a.spatial_scales)):
-            pooled = _align_onnx(a, x, rois, scale, False, emit)  # torchvision's pooler: not aligned
-            if result is None:
-                result = pooled
-                continue
-            here = emit("Equal", level, emit.const("level", float(first + k), "float32"))
-            result = emit("Where", here, pooled, result)
-        return result
+        level = emit("Clip", emit("Floor", level), emit.const("lowest", float(first), "float32"),
+                     emit.const("highest", float(first + count - 1), "float32"))
+        return emit("Squeeze", emit("Sub", level, emit.const("first", float(first), "float32")),
+                    emit.const("column", [1]))

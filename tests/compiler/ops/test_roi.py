@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from harness import Case, Fn, Refusal, analyse_layer, op_tests
+from nncompile.compiler.ops import REGISTRY
 
 
 def caffe_roi_pool(output_size, spatial_scale):
@@ -53,11 +54,12 @@ def torchvision_roi_align(output_size, spatial_scale=1.0, sampling_ratio=0, alig
     return Fn(lambda x, rois: tv.ops.roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned))
 
 
-def torchvision_multiscale(output_size, sampling_ratio, scales):
+def torchvision_multiscale(output_size, sampling_ratio, scales, canonical_scale=None):
     """torchvision's MultiScaleRoIAlign; it takes boxes per image, and the image's size (from
     which it finds the maps' scales)."""
     tv = torchvision_or_skip()
-    pooler = tv.ops.MultiScaleRoIAlign([str(k) for k in range(len(scales))], output_size, sampling_ratio)
+    pooler = tv.ops.MultiScaleRoIAlign([str(k) for k in range(len(scales))], output_size, sampling_ratio,
+                                       **({} if canonical_scale is None else {"canonical_scale": canonical_scale}))
 
     def pool(*inputs):
         *maps, rois = inputs
@@ -94,6 +96,15 @@ CASES = [
     Case("multiscale_roi_align", {"output_size": [2, 3], "spatial_scales": [0.125, 0.0625], "sampling_ratio": 0},
          [("N", 2, 16, 12), ("N", 2, 8, 6), BOXES], lambda: torchvision_multiscale((2, 3), 0, [0.125, 0.0625]),
          id="multiscale-two-levels-adaptive"),
+    # s0 = 24 on a 128² image: the 40 boxes drawn fall on every level (4, 7, 15, 14; checked below)
+    Case("multiscale_roi_align", {"output_size": 3, "spatial_scales": [0.25, 0.125, 0.0625, 0.03125],
+                                  "canonical_scale": 24}, [*FPN, (40, 5)],
+         lambda: torchvision_multiscale((3, 3), 2, [0.25, 0.125, 0.0625, 0.03125], 24), first_dim=40,
+         id="multiscale-every-level"),
+    # s0 = 0.001: every box goes to the coarsest map, the finer ones pool an empty set
+    Case("multiscale_roi_align", {"output_size": 2, "spatial_scales": [0.25, 0.125, 0.0625], "canonical_scale": 0.001},
+         [*FPN[:3], BOXES], lambda: torchvision_multiscale((2, 2), 2, [0.25, 0.125, 0.0625], 0.001),
+         id="multiscale-empty-levels"),
 ]
 
 REFUSALS = [
@@ -198,3 +209,18 @@ def test_boxes_beyond_the_map(tmp_path, op, attrs):
         want = to_torch(graph).eval()(torch.from_numpy(x), torch.from_numpy(rois)).numpy()
     (got,) = onnx_session(to_onnx(graph)).run(None, {"x0": x, "x1": rois})
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("case_id, want", [("multiscale-every-level", [4, 7, 15, 14]),
+                                           ("multiscale-empty-levels", [0, 0, 6])])
+def test_multiscale_cases_cover_the_levels(case_id, want):
+    """The boxes the harness draws for these cases land on the levels their comments claim."""
+    from harness import _sample
+    from nncompile.compiler.backends.torch_helpers import RoIAlign as Pooler
+
+    case = next(c for c in CASES if c.id == case_id)
+    a = case.attrs
+    *_, rois = _sample(case.inputs, op=case.op, attrs=REGISTRY[case.op].Attrs(**a))
+    pooler = Pooler((1, 1), a["spatial_scales"], first_level=round(-math.log2(a["spatial_scales"][0])),
+                    canonical_scale=a["canonical_scale"])
+    assert torch.bincount(pooler.levels(rois), minlength=len(a["spatial_scales"])).tolist() == want
