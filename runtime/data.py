@@ -105,7 +105,23 @@ def _fill(image: np.ndarray, inside: np.ndarray, colour: np.ndarray, rng: np.ran
     image[:, inside] = colour[:, None] + rng.normal(0, 0.05, (3, int(inside.sum()))).astype(np.float32)
 
 
-class Shapes(Dataset):
+class _Generated(Dataset):
+    """`size` images of height × width, image i generated from (seed, i) when it is asked for."""
+
+    def __init__(self, size: int, height: int, width: int, seed: int):
+        self.size, self.height, self.width, self.seed = size, height, width, seed
+
+    def __len__(self):
+        return self.size
+
+    def _canvas(self, i):
+        """Image i's generator, its noisy grey background (3×H×W) and its pixel grid (yy, xx)."""
+        rng = np.random.default_rng((self.seed, i))
+        image = rng.normal(0.5, 0.1, (3, self.height, self.width)).astype(np.float32)
+        return rng, image, *np.mgrid[0:self.height, 0:self.width]
+
+
+class Shapes(_Generated):
     """Synthetic segmentation: 1–3 filled circles, squares and triangles on a noisy grey
     background; the mask holds 0 (background), 1 (circle), 2 (square), 3 (triangle). Each
     kind has a colour family (reddish, greenish, bluish, jittered), so a small FCN learns the
@@ -115,18 +131,9 @@ class Shapes(Dataset):
     classes = ("background", "circle", "square", "triangle")
     colours = np.array([[0.0, 0.0, 0.0], [0.85, 0.3, 0.3], [0.3, 0.85, 0.3], [0.3, 0.3, 0.85]], dtype=np.float32)
 
-    def __init__(self, size: int, height: int, width: int, seed: int):
-        self.size, self.height, self.width, self.seed = size, height, width, seed
-
-    def __len__(self):
-        return self.size
-
     def __getitem__(self, i):
-        rng = np.random.default_rng((self.seed, i))
-        h, w = self.height, self.width
-        image = rng.normal(0.5, 0.1, (3, h, w)).astype(np.float32)
-        mask = np.zeros((h, w), dtype=np.int64)
-        yy, xx = np.mgrid[0:h, 0:w]
+        rng, image, yy, xx = self._canvas(i)
+        mask = np.zeros((self.height, self.width), dtype=np.int64)
         for _ in range(rng.integers(1, 4)):
             kind = int(rng.integers(1, 4))
             inside = draw_shape(rng, kind, yy, xx, (0.12, 0.25))
@@ -138,7 +145,7 @@ class Shapes(Dataset):
         return 0, len(self.classes) - 1
 
 
-class OneShape(Dataset):
+class OneShape(_Generated):
     """Classification + localization: one filled circle, square or triangle per image, of any
     colour (so the class is told by the outline, not the hue) and a size of 0.15–0.4 of the
     image, on the noisy grey background of `Shapes`. Targets by name: `class` (0 circle,
@@ -148,17 +155,9 @@ class OneShape(Dataset):
 
     classes = ("circle", "square", "triangle")
 
-    def __init__(self, size: int, height: int, width: int, seed: int):
-        self.size, self.height, self.width, self.seed = size, height, width, seed
-
-    def __len__(self):
-        return self.size
-
     def __getitem__(self, i):
-        rng = np.random.default_rng((self.seed, i))
+        rng, image, yy, xx = self._canvas(i)
         h, w = self.height, self.width
-        image = rng.normal(0.5, 0.1, (3, h, w)).astype(np.float32)
-        yy, xx = np.mgrid[0:h, 0:w]
         label = int(rng.integers(0, len(self.classes)))
         inside = draw_shape(rng, label + 1, yy, xx, (0.15, 0.4))
         colour = rng.uniform(0, 1, 3).astype(np.float32)
