@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from nncompile.runtime import checkpoint
 from nncompile.runtime.metrics import box_iou
 
 SPEC = "specs/localize_shapes.yaml"
@@ -61,20 +60,12 @@ def test_each_task_has_its_figures_in_the_csv_the_summary_and_the_test(train, tm
 
 
 @pytest.mark.parametrize("stop_at", ["epoch end", "mid-epoch"])
-def test_a_resumed_multitask_run_records_the_uninterrupted_figures(train, tmp_path, monkeypatch, stop_at):
+def test_a_resumed_multitask_run_records_the_uninterrupted_figures(train, tmp_path, interrupted_after_checkpoint, stop_at):
     """Each task's meter is part of the checkpoint: stopped after epoch 1 (or 2 steps into epoch 2) and
     resumed, the run ends with the weights and the metrics.csv of a run never stopped."""
     assert train(TASKS, "--set", "run.checkpoint_every=2")[0].code == 0
-    save = checkpoint.save
-
-    def save_then_stop(path, state):
-        save(path, state)
-        if path.name == "last.pt" and state["epoch"] == 1 and (state["step"] == 0) == (stop_at == "epoch end"):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", save_then_stop)
-    assert train(TASKS, "--set", "run.checkpoint_every=2", "--set", "run.name=cut")[0].code == 130
-    monkeypatch.setattr(checkpoint, "save", save)
+    with interrupted_after_checkpoint(stop_at):
+        assert train(TASKS, "--set", "run.checkpoint_every=2", "--set", "run.name=cut")[0].code == 130
     resumed = train(TASKS, "--set", "run.checkpoint_every=2", "--set", "run.name=cut", "--resume")[0]
     assert resumed.code == 0, resumed.err
     tables = [[{k: v for k, v in row.items() if k not in ("samples_per_s", "seconds")}

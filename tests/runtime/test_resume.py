@@ -13,7 +13,6 @@ import pytest
 import torch
 from suite import CLI_MODULE
 
-from nncompile.runtime import checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMING = ("samples_per_s", "seconds")  # the only columns that may differ
@@ -44,23 +43,16 @@ def assert_same_run(runs: Path, whole: str, cut: str) -> None:
 
 
 @pytest.mark.parametrize("stop_at", ["epoch end", "mid-epoch"])
-def test_a_resumed_run_records_the_uninterrupted_runs_figures(cli, in_repo, tmp_path, monkeypatch, stop_at):
+def test_a_resumed_run_records_the_uninterrupted_runs_figures(cli, in_repo, tmp_path, interrupted_after_checkpoint,
+                                                               stop_at):
     """Interrupted right after a checkpoint of epoch 2 (its start, or 4 steps in): the resumed
     epoch's loss and accuracy must not mix in the epoch before it."""
     config = write_config(tmp_path, samples=144, checkpoint_every=4, epochs=3)  # 8 steps an epoch
     command = ["train", "specs/digits_cnn.yaml", "--config", config, "--no-progress"]
     assert cli(*command, "--set", "run.name=whole").code == 0
 
-    save = checkpoint.save
-
-    def save_then_stop(path, state):
-        save(path, state)
-        if path.name == "last.pt" and state["epoch"] == 1 and (state["step"] == 0) == (stop_at == "epoch end"):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", save_then_stop)
-    assert cli(*command, "--set", "run.name=cut").code == 130
-    monkeypatch.setattr(checkpoint, "save", save)
+    with interrupted_after_checkpoint(stop_at):
+        assert cli(*command, "--set", "run.name=cut").code == 130
     stopped = torch.load(tmp_path / "runs/cut/last.pt", weights_only=True)
     assert (stopped["epoch"], stopped["step"] > 0) == (1, stop_at == "mid-epoch")
 
