@@ -42,6 +42,7 @@ MAX_NODES = 1_000_000  # values built, aliases expanded: bounds memory and time
 MAX_DEPTH = 100  # nesting, aliases expanded; libyaml is never asked to go deeper, where it slows down
 MAX_FILE_BYTES = 20 * 1024 * 1024
 _LOOK_AHEAD = 1_000  # events read past an error to find the end of the node it names
+_UNREAD = object()
 
 
 class YMap(dict):
@@ -112,7 +113,7 @@ class _Composer:
         self.next = self.loader.get_event
         self.stack: list[_Open] = []
         self.anchors: dict[str, Any] = {}  # name -> _Open while open, then (value, span, values, height)
-        self.scalar_tags: dict[str, str] = {}  # plain scalar text -> its resolved tag
+        self.plain_values: dict[str, Any] = {}  # an untagged plain scalar's text -> its value
         self.scalar_values: dict[tuple, Any] = {}
         self.constructor = yaml.constructor.SafeConstructor()
 
@@ -151,12 +152,39 @@ class _Composer:
 
     def node(self) -> tuple[Any, Span]:
         """Read one node's events; its value and span."""
-        stack = self.stack
+        stack, file, next_event, plain_values = self.stack, self.file, self.next, self.plain_values
         while True:
-            event = self.next()
+            event = next_event()
             kind = type(event)
             if kind is ev.ScalarEvent:
-                value, span = self.scalar(event)
+                # most events: an untagged scalar inside a collection, its value read before
+                # (quoted: its text), built and measured here without scalar()'s checks
+                value = _UNREAD
+                if event.tag is None and event.anchor is None and 0 < len(stack) < MAX_DEPTH:
+                    value = plain_values.get(event.value, _UNREAD) if event.implicit[0] else event.value
+                if value is _UNREAD:
+                    value, span = self.scalar(event)
+                else:
+                    start, end = event.start_mark, event.end_mark
+                    width = end.column - start.column if end.line == start.line else 1
+                    span = _new_span(Span, (file, start.line + 1, start.column + 1, width if width > 1 else 1))
+                    # attach()'s commonest cases: a mapping's name key (new to it) or its value
+                    parent = stack[-1]
+                    out, key = parent.value, parent.key
+                    if type(out) is YMap and parent.values < MAX_NODES and key is not _Open.MERGE:
+                        if key is not _Open.EXPECT_KEY:
+                            out[key], out.value_spans[key] = value, span
+                            parent.key = _Open.EXPECT_KEY
+                        elif type(value) is str and value not in out:
+                            out.key_spans[value] = span
+                            parent.key = value
+                        else:
+                            self.attach(parent, value, span, 1, 1)
+                            continue
+                        parent.values += 1
+                        if parent.height == 1:
+                            parent.height = 2
+                        continue
                 values, height = 1, 1
             elif kind is ev.AliasEvent:
                 value, span, values, height = self.alias(event)
@@ -175,18 +203,16 @@ class _Composer:
         if len(self.stack) >= MAX_DEPTH:
             self.fail(span, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
         tag = event.tag
+        plain = (tag is None or tag == "!") and event.implicit[0]
         if tag is None or tag == "!":
-            plain = event.implicit[0]
-            tag = self.scalar_tags.get(event.value) if plain else None
-            if tag is None:
-                tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-                if plain:
-                    self.scalar_tags[event.value] = tag
+            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         if tag == _MERGE and self.stack and self.stack[-1].key is _Open.EXPECT_KEY \
                 and isinstance(self.stack[-1].value, YMap):
             value = _Open.MERGE
         else:
             value = self.construct(tag, event.value, span)
+            if plain and tag != _MERGE:  # the same text gives the same value wherever it is
+                self.plain_values[event.value] = value
         if event.anchor is not None:
             self.anchor(event, (value, span, 1, 1))
         return value, span

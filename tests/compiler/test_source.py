@@ -26,6 +26,51 @@ def test_spans_point_at_keys_and_values():
     assert str(span_at(data, ("layers", 0, "conv", "missing"))) == str(span_of(layer, "conv"))
 
 
+SCALARS_IN_EVERY_ROLE = """\
+a: a
+b: [a, 'a', 1, "1", true, 'true', null, ~, 1e-6, 0x1f, a]
+c: {a: 1, b: a, 1: b, x: 1, ab: ab}
+d: &anchor a
+e: *anchor
+f: {<<: {a: 1, z: 2}, z: 3}
+g:
+  - {a: a, '1': 1}
+  - a
+  - [a, [a, 1]]
+"""
+
+
+def test_values_and_spans_agree_with_pyyaml_whatever_role_a_scalar_plays():
+    """A text repeated as key, value, list item, quoted, anchored and merged: the values PyYAML
+    builds, and every span where PyYAML's node for it starts and ends (the composer reads a
+    plain scalar's value once and takes it from there after)."""
+    import yaml
+
+    from nncompile.compiler.source import _Loader, node_span
+
+    data = load_text(SCALARS_IN_EVERY_ROLE, "s.yaml")
+    assert data == yaml.load(SCALARS_IN_EVERY_ROLE, Loader=_Loader)
+    assert type(data["b"][2]) is int and type(data["b"][3]) is str and type(data["b"][8]) is float
+
+    def same_spans(ours, node):
+        assert ours.span == node_span("s.yaml", node)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = next(k for k in ours if ours.key_spans[k] == node_span("s.yaml", key_node))
+                assert ours.value_spans[key] == node_span("s.yaml", value_node)
+                if isinstance(value_node, yaml.CollectionNode):
+                    same_spans(ours[key], value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            assert ours.value_spans == [node_span("s.yaml", item) for item in node.value]
+            for item, item_node in zip(ours, node.value):
+                if isinstance(item_node, yaml.CollectionNode):
+                    same_spans(item, item_node)
+
+    same_spans(data, yaml.compose(SCALARS_IN_EVERY_ROLE, Loader=_Loader))
+
+
 def test_plain_data_only():
     data = load_text("a: 1\nb: 2.5\nc: true\nd: ~\ne: [x, 'y']\nf: 2024-01-01\n", "s.yaml")
     assert data == {"a": 1, "b": 2.5, "c": True, "d": None, "e": ["x", "y"], "f": "2024-01-01"}
