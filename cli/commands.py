@@ -167,7 +167,7 @@ def cmd_emit_torch(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..compiler.backends.onnx import lower as lower_to_onnx, save, to_onnx_via_torch
+    from ..compiler.backends.onnx import TorchExportError, lower as lower_to_onnx, save, to_onnx_via_torch
 
     graph = _analyse(args, args.spec)
     if graph.errors:
@@ -178,6 +178,8 @@ def cmd_export(args) -> int:
         model = lower(graph, weights=args.weights, seed=args.seed)
     except ModuleNotFoundError as e:  # --via torch without torch
         raise UsageError(f"--via {args.via} needs {e.name}, which is not installed") from None
+    except TorchExportError as e:
+        raise UsageError(f"{e}; export without --via torch (the direct export)") from None
     finally:
         progress.close()
     with _progress(args, f"[export] writing {args.output}", plain_every=WAITING_PLAIN_EVERY_S).ticking():

@@ -138,6 +138,10 @@ CODES: dict[str, Code] = {
                        "Rename the layer or block."),
     "no-onnx": Code("`nncompile export` met a layer whose op has no direct ONNX lowering.",
                     "Export through PyTorch instead: `nncompile export --via torch`.", reported_by="export"),
+    "no-torch-export": Code("`nncompile export --via torch` met a layer whose torch lowering depends on the data "
+                            "(NMS loops, boxes routed per image), which torch.onnx.export's one traced run would "
+                            "freeze.", "Export without `--via torch`: the direct export lowers it to standard ONNX "
+                            "ops.", reported_by="export"),
     # training (located in the training config)
     "bad-config": _train("A training config value is out of range or of the wrong type, or the config is not a "
                          "mapping.",

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 import warnings
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -186,11 +189,42 @@ class _Builder:
 
 # --- through torch, for cross-checking ------------------------------------------------------
 
+# ops whose torch lowering takes its loop counts and sizes from the data, which torch.onnx.export's
+# trace would freeze at the sample input's values: refused before tracing (their direct lowerings
+# are standard ONNX). roi_pool is not among them: its trace holds for any boxes and batch.
+UNTRACEABLE = {
+    "rpn_proposals": "greedy NMS loops as many times as the boxes need, and each image keeps as many as survive",
+    "detections": "greedy NMS loops as many times as the boxes need, and each image keeps as many as survive",
+    "roi_align": "it loops over the images of the batch and cuts each image's boxes into chunks counted from the "
+                 "data, with as many samples per bin as the largest box needs",
+    "multiscale_roi_align": "it routes each box to its level by its size, then loops over the images of the batch "
+                            "and cuts each image's boxes into chunks counted from the data",
+}
+
+
+class TorchExportError(RuntimeError):
+    """torch.onnx.export failed on the lowered module: its message's first line."""
+
+
+def refuse_untraceable(graph: Graph) -> None:
+    """A located `no-torch-export` error for each layer of an UNTRACEABLE op, before any work."""
+    found = [Diagnostic(f"layer '{node.name}' ({node.op}): torch.onnx.export traces one run, and this op's torch "
+                        f"lowering depends on the data: {UNTRACEABLE[node.op]}", node.span, code="no-torch-export",
+                        notes=["export without --via torch: the direct export lowers it to standard ONNX ops"])
+             for node in graph.topological() if node.op in UNTRACEABLE]
+    if found:
+        error = SpecError(found)
+        error.sources = graph.sources
+        raise error
+
+
 def to_onnx_via_torch(graph: Graph, weights: str | Path | Mapping | None = None, *, seed: int = 0,
                       opset: int = OPSET) -> onnx.ModelProto:
     """The same network exported by torch.onnx.export from `to_torch`'s module (the legacy
     TorchScript exporter: the dynamo one needs onnxscript), with the same metadata; symbolic
-    sizes become dynamic axes."""
+    sizes become dynamic axes. A layer torch cannot trace is a SpecError (refuse_untraceable);
+    any other failure of torch.onnx.export a TorchExportError."""
+    refuse_untraceable(graph)  # before torch is imported
     import torch
 
     from .torch import to_torch
@@ -205,15 +239,38 @@ def to_onnx_via_torch(graph: Graph, weights: str | Path | Mapping | None = None,
                for name, t in [*((i, graph.nodes[i]) for i in graph.inputs),
                                *((o, graph.nodes[s]) for o, s in graph.outputs.items())]}
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), _stdout_discarded():
         warnings.filterwarnings("ignore", category=DeprecationWarning)  # the legacy exporter, chosen knowingly
-        torch.onnx.export(module, samples, buffer, input_names=list(graph.inputs), output_names=list(graph.outputs),
-                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        try:
+            torch.onnx.export(module, samples, buffer, input_names=list(graph.inputs),
+                              output_names=list(graph.outputs), dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        except Exception as e:  # torch's exporter raises a dozen unrelated classes (TypeError, SymbolicValueError, …)
+            first = str(e).strip().splitlines()[0].rstrip(".") if str(e).strip() else type(e).__name__
+            raise TorchExportError(f"torch.onnx.export cannot export {graph.name}: {first}") from None
     import onnx
 
     model = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(model, metadata(graph))
     return model
+
+
+@contextmanager
+def _stdout_discarded():
+    """File descriptor 1 into /dev/null: when an export fails, torch's C++ prints the whole traced
+    graph there (megabytes for a detector), where stdout carries only a command's product."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout at all: nothing to keep clean
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 SAMPLE_SIZE = 32  # a symbolic size other than the batch, in sample inputs, unless given

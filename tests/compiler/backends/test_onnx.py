@@ -5,6 +5,7 @@ use external data; and no torch is needed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -182,20 +183,24 @@ def test_large_models_use_external_data(tmp_path, in_repo):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ccp.onnx", "ccp.onnx.data"]  # no temporaries left
 
 
+# `python -c TORCH_BLOCKED nncompile-args…`: the CLI in a process where `import torch` fails
+TORCH_BLOCKED = textwrap.dedent("""
+    import sys
+    class NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError("torch is blocked in this test", name="torch")
+    sys.meta_path.insert(0, NoTorch())
+    from nncompile.cli import main
+    code = main(sys.argv[1:])
+    assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
+    sys.exit(code)
+""")
+
+
 def test_export_without_torch_runs_in_onnxruntime(tmp_path, in_repo):
     """`nncompile export` in a process where `import torch` fails; the model runs."""
-    blocker = textwrap.dedent("""
-        import sys
-        class NoTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ModuleNotFoundError("torch is blocked in this test", name="torch")
-        sys.meta_path.insert(0, NoTorch())
-        from nncompile.cli import main
-        code = main(sys.argv[1:])
-        assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
-        sys.exit(code)
-    """)
+    blocker = TORCH_BLOCKED
     out = tmp_path / "googlenet.onnx"
     done = subprocess.run([sys.executable, "-c", blocker, "export", "specs/googlenet.yaml", "-o", str(out)],
                           capture_output=True, text=True, timeout=120)
@@ -232,3 +237,31 @@ def test_export_via_torch_agrees_with_the_direct_export(cli, in_repo, tmp_path, 
     image = np.random.default_rng(0).standard_normal((3, 1, 8, 8)).astype(np.float32)
     direct, torch_made = run(tmp_path / "direct.onnx", image)[0], run(through_torch, image)[0]
     np.testing.assert_allclose(direct, torch_made, rtol=0, atol=1e-5 * np.abs(torch_made).max())
+
+
+def test_export_via_torch_refuses_data_dependent_layers_before_any_work(tmp_path, in_repo):
+    """The detector's NMS and RoI layers (tests/compiler/ops/test_torch_export.py shows torch
+    cannot trace them): a located no-torch-export error for each, naming the direct export,
+    before torch is even imported (the process blocks it); nothing written."""
+    out = tmp_path / "detect.onnx"
+    done = subprocess.run([sys.executable, "-c", TORCH_BLOCKED, "export", "specs/faster_rcnn_resnet50_fpn_detect.yaml",
+                           "-o", str(out), "--via", "torch"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+    located = re.findall(r"^(\S+):(\d+):(\d+): error: layer '([^']+)' \((\w+)\).*\[no-torch-export\]$",
+                         done.stderr, re.MULTILINE)
+    assert located == [("specs/faster_rcnn_resnet50_fpn_detect.yaml", "45", "5", "proposals", "rpn_proposals"),
+                       ("specs/lib/rcnn.yaml", "87", "9", "roi_heads.box_roi_pool", "multiscale_roi_align"),
+                       ("specs/faster_rcnn_resnet50_fpn_detect.yaml", "53", "5", "detections", "detections")]
+    assert done.stderr.count("note: export without --via torch: the direct export") == 3
+    assert done.stderr.endswith("3 errors\n") and len(done.stderr) < 3000
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_via_torch_that_torch_cannot_do_is_one_line(run_nncompile, tmp_path, in_repo):
+    """DeconvNet's max_unpool2d, which torch.onnx.export refuses: a usage error naming the way
+    out, not torch's traceback, and not the traced graph its C++ prints to stdout on failure."""
+    done = run_nncompile("export", "specs/deconvnet.yaml", "-o", tmp_path / "d.onnx", "--via", "torch")
+    assert done.code == 2 and done.out == "", done.err[-2000:]
+    assert done.err.startswith("nncompile: error: torch.onnx.export cannot export deconvnet: ")
+    assert done.err.endswith("; export without --via torch (the direct export)\n") and done.err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
