@@ -265,12 +265,13 @@ def cmd_zoo(args) -> int:
 
 def cmd_ops(args) -> int:
     from ..compiler.ops import REGISTRY
+    from ..compiler.records import fields
 
     for name, op in sorted(REGISTRY.items(), key=lambda item: (item[1].family, item[0])):
         first = op.doc.split("\n\n")[0].replace("\n", " ")
         print(f"{op.family:<14} {name:<20} {first}")
         if args.verbose:
-            for field, info in op.Attrs.model_fields.items():
+            for field, info in fields(op.Attrs).items():
                 default = "required" if info.is_required() else f"default {info.default!r}"
                 print(f"{'':36}{field}: {default}")
     return EXIT_OK

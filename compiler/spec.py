@@ -1,4 +1,5 @@
-"""The spec document's models (pydantic v2) and the mapping of their errors to YAML lines.
+"""The spec document's records (compiler/records.py: pydantic's declarations, validated
+without pydantic when plainly valid) and the mapping of pydantic's errors to YAML lines.
 
 A layer is a one-key mapping `- name: body`. The body is an op's name, a mapping with `op:`
 (validated by that op's attribute model: a discriminated union built from the registry),
@@ -14,8 +15,9 @@ import json
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError,
-                      TypeAdapter, WrapValidator, create_model)
+from . import records
+from .records import (BeforeValidator, ConfigDict, Discriminator, Field, Invalid, Record, Tag, WrapValidator,
+                      pydantic_model)
 
 from .diagnostics import Diagnostic, did_you_mean
 from .init_schemes import SCHEMES
@@ -72,7 +74,7 @@ def _deferred(annotation: Any) -> Any:
 Scheme = Literal[tuple(SCHEMES)]
 
 
-class InitScheme(BaseModel):
+class InitScheme(Record):
     """An init scheme with arguments: {scheme: normal, std: 0.01}."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
@@ -89,7 +91,7 @@ InitValue = Union[Scheme, float, list, InitScheme]
 Init = Union[InitValue, dict[ParamName, InitValue]]
 
 
-class LayerCommon(BaseModel):
+class LayerCommon(Record):
     """Keys every layer may carry, whatever its op."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
@@ -127,13 +129,30 @@ class ChosenOpLayer(LayerCommon):
 
 
 @functools.cache
-def layer_model(op_name: str) -> type[BaseModel]:
-    """The model of a layer whose body has `op: op_name`: the common keys plus the op's
+def layer_model(op_name: str) -> type[Record]:
+    """The record of a layer whose body has `op: op_name`: the common keys plus the op's
     attributes, each of which may also be an expression. Built on first use."""
     op = REGISTRY[op_name]
-    fields = {field: (_deferred(info.annotation), info) for field, info in op.Attrs.model_fields.items()}
-    return create_model(f"{type(op).__name__}Layer", __base__=LayerCommon, __doc__=op.doc,
-                        op=(Literal[op_name], ...), **fields)
+    fields = {name: (Annotated[(info.annotation, *info.metadata, _LATER_IF_EXPRESSION)], info.default)
+              for name, info in records.fields(op.Attrs).items()}
+    return records.make_record(f"{type(op).__name__}Layer", LayerCommon, op.doc, __name__,
+                               functools.partial(_layer_pydantic_model, op_name), op=(Literal[op_name], ...),
+                               **fields)
+
+
+_LATER_IF_EXPRESSION = WrapValidator(_later_if_expression)
+
+
+def _layer_pydantic_model(op_name: str, cls: type) -> type:
+    """pydantic's model of a layer record, made as pydantic merges the op's fields: their
+    metadata (validators, constraints) first, then the expression's wrap."""
+    import pydantic
+
+    op = REGISTRY[op_name]
+    fields = {field: (records.to_pydantic(_deferred(info.annotation)), info)
+              for field, info in pydantic_model(op.Attrs).model_fields.items()}
+    return pydantic.create_model(cls.__name__, __base__=pydantic_model(LayerCommon), __doc__=op.doc,
+                                 op=(Literal[op_name], ...), **fields)
 
 
 def _shape_tag(body: Any) -> str | None:
@@ -151,7 +170,7 @@ Shape = Annotated[list[Union[Annotated[int, Field(ge=1, le=2**40)], Symbol, Mult
 Outputs = Union[Ref, list[Ref], None]
 
 
-class BlockDef(BaseModel):
+class BlockDef(Record):
     model_config = ConfigDict(extra="forbid")
     doc: str | None = Field(None, description="what the block is, shown in reports and diagrams")
     params: dict[Name, Any] = Field({}, description="name: default value, or a type (int, float, bool, str) if required")
@@ -160,7 +179,7 @@ class BlockDef(BaseModel):
     outputs: Outputs = Field(None, description="the layer (or layers) the block returns; default: the last layer")
 
 
-class Document(BaseModel):
+class Document(Record):
     """An nncompile spec: a network, a library of blocks, or both."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True,
@@ -207,13 +226,13 @@ def _layer_of(path: list) -> str | None:
     return None
 
 
-def diagnostics_from(error: ValidationError, root: Any, layer: str | None = None,
+def diagnostics_from(error: Invalid, root: Any, layer: str | None = None,
                      fields_near=None) -> list[Diagnostic]:
     """Located diagnostics for a pydantic error; root is the YAML the model validated,
     layer the name of the layer whose body that is (if it is one). fields_near(root, path)
     names the keys allowed beside an unknown key (default: a spec's), for 'did you mean'."""
     out = []
-    for e in error.errors(include_url=False):
+    for e in error.errors:
         if e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == r"\$":
             continue  # the expression alternative of a deferred field: the other branch's error says more
         container, key, path = _walk(root, e["loc"])
@@ -254,9 +273,9 @@ def _fields_near(root: Any, path: list) -> list[str]:
     body = container[path[-2]] if container is not None and len(path) >= 2 else root
     if isinstance(body, dict):
         if isinstance(body.get("op"), str) and body["op"] in REGISTRY:
-            return list(REGISTRY[body["op"]].Attrs.model_fields) + list(COMMON_KEYS)
+            return list(records.fields(REGISTRY[body["op"]].Attrs)) + list(COMMON_KEYS)
         if "layers" in body or body is root:
-            return list(Document.model_fields) + ["import"]
+            return list(records.fields(Document)) + ["import"]
     return list(COMMON_KEYS)
 
 
@@ -264,31 +283,37 @@ def json_schema() -> dict:
     """The JSON Schema of what a spec may say (for editors and check-jsonschema): every op's
     attributes as they are written (`kernel: 3` or `[3, 5]`), each also as an expression, the
     layer union discriminated by `op`, and a description, with its default, on every property."""
+    from pydantic import Field, create_model
+
+    name, expr, layer_name = (records.to_pydantic(t) for t in (Name, Expr, LayerName))
     ops = Annotated[Union[tuple(_written_layer(n) for n in sorted(REGISTRY))], Field(discriminator="op")]
-    body = Union[ops, ChosenOpLayer, BlockCall, Annotated[Union[Name, Expr], Field(
+    body = Union[ops, pydantic_model(ChosenOpLayer), pydantic_model(BlockCall), Annotated[Union[name, expr], Field(
         description="an op's name (relu) or a block's, without attributes, or a $param naming one")]]
-    layer = Annotated[dict[LayerName, body], Field(min_length=1, max_length=1, description="one layer: `name: body`")]
-    block = create_model("BlockDef", __base__=BlockDef, layers=(list[layer], BlockDef.model_fields["layers"]))
-    document = create_model("Document", __base__=Document, layers=(list[layer], Document.model_fields["layers"]),
-                            blocks=(dict[Name, block], Document.model_fields["blocks"]))
+    layer = Annotated[dict[layer_name, body], Field(min_length=1, max_length=1, description="one layer: `name: body`")]
+    block_def, doc_model = pydantic_model(BlockDef), pydantic_model(Document)
+    block = create_model("BlockDef", __base__=block_def, layers=(list[layer], block_def.model_fields["layers"]))
+    document = create_model("Document", __base__=doc_model, layers=(list[layer], doc_model.model_fields["layers"]),
+                            blocks=(dict[name, block], doc_model.model_fields["blocks"]))
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
               **document.model_json_schema(by_alias=True, mode="validation")}
     _defaults_described(schema)
     return schema
 
 
-def _written_layer(op_name: str) -> type[BaseModel]:
+def _written_layer(op_name: str) -> type:
     """A layer of one op as a user writes it: the common keys, `op`, and each attribute in the
     form its validator takes before conversion, or an expression."""
+    from pydantic import Field, create_model
+
     op = REGISTRY[op_name]
     fields = {}
-    for name, info in op.Attrs.model_fields.items():
+    for name, info in pydantic_model(op.Attrs).model_fields.items():
         written = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         description = info.description or _described_by_type(name, written)
         fields[name] = (written, Field(... if info.is_required() else info.default, description=description,
                                        json_schema_extra=_expressions_inside))
     summary = op.doc.split("\n\n")[0].replace("\n", " ")
-    return create_model(f"{type(op).__name__}Layer", __base__=LayerCommon, __doc__=op.doc,
+    return create_model(f"{type(op).__name__}Layer", __base__=pydantic_model(LayerCommon), __doc__=op.doc,
                         op=(Literal[op_name], Field(description=f"{op_name}: {summary}")), **fields)
 
 
@@ -323,6 +348,8 @@ def _items_or_expressions(node: dict) -> dict:
 def _described_by_type(name: str, annotation: Any) -> str:
     """A description made from an attribute's name and type, for the attributes whose op file
     gives none."""
+    from pydantic import TypeAdapter
+
     return f"{name.replace('_', ' ')}: {_kind(TypeAdapter(annotation).json_schema(mode='validation'))}"
 
 
@@ -360,7 +387,7 @@ def op_spelled(word: Any) -> str:
     return f" (did you mean '{same[0]}'?)" if same else ""
 
 
-def validate_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diagnostic]]:
+def validate_layer(body: dict, name: str) -> tuple[Record | None, list[Diagnostic]]:
     """Validate a layer's mapping body with its op's model, or as a block call. A body read
     from the YAML that passed is not validated again: a block's layers are walked at every
     call of the block (ResNet-152's 50 bottlenecks), and their text is the same each time."""
@@ -373,7 +400,7 @@ def validate_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diagno
     return model, problems
 
 
-def _validated_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diagnostic]]:
+def _validated_layer(body: dict, name: str) -> tuple[Record | None, list[Diagnostic]]:
     op = body.get("op")
     if "block" in body:
         model = BlockCall
@@ -387,6 +414,6 @@ def _validated_layer(body: dict, name: str) -> tuple[BaseModel | None, list[Diag
     else:
         model = layer_model(op)
     try:
-        return model.model_validate(body), []
-    except ValidationError as e:
+        return records.validate(model, body), []
+    except Invalid as e:
         return None, diagnostics_from(e, body, layer=name)

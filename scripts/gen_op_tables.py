@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nncompile.compiler import to_onnx
 from nncompile.compiler.ops import REGISTRY
+from nncompile.compiler.records import fields
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_LANGUAGE, ONNX = ROOT / "docs" / "spec-language.md", ROOT / "docs" / "onnx.md"
@@ -58,7 +59,7 @@ def literals(annotation) -> list:
 
 def attributes(op) -> str:
     cells = []
-    for name, info in op.Attrs.model_fields.items():
+    for name, info in fields(op.Attrs).items():
         text = f"`{name}`" if info.is_required() else f"`{name}: {yaml_value(info.default)}`"
         others = [v for v in literals(info.annotation) if v != info.default]
         cells.append(text + (f" (or {', '.join(map(yaml_value, others))})" if others else ""))

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from .. import expr, symbolic
 from ..diagnostics import SpecError, did_you_mean
 from ..ir import TensorType
+from ..records import extra
 from ..source import YMap, load_text, span_of
 from ..spec import BlockCall, Document
 from .load import BlockEntry
@@ -99,7 +100,7 @@ def block_params(problems: Problems, call: Call, env: Mapping[str, Any],
     """A block's parameter values, the call's arguments over the block's defaults, added to
     block_env (which may already hold names the defaults can read); None if any is bad."""
     declared = call.entry.definition.params
-    given = dict(call.model.model_extra or {})
+    given = extra(call.model)
     ok = True
     for key in given:
         if key not in declared:

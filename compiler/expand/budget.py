@@ -19,11 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..diagnostics import Diagnostic, SpecError, Span
 from ..ops import REGISTRY
 from ..ops.base import Op
+from ..records import Invalid, fields, validate
 from ..source import YList, YMap, span_of
 from ..spec import BlockCall, Document
 from .bind import TYPE_NAMES, evaluate
@@ -34,7 +33,7 @@ from .walk import MAX_BLOCK_DEPTH
 _UNKNOWN = object()  # a value that reads an input's shape: known only while walking
 _INVALID = object()  # a value the walker will refuse (and report)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-_CALL_KEYS = frozenset(field.alias or name for name, field in BlockCall.model_fields.items())
+_CALL_KEYS = frozenset(field.alias or name for name, field in fields(BlockCall).items())
 _COUNTED_KEYS = ("op", "block", "repeat", "when")  # what decides how many nodes a layer makes
 
 
@@ -175,12 +174,12 @@ class Budget:
     def outputs(self, op: Op, body: dict, scope: _Scope, env: dict[str, Any]) -> Size:
         if type(op).outputs is Op.outputs:
             return ONE
-        values = {key: self.value(body[key], env, scope.unknown) for key in op.Attrs.model_fields if key in body}
+        values = {key: self.value(body[key], env, scope.unknown) for key in fields(op.Attrs) if key in body}
         if any(v is _UNKNOWN or v is _INVALID for v in values.values()):
             return ONE
         try:
-            return Size(max(1, op.outputs(op.Attrs.model_validate(values))))
-        except ValidationError:
+            return Size(max(1, op.outputs(validate(op.Attrs, values))))
+        except Invalid:
             return ONE
 
     def call(self, name: str, site: Span, body: dict, entry: BlockEntry, scope: _Scope,

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..diagnostics import Diagnostic, SpecError, Span
+from ..records import Invalid, validate
 from ..source import SourceCache, YMap, load_file, span_of
 from ..spec import BlockDef, Document, diagnostics_from
 from .. import zoo
@@ -141,8 +140,8 @@ class Loader:
                                        getattr(data, "span", Span(shown, 1, 1)), code="not-a-mapping"))
         _names_as_written(data, self.sources)
         try:
-            return Document.model_validate(data), data
-        except ValidationError as e:
+            return validate(Document, data), data
+        except Invalid as e:
             self.problems += diagnostics_from(e, data)
             return None
 

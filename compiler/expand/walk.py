@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
 from ..ir import Graph, Node, Scope
 from ..ops import REGISTRY
+from ..records import Invalid, Record, fields, replace as replaced, validate
 from ..source import YList, YMap, span_of
 from ..spec import (BlockCall, Document, InitScheme, contains_expression, diagnostics_from, op_spelled,
                     validate_layer)
@@ -49,7 +48,7 @@ class Site:
 
     qualified: str
     name: str  # as written
-    model: BaseModel  # the validated body: an op's layer model or a BlockCall
+    model: Record  # the validated body: an op's layer model or a BlockCall
     body: YMap
     span: Span  # the layer's name
     inputs: list[str]
@@ -216,7 +215,7 @@ class Walker:
     def op(self, site: Site, trainable: bool, share: str | None) -> None:
         op, body = REGISTRY[site.model.op], site.body
         values, ok = {}, True
-        for key in op.Attrs.model_fields:
+        for key in fields(op.Attrs):
             if key in body:
                 values[key], good = self.evaluate(body[key], site.env, body, key)
                 ok &= good
@@ -228,8 +227,8 @@ class Walker:
             node.error = self.problems[-1]
             return
         try:
-            node.attrs = op.Attrs.model_validate(values)
-        except ValidationError as e:
+            node.attrs = validate(op.Attrs, values)
+        except Invalid as e:
             found = diagnostics_from(e, body, layer=site.name)
             self.problems += found
             node.error = found[0]
@@ -239,7 +238,7 @@ class Walker:
             del self.graph.nodes[node.name]
             self.links.outputs[node.name] = [f"{node.name}.{k}" for k in range(count)]
             for k in range(count):
-                self.add(replace(node, name=f"{node.name}.{k}", attrs=node.attrs.model_copy(update={"index": k})))
+                self.add(replace(node, name=f"{node.name}.{k}", attrs=replaced(node.attrs, index=k)))
 
     def block(self, site: Site, trainable: bool, share: str | None) -> None:
         call, body, scope = site.model, site.body, site.scope
@@ -361,8 +360,8 @@ def _init_map(init: Any) -> dict[str, Any]:
         return {}
     if isinstance(init, dict) and "scheme" in init:
         try:  # {scheme: normal, std: 0.02} also reads as a mapping of parameters: it is a scheme
-            return {"weight": InitScheme.model_validate(init)}
-        except ValidationError:
+            return {"weight": validate(InitScheme, init)}
+        except Invalid:
             pass
     if isinstance(init, dict):
         return dict(init)

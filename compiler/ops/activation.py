@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from ..records import dump
 from .base import Attrs, NoAttrs, Op, PositiveInt, ShapeError, TorchModule, register
 
 
@@ -21,7 +22,7 @@ class _Elementwise(Op):
         return self.name
 
     def torch(self, a, inputs, out):
-        return TorchModule(self.torch_class, kwargs=a.model_dump())
+        return TorchModule(self.torch_class, kwargs=dump(a))
 
     def onnx_attrs(self, a) -> dict:
         return {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from ..records import BeforeValidator, ConfigDict, Field, Record
 
 from .. import symbolic
 from ..ir import Coverage, Dim, TensorType
@@ -71,11 +71,10 @@ NonNegativePair = Annotated[tuple[NonNegativeInt, NonNegativeInt],
                                                                                                  NonNegativeInt])]
 
 
-class Attrs(BaseModel):
+class Attrs(Record):
     """Base of every op's attributes: strict types, no unknown keys, immutable."""
 
-    # defer_build: a model's validator is built on first use, so `build` pays only for
-    # the ops a spec uses
+    # a record's validator is compiled on first use, so `build` pays only for the ops a spec uses
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 

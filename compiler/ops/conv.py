@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from ..records import Field
 
 from .. import symbolic
 from .base import (Attrs, InferLog, NonNegativePair, Op, Pair, PositiveInt, ShapeError, TensorType,

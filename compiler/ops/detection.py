@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import Field
+from ..records import Field
 
 from ..ir import GLOBAL
 from .base import Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, register

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from ..records import Field
 
 from .activation import _Elementwise
 from .base import Attrs, register

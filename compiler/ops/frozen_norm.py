@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from ..records import Field
 
 from .base import Attrs, Op, PositiveInt, ShapeError, TorchModule, check_declared, register
 

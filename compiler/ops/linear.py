@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from ..records import Field
 
 from ..ir import GLOBAL
 from .base import (Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, dims_text,

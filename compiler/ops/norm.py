@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from ..records import BeforeValidator, Field
 
 from .base import (Attrs, Op, PositiveInt, ShapeError, TensorType, TorchModule, check_declared, expect_rank,
                    register)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from ..records import Field
 
 from .. import symbolic
 from ..ir import GLOBAL

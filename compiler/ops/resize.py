@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from ..records import BeforeValidator, Field, model_validator
 
 from .. import symbolic
 from ..ir import GLOBAL

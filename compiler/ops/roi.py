@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import Field
+from ..records import Field
 
 from ..ir import GLOBAL
 from .base import Attrs, NonNegativeInt, Op, Pair, ShapeError, TensorType, TorchModule, dims_text, register

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import Field
+from ..records import Field
 
 from .. import symbolic
 from ..ir import Dim

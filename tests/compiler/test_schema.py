@@ -100,11 +100,12 @@ def test_every_property_has_a_description_with_its_default(schema_file):
 
 def test_only_the_listed_op_files_fall_back_to_type_descriptions(schema_file):
     from nncompile.compiler.ops import REGISTRY
+    from nncompile.compiler.records import fields
 
     schema = json.loads(schema_file.read_text())
     for name, op in REGISTRY.items():
         if type(op).__module__.rsplit(".", 1)[-1] in DESCRIBED_BY_TYPE:
             continue
         layer = schema["$defs"][f"{type(op).__name__}Layer"]["properties"]
-        for field in op.Attrs.model_fields:
+        for field in fields(op.Attrs):
             assert not layer[field]["description"].startswith(f"{field.replace('_', ' ')}: "), (name, field)

@@ -8,6 +8,7 @@ import yaml
 from hypothesis import strategies as st
 
 from nncompile.compiler.ops import REGISTRY
+from nncompile.compiler.records import fields
 
 from fuzz_harness import SPECS
 
@@ -62,7 +63,7 @@ def random_layer(draw):
     op = draw(st.sampled_from(sorted(REGISTRY)))
     if draw(st.booleans()):
         return {name: op}
-    fields = list(REGISTRY[op].Attrs.model_fields) + ["in", "when", "repeat", "share", "init", "trainable"]
+    fields = list(fields(REGISTRY[op].Attrs)) + ["in", "when", "repeat", "share", "init", "trainable"]
     keys = draw(st.lists(st.sampled_from(fields), max_size=4, unique=True))
     body = {"op": op}
     for key in keys:

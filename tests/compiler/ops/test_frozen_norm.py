@@ -45,10 +45,11 @@ def test_torchvision_default_eps():
     import inspect
 
     from nncompile.compiler.ops import REGISTRY
+    from nncompile.compiler.records import fields
 
     ops = torchvision_or_skip().ops
     default = inspect.signature(ops.FrozenBatchNorm2d).parameters["eps"].default
-    assert REGISTRY["frozen_batchnorm2d"].Attrs.model_fields["eps"].default == default == 1e-5
+    assert fields(REGISTRY["frozen_batchnorm2d"].Attrs)["eps"].default == default == 1e-5
 
 
 def test_onnx_with_random_buffers(tmp_path):
