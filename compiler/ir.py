@@ -54,7 +54,7 @@ class TensorType:
         return math.prod(dims) if all(isinstance(d, int) for d in dims) else None
 
     def __str__(self) -> str:
-        return "×".join(str(d) for d in self.shape)
+        return "×".join(map(str, self.shape))
 
     def as_json(self) -> list:
         return list(self.shape)

@@ -161,23 +161,25 @@ def _block_cells(graph: Graph, block: Scope, nodes: list[Node], inputs: list[str
     """One row for a block: its layers' totals and the output it hands on."""
     kind = f"{block.block} × {block.repeat}" if block.index is None and block.repeat else block.block
     params = sum(n.param_count for n in nodes)
-    macs = sum(n.macs for n in nodes)
+    macs = None if any(n.macs is None for n in nodes) else sum(n.macs for n in nodes)  # None: a symbolic size
     return {"layer": f"{indent}{block.name} ({kind})", "line": _line(graph, block.span), "inputs": ", ".join(inputs),
             "output": str(out.type) if out.type else "?", "arithmetic": f"{len(nodes)} layers",
-            "params": fmt_int(params) if params else "", "macs": human(macs) if macs else "",
+            "params": fmt_int(params) if params else "", "macs": human(macs) if macs or macs is None else "",
             "rf": _rf(out.receptive_field)}
 
 
 def _rows(graph: Graph, depth: int | None = None) -> list[Row]:
     """A row per layer; with `depth` (torchinfo's habit), a row per block nested deeper than
     `depth` levels, under a row (bold) for each block around it, indented by level, with totals."""
+    if depth is None:  # a row per layer, its inputs named as they are
+        return [Row(_layer_cells(graph, node, node.inputs)) for node in graph.nodes.values()]
     row_of, scope_of, members = {}, {}, {}  # node -> its row; row or block -> its Scope, its nodes
     order: list[tuple[str, int]] = []  # (row or block, level) in the table's order
     for node in graph.nodes.values():
         scopes = levels(node)
         cut = depth is not None and len(scopes) > depth
         row_of[node.name] = scopes[depth].name if cut else node.name
-        around = scopes[:depth + 1] if cut else scopes[:depth] if depth is not None else []
+        around = scopes[:depth + 1] if cut else scopes[:depth]
         for level, scope in enumerate(around):
             if scope.name not in members:
                 scope_of[scope.name] = scope

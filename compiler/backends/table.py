@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from itertools import repeat
+from typing import Any
 
 GAP = "  "
 MIN_WRAP = 12  # a wrapped column narrower than this reads worse than a table wider than the screen
@@ -30,27 +32,32 @@ def fit(columns: list[Column], rows: list[Row], width: int | None, dropping: boo
     """The columns that fit `width` with their text unwrapped, dropping (when allowed) the least
     important first; wrapping, in layout(), takes care of what is still too wide."""
     shown = list(columns)
+    if width is None or not dropping:
+        return shown
+    widths = {c.key: max(map(len, _texts(c, rows))) for c in columns}
     for column in sorted((c for c in columns if c.drop is not None), key=lambda c: c.drop):
-        if width is None or not dropping or _natural(shown, rows) <= width:
+        if _natural(shown, widths) <= width:
             break
         if len(shown) > 1:
             shown.remove(column)
     return shown
 
 
-def _natural(columns: list[Column], rows: list[Row]) -> int:
-    return sum(_widest(c, rows) for c in columns) + len(GAP) * (len(columns) - 1)
+def _natural(columns: list[Column], widths: dict[str, int]) -> int:
+    return sum(widths[c.key] for c in columns) + len(GAP) * (len(columns) - 1)
 
 
-def _widest(column: Column, rows: list[Row]) -> int:
-    return max([len(column.title)] + [len(r.cells.get(column.key, "")) for r in rows])
+def _texts(column: Column, rows: list[Row]) -> list[str]:
+    """The column's title and its cells, in order."""
+    return [column.title, *[r.cells.get(column.key, "") for r in rows]]
 
 
 def layout(columns: list[Column], rows: list[Row], width: int | None, color: bool) -> list[str]:
     """The header, its rule and the rows, each cell padded; wrappable columns share what is left
     of `width` when the natural widths exceed it."""
-    widths = {c.key: _widest(c, rows) for c in columns}
-    excess = _natural(columns, rows) - width if width else 0
+    texts = {c.key: _texts(c, rows) for c in columns}
+    widths = {c.key: max(map(len, texts[c.key])) for c in columns}
+    excess = _natural(columns, widths) - width if width else 0
     for column in sorted((c for c in columns if c.wrap), key=lambda c: -widths[c.key]):
         if excess <= 0:
             break
@@ -58,20 +65,29 @@ def layout(columns: list[Column], rows: list[Row], width: int | None, color: boo
         if cut > 0:
             widths[column.key] -= cut
             excess -= cut
-
-    cells_of = [(c.key, widths[c.key], str.rjust if c.right else str.ljust) for c in columns]
-
-    def lines(cells: dict[str, str]) -> list[str]:
-        parts = [_wrapped(cells.get(key, ""), width) for key, width, _ in cells_of]
-        return [GAP.join([pad(part[i] if i < len(part) else "", width)
-                          for part, (_, width, pad) in zip(parts, cells_of)]).rstrip()
-                for i in range(max(map(len, parts)))]
-
-    out = [paint(lines({c.key: c.title for c in columns})[0], BOLD, color),
-           paint(GAP.join("─" * widths[c.key] for c in columns), DIM, color)]
-    for row in rows:
-        out += [paint(line, BOLD, color and row.strong) for line in lines(row.cells)]
+    pads = [(widths[c.key], str.rjust if c.right else str.ljust) for c in columns]
+    if all(_one_line(texts[c.key], widths[c.key]) for c in columns):  # a table in a pipe, and most others
+        padded = [list(map(pad, texts[c.key], repeat(w))) for c, (w, pad) in zip(columns, pads)]
+        lines = [[GAP.join(cells).rstrip()] for cells in zip(*padded)]
+    else:
+        lines = [_lines([texts[c.key][i] for c in columns], pads) for i in range(len(rows) + 1)]
+    out = [paint(lines[0][0], BOLD, color), paint(GAP.join("─" * widths[c.key] for c in columns), DIM, color)]
+    for row, row_lines in zip(rows, lines[1:]):
+        out += [paint(line, BOLD, color and row.strong) for line in row_lines]
     return out
+
+
+def _one_line(texts: list[str], width: int) -> bool:
+    """Whether every text is its own one line in `width` (what _wrapped would give it), checked
+    for the whole column at once."""
+    return max(map(len, texts)) <= width and "".join(texts).isprintable() and " \0" not in "\0".join(texts) + "\0"
+
+
+def _lines(cells: list[str], pads: list[tuple[int, Any]]) -> list[str]:
+    """A row's lines, its cells wrapped to their widths."""
+    parts = [_wrapped(text, width) for text, (width, _) in zip(cells, pads)]
+    return [GAP.join([pad(part[i] if i < len(part) else "", width) for part, (width, pad) in zip(parts, pads)]).rstrip()
+            for i in range(max(map(len, parts)))]
 
 
 def _wrapped(text: str, width: int) -> list[str]:

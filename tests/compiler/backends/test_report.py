@@ -54,6 +54,17 @@ def test_depth_rolls_blocks_up_with_their_totals(resnet50):
     assert sum(int(p.replace(",", "")) for p in top) == resnet50.totals.params
 
 
+def test_a_block_whose_macs_a_symbolic_size_leaves_unknown_shows_them_as_unknown():
+    """fast_rcnn_vgg16's features run on an N×3×H×W image: their MACs are unknown, and the
+    block's row says so (summing them raised a TypeError)."""
+    graph = build(ROOT / "specs" / "fast_rcnn_vgg16.yaml")
+    assert graph.totals.macs is None and any(n.macs is None for n in graph.nodes.values())
+    features = row(report.render_table(graph, depth=0, columns=["layer", "params", "macs"]), "features")
+    assert features.split()[-2:] == ["14,714,688", "?"]
+    fc6 = row(report.render_table(graph, depth=0, columns=["layer", "macs"]), "fc6")
+    assert fc6.split()[-1] == "102.76M"  # a layer whose count is known keeps it
+
+
 def test_without_depth_or_width_the_table_is_every_layer_and_every_column(resnet50):
     table = report.render_table(resnet50)
     assert row(table, "layer3.0.conv1")

@@ -8,7 +8,7 @@ import textwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nncompile.compiler.backends.table import _wrapped
+from nncompile.compiler.backends.table import _one_line, _wrapped
 
 cells = st.text(alphabet=st.sampled_from(list("ab  -×\t\n\r\x0b\x1b")), max_size=30)
 
@@ -18,3 +18,15 @@ cells = st.text(alphabet=st.sampled_from(list("ab  -×\t\n\r\x0b\x1b")), max_siz
 def test_a_cell_wraps_into_textwraps_lines(text, width):
     assert _wrapped(text, width) == (textwrap.wrap(text, width, break_on_hyphens=False) or [""])
 
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(cells, min_size=1, max_size=6), st.integers(min_value=1, max_value=40))
+def test_a_column_is_taken_as_one_line_a_cell_exactly_when_each_cell_is(texts, width):
+    """layout() pads a column whose every cell fits as it is without wrapping any: each of them
+    must be what textwrap would make of it, and a column is taken so whenever every cell fits."""
+    each_fits = all(len(t) <= width and t[-1:] != " " and t.isprintable() for t in texts)
+    assert _one_line(texts, width) == each_fits
+    if each_fits:
+        assert all(_wrapped(t, width) == (textwrap.wrap(t, width, break_on_hyphens=False) or [""]) == [t or ""]
+                   for t in texts)
