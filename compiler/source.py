@@ -11,9 +11,7 @@ that are built into values here, without recursion.
 from __future__ import annotations
 
 import gc
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from yaml import events as ev
 
 from . import yaml_events
 from .diagnostics import Diagnostic, SpecError, Span
+from .spec_files import SourceCache, read_spec  # noqa: F401  (SourceCache: this module's API too)
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """libyaml's safe loader, reading `1e-6` as a number as YAML 1.2 does (YAML 1.1, PyYAML's
@@ -31,8 +30,6 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 _MERGE = "tag:yaml.org,2002:merge"
-_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # YAML's line breaks, so line numbers agree
-_RARE_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
 _CORE = "tag:yaml.org,2002:"
 _SCALARS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _STR, _TIMESTAMP = _CORE + "str", _CORE + "timestamp"  # an unquoted date: kept as the text the author wrote
@@ -40,7 +37,6 @@ _COLLECTION_TAGS = {ev.SequenceStartEvent: _CORE + "seq", ev.MappingStartEvent: 
 
 MAX_NODES = 1_000_000  # values built, aliases expanded: bounds memory and time
 MAX_DEPTH = 100  # nesting, aliases expanded; libyaml is never asked to go deeper, where it slows down
-MAX_FILE_BYTES = 20 * 1024 * 1024
 _LOOK_AHEAD = 1_000  # events read past an error to find the end of the node it names
 _UNREAD = object()
 
@@ -377,65 +373,6 @@ def load_text(text: str, file: str) -> Any:
         if collecting:
             gc.enable()
     return root
-
-
-class SourceCache:
-    """The text of every file read, so diagnostics can quote their line."""
-
-    def __init__(self):
-        self._lines: dict[str, list[str]] = {}
-
-    def add(self, file: str, text: str) -> None:
-        self._lines[file] = _lines(text)
-
-    def files(self) -> list[str]:
-        """The names of the files held, in the order they were read."""
-        return list(self._lines)
-
-    def line(self, file: str, line: int) -> str | None:
-        lines = self._lines.get(file)
-        if lines is None:
-            try:
-                lines = _lines(read_spec(Path(file), file).decode("utf-8", errors="replace"))
-            except SpecError:  # unreadable, not a file, too large: the message says so without the line
-                return None
-            self._lines[file] = lines
-        return lines[line - 1] if 0 < line <= len(lines) else None
-
-
-def _lines(text: str) -> list[str]:
-    """The text's lines as YAML numbers them (str.split, several times faster, where only
-    \\n breaks lines)."""
-    return _LINE_BREAK.split(text) if any(b in text for b in _RARE_BREAKS) else text.split("\n")
-
-
-def read_spec(path: Path, display: str) -> bytes:
-    """A spec file's bytes; what is not a regular file, or is larger than MAX_FILE_BYTES, is
-    refused before it is read (a FIFO would block, /dev/zero never ends)."""
-    def refuse(message: str, code: str = "no-file"):
-        raise SpecError(Diagnostic(message, Span(display, 1, 1), code=code))
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
-    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
-        refuse(f"cannot read {display}: {getattr(e, 'strerror', None) or e}")
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            refuse(f"{display} is a directory, not a spec file")
-        if not stat.S_ISREG(info.st_mode):
-            refuse(f"{display} is not a regular file (a FIFO, a device or a socket)")
-        too_large = f"{display} is {{:,}} bytes; specs are limited to {MAX_FILE_BYTES:,}"
-        if info.st_size > MAX_FILE_BYTES:
-            refuse(too_large.format(info.st_size), "yaml-too-large")
-        data = os.read(fd, MAX_FILE_BYTES + 1)  # Linux reads a regular file whole in one call
-        if len(data) > MAX_FILE_BYTES:  # it grew since fstat
-            refuse(too_large.format(len(data)) + " (and growing)", "yaml-too-large")
-    except OSError as e:
-        refuse(f"cannot read {display}: {e.strerror or e}")
-    finally:
-        os.close(fd)
-    return data
 
 
 def load_file(path: Path, display: str) -> tuple[Any, str]:
