@@ -133,8 +133,8 @@ def _other_commands(sub) -> None:
     r.add_argument("--input", nargs="+", required=True, metavar="FILE",
                    help=".npy arrays or images; one input: all join into one batch; several: one file each")
     r.add_argument("--batch-size", type=positive_int, default=32, metavar="B", help="samples per onnxruntime run")
-    r.add_argument("-o", "--output", metavar="FILE", type=output_file(".npy", ".npz", ".json"), help="out.npy (first output), out.npz (all) or out.json; "
-                   "default: JSON on stdout")
+    r.add_argument("-o", "--output", metavar="FILE", type=output_file(".npy", ".npz", ".json"), help="out.npz (every output, an array named as "
+                   "each), out.npy (a model with one output) or out.json; default: JSON on stdout")
     r.add_argument("--top-k", type=positive_int, default=5, metavar="K", help="classes listed per sample of an N×classes output")
     r.add_argument("--labels", metavar="FILE", help="class names, one a line")
     r.add_argument("--normalize", choices=["imagenet"], help="normalise images with ImageNet's mean and std")

@@ -221,6 +221,7 @@ def cmd_predict(args) -> int:
         raise UsageError(f"{model} is a directory, not a model file" if model.is_dir() else f"no such model file: {model}")
     try:
         session = inference.InferenceSession(args.model, provider=args.provider)
+        inference.check_output_format(args.output, [o.name for o in session.outputs])  # before the work
         inputs = session.inputs
         groups = [args.input] if len(inputs) == 1 else [[p] for p in args.input]
         if len(groups) != len(inputs):
@@ -243,7 +244,8 @@ def cmd_predict(args) -> int:
         sys.stdout.write(text)
         return EXIT_OK
     inference.write_predictions(args.output, outputs, text)
-    print(f"wrote {args.output} ({session.provider})", file=sys.stderr)
+    shapes = ", ".join(f"{name} {'×'.join(map(str, y.shape))}" for name, y in outputs.items())
+    print(f"wrote {args.output}: {shapes} ({session.provider})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -225,8 +225,17 @@ def predictions_json(model, provider: str, outputs: dict[str, np.ndarray], k: in
     return json.dumps(finite_or_null(result), indent=2, allow_nan=False) + "\n", non_finite
 
 
+def check_output_format(path: Path | None, outputs: list[str]) -> None:
+    """A ValueError for `-o FILE.npy` of a model with several outputs: a .npy holds one array."""
+    if path is not None and path.suffix.lower() == ".npy" and len(outputs) > 1:
+        raise ValueError(f"the model has {len(outputs)} outputs ({', '.join(outputs)}) and a .npy file holds one "
+                         f"array: write {path.with_suffix('.npz')} (an array per output, by its name) or "
+                         f"{path.with_suffix('.json')}")
+
+
 def write_predictions(path: Path, outputs: dict[str, np.ndarray], text: str | None = None) -> None:
-    """Atomically: `text` (the JSON), else the first output (.npy) or all of them (.npz)."""
+    """Atomically: `text` (the JSON), else the one output as .npy, or every output as .npz,
+    each array named as its output (numpy.load(path)["box"])."""
     from ..compiler.atomic import atomic_path, write_text
 
     if text is not None:
@@ -234,9 +243,21 @@ def write_predictions(path: Path, outputs: dict[str, np.ndarray], text: str | No
         return
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if path.suffix.lower() == ".npy":
-            np.save(f, next(iter(outputs.values())))
+            (array,) = outputs.values()
+            np.save(f, array)
         else:
-            np.savez(f, **outputs)
+            _savez(f, outputs)
+
+
+def _savez(file, arrays: dict[str, np.ndarray]) -> None:
+    """numpy.savez's archive (NAME.npy members, stored), without its keyword arguments: an
+    output may be named `file` or `allow_pickle`."""
+    import zipfile
+
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def finite_or_null(value):

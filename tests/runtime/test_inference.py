@@ -241,3 +241,46 @@ def test_predict_names_each_output_of_a_two_headed_model(cli, in_repo, tmp_path)
     best = outputs["class"]["top_k"]
     assert [[c["class"] for c in row] for row in best] == np.argsort(-scores, axis=1, kind="stable").tolist()
     assert {c["label"] for c in best[0]} == {"circle", "square", "triangle"}
+
+
+def test_predict_saves_every_output_by_name_as_onnxruntime_computes_it(cli, in_repo, tmp_path):
+    model = tmp_path / "localize.onnx"
+    assert cli("export", "specs/localize_shapes.yaml", "-o", model).code == 0
+    x = np.random.default_rng(4).random((5, 3, 32, 32), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("predict", model, "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npz")
+    assert result.code == 0 and f"wrote {tmp_path / 'y.npz'}: class 5×3, box 5×4 (" in result.err, result.err
+    session = ort.InferenceSession(str(model), providers=[CPU])
+    names = [o.name for o in session.get_outputs()]
+    with np.load(tmp_path / "y.npz", allow_pickle=False) as saved:
+        assert list(saved) == names == ["class", "box"]
+        for name, want in zip(names, session.run(None, {"image": x})):
+            got = saved[name]
+            assert (got.dtype, got.shape, got.tobytes()) == (want.dtype, want.shape, want.tobytes()), name
+
+
+def test_predict_refuses_npy_for_several_outputs_before_reading_any_input(cli, in_repo, tmp_path):
+    model = tmp_path / "localize.onnx"
+    assert cli("export", "specs/localize_shapes.yaml", "-o", model).code == 0
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 2), np.float32))  # of the wrong shape: it is never read
+    result = cli("predict", model, "--input", tmp_path / "wrong.npy", "-o", tmp_path / "y.npy")
+    assert result.code == 2 and result.out == ""
+    assert result.err == (f"nncompile: error: the model has 2 outputs (class, box) and a .npy file holds one array: "
+                          f"write {tmp_path / 'y.npz'} (an array per output, by its name) or {tmp_path / 'y.json'}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["localize.onnx", "wrong.npy"]
+
+
+def test_an_npz_names_outputs_that_numpys_savez_would_take_for_its_own_arguments(cli, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    names = ["file", "allow_pickle", "scores.final"]  # np.savez(f, **outputs) fails on the first two
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], [n]) for n in names], "ids",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3]) for n in names])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "ids.onnx")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.save(tmp_path / "x.npy", x)
+    assert cli("predict", tmp_path / "ids.onnx", "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npz").code == 0
+    with np.load(tmp_path / "y.npz", allow_pickle=False) as saved:
+        assert list(saved) == names and all(np.array_equal(saved[n], x) for n in names)
