@@ -15,12 +15,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-
-
 from .diagnostics import Diagnostic, Span
 
 Dim = int | str  # a size, or a symbol such as "N" (a symbolic dim is any size)
 INPUT = "input"  # the op of a graph input's node; no registry entry has this name
+VALUE_BYTES = {"float32": 4, "int64": 8}  # of one value of each dtype a tensor holds (int64: a max pool's switches)
 # A Graph's notebook views (html, diagram), which the backends draw: compiler/__init__.py sets
 # this, so the IR imports no backend (they import the IR) and building imports neither.
 VIEWS: Any = None
@@ -51,7 +50,15 @@ class TensorType:
     def per_sample(self) -> int | None:
         """Values per sample (all dims but the first), None if any is symbolic."""
         dims = self.shape[1:]
-        return math.prod(dims) if all(isinstance(d, int) for d in dims) else None
+        for d in dims:
+            if not isinstance(d, int):
+                return None
+        return math.prod(dims)
+
+    def bytes_per_sample(self) -> int | None:
+        """The bytes of a sample's values (an int64 takes 8, a float32 4), None if symbolic."""
+        values = self.per_sample()
+        return None if values is None else values * VALUE_BYTES[self.dtype]
 
     def __str__(self) -> str:
         return "×".join(map(str, self.shape))
@@ -146,6 +153,16 @@ class Graph:
     def topological(self) -> list[Node]:
         """Nodes in data-flow order, the spec's order where data flow leaves a choice.
         Raises ValueError naming a cycle if there is one."""
+        placed = set()
+        for name, node in self.nodes.items():
+            for source in node.inputs:
+                if source not in placed and source in self.nodes:  # read before it is made: sort
+                    return self._sorted()
+            placed.add(name)
+        return list(self.nodes.values())  # as most specs are written: the spec's order is the data flow's
+
+    def _sorted(self) -> list[Node]:
+        """topological()'s order, by Kahn's algorithm taking the first layer in the spec of those ready."""
         index = {name: i for i, name in enumerate(self.nodes)}
         waiting = {name: len({i for i in n.inputs if i in index}) for name, n in self.nodes.items()}
         consumers: dict[str, list[str]] = {}

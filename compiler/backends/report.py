@@ -21,7 +21,7 @@ DEFINITIONS = [
     "buffers: BatchNorm running mean and variance (PyTorch's int64 num_batches_tracked is left out)",
     "MACs: multiply-accumulates of convolutions and matrix products per sample (batch 1), "
     "as torchvision counts them; FLOPs = 2 × MACs",
-    "activations: bytes of every layer's float32 output per sample",
+    "activations: bytes of every layer's output per sample (float32: 4 a value; a max pool's int64 switches: 8)",
     "RF: receptive field on the input, in input pixels; jump: input pixels between neighbouring outputs",
 ]
 

@@ -17,7 +17,7 @@ from ..ops import REGISTRY, InferLog, ShapeError
 from ..ops.base import MAX_SIZE
 from . import floors
 
-BYTES_PER_VALUE = 4  # float32
+BYTES_PER_VALUE = 4  # a parameter's or buffer's, float32
 MAX_SYMBOLIC_TEXT = 200  # a symbolic size's text; each of its numbers is at most 2^40
 
 
@@ -27,7 +27,7 @@ class Totals:
     trainable_params: int = 0
     buffers: int = 0
     macs: int | None = 0  # None: a symbolic size leaves some layer's count unknown
-    activation_bytes: int | None = 0  # per sample
+    activation_bytes: int | None = 0  # per sample: every layer's output (float32 or int64 switches)
 
     @property
     def flops(self) -> int | None:
@@ -66,17 +66,20 @@ def infer_node(graph: Graph, node: Node, strict: bool = False) -> None:
         spatial = node.type.rank == 4
         node.receptive_field, node.jump = ((1, 1), (1, 1)) if spatial else (None, None)
         return
-    if node.error or node.attrs is None or any(graph.nodes[i].type is None for i in node.inputs):
+    if node.error or node.attrs is None:
         return
+    inputs = [graph.nodes[i] for i in node.inputs]
+    for source in inputs:
+        if source.type is None:
+            return
     try:
-        _infer_node(graph, node, strict)
+        _infer_node(graph, node, inputs, strict)
     except ShapeError as e:
         _fail(graph, node, e)
 
 
-def _infer_node(graph: Graph, node: Node, strict: bool) -> None:
+def _infer_node(graph: Graph, node: Node, inputs: list[Node], strict: bool) -> None:
     op = REGISTRY[node.op]
-    inputs = [graph.nodes[i] for i in node.inputs]
     low, high = op.arity
     if not low <= len(inputs) <= (high or len(inputs)):
         wanted = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
@@ -253,7 +256,6 @@ def totals(graph: Graph) -> Totals:
         t.trainable_params += count if node.trainable else 0
         t.buffers += sum(math.prod(s) for s in node.buffers.values())
         t.macs = None if t.macs is None or node.macs is None else t.macs + node.macs
-        per_sample = node.type.per_sample() if node.type else None
-        t.activation_bytes = (None if t.activation_bytes is None or per_sample is None
-                              else t.activation_bytes + per_sample * BYTES_PER_VALUE)
+        per_sample = node.type.bytes_per_sample() if node.type else None
+        t.activation_bytes = None if t.activation_bytes is None or per_sample is None else t.activation_bytes + per_sample
     return t

@@ -32,6 +32,20 @@ def test_activation_bytes_are_every_output_per_sample(write_spec):
     assert graph.totals.activation_bytes == 4 * (4 * 8 * 8 + 4 * 4 * 4 + 64)
 
 
+def test_activation_bytes_count_a_max_pools_switches_as_torchs_int64(write_spec):
+    """The switches are int64, 8 bytes a value as torch holds them; the values float32, 4."""
+    graph = build(write_spec("""
+        inputs: {x: [N, 2, 8, 8]}
+        layers:
+          - pool: {op: maxpool2d, kernel: 2, return_indices: true}
+          - up: {op: max_unpool2d, kernel: 2, in: [pool.0, pool.1]}
+        """))
+    values, switches = torch.nn.functional.max_pool2d(torch.zeros(1, 2, 8, 8), 2, return_indices=True)
+    unpooled = torch.nn.functional.max_unpool2d(values, switches, 2)
+    assert switches.dtype == torch.int64 and graph.nodes["pool.1"].type.dtype == "int64"
+    assert graph.totals.activation_bytes == sum(t.numel() * t.element_size() for t in (values, switches, unpooled))
+
+
 def test_three_stacked_3x3_convs_see_7x7(write_spec):
     graph = build(write_spec("""
         inputs: {x: [N, 1, 32, 32]}
