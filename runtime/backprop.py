@@ -45,6 +45,17 @@ class _LayerTracer(fx.Tracer):
         return node
 
 
+def _copy_what_is_overwritten(traced: fx.Graph, model: nn.Module) -> None:
+    """An activation the lowering runs in place (torch_inplace.py) gets a copy of its input
+    here: every layer's output is kept, and a layer alone may be run on a leaf tensor."""
+    for n in list(traced.nodes):
+        if n.op == "call_module" and getattr(model.get_submodule(n.target), "inplace", False):
+            with traced.inserting_before(n):
+                copy = traced.call_method("clone", (n.args[0],))
+            copy.meta["forward_line"] = n.meta["forward_line"]
+            n.args = (copy, *n.args[1:])
+
+
 class Layers:
     """The module's forward, run by torch.fx and observed at every layer of `graph`."""
 
@@ -53,6 +64,7 @@ class Layers:
         self.nodes = [node for node in graph.topological() if not node.is_input]
         forward = type(model).forward
         traced = _LayerTracer({n.name for n in self.nodes}, forward).trace(model)
+        _copy_what_is_overwritten(traced, model)
         self.module = fx.GraphModule(model, traced)
         placeholders = [n for n in traced.nodes if n.op == "placeholder"]
         self.outputs: dict[str, fx.Node] = dict(zip(graph.inputs, placeholders))  # layer -> its output's fx node
@@ -95,8 +107,14 @@ class Layers:
             graph, env = fx.Graph(), {}
             for i, name in enumerate(self.sources(node)):
                 env[self.outputs[name]] = graph.placeholder(f"x{i}")
+
+            def copied(n: fx.Node) -> fx.Node:  # a call another line made: the parts of a chunk share one
+                if n not in env:
+                    env[n] = graph.node_copy(n, copied)
+                return env[n]
+
             for n in self.parts[node.name]:
-                env[n] = graph.node_copy(n, env.__getitem__)
+                copied(n)
             graph.output(env[self.outputs[node.name]])
             self._functions[node.name] = fx.GraphModule(self.model, graph)
         return self._functions[node.name]

@@ -66,8 +66,8 @@ class Reconstruction(nn.Module):
         self._taps: dict[str, torch.Tensor] = {}
 
     def forward(self, x, y):
-        def take_input(module, args):
-            self._taps["input"] = args[0]
+        def take_input(module, args):  # a copy where an in-place activation is about to overwrite it
+            self._taps["input"] = args[0].clone() if getattr(module, "inplace", False) else args[0]
 
         def take_output(module, args, out):
             self._taps["output"] = out

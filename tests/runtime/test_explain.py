@@ -107,6 +107,7 @@ def test_every_gradient_is_autograd_on_the_module_and_finite_differences(in_repo
         def hook(module, args, out):
             out.retain_grad()
             caught[name] = out
+            return out.clone()  # for the next layer: an in-place relu would overwrite the one caught
         return hook
 
     handles = [model.get_submodule(n.name).register_forward_hook(keep(n.name))
