@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision_outputs import close
 from torchvision_shim import torchvision_or_skip
 
 from nncompile.compiler import build, to_torch
@@ -193,10 +194,6 @@ def test_detectors_load_torchvisions_weights_and_give_its_outputs(spec):
     for ours_, theirs_ in zip(got, expected):
         assert close(ours_, theirs_, rel=1e-4)
         assert not close(theirs_[0], theirs_[1], rel=1e-2)  # two images' (or RoIs') outputs differ
-
-
-def close(ours: torch.Tensor, theirs: torch.Tensor, rel: float) -> bool:
-    return ours.shape == theirs.shape and float((ours - theirs).abs().max()) <= rel * float(theirs.abs().max())
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torchvision_outputs import assert_gives_its_outputs, close, randomise_batchnorm
 from torchvision_shim import torchvision_or_skip
 
 from nncompile.compiler import SpecError, analyse, build, to_torch
@@ -130,24 +131,6 @@ def test_lowered_state_dict_is_torchvisions_key_for_key_in_order(spec, counterpa
 
 # --- torchvision's weights give torchvision's outputs ---------------------------------------
 
-def randomise_batchnorm(model: nn.Module, generator: torch.Generator, size=(64, 64)) -> None:
-    """torchvision's BN init (scale 1, shift 0, mean 0, variance 1) leaves eval outputs
-    hardly depending on the input, which would hide wrong wiring; made-up statistics make
-    deep nets blow up. So: running statistics measured on random images, random affine values."""
-    batchnorms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    if not batchnorms:  # VGG, AlexNet
-        return
-    for m in batchnorms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average: one batch's statistics
-    with torch.no_grad():
-        model.train()(torch.randn(2, 3, *size, generator=generator))
-        for m in batchnorms:
-            m.momentum = 0.1
-            m.weight.uniform_(0.5, 1.5, generator=generator)
-            m.bias.normal_(0, 0.2, generator=generator)
-
-
 def torchvision_model(tv, spec: str, params: dict) -> nn.Module:
     """torchvision's counterpart of a spec, built as the reference JSON's constructor says."""
     if spec == "fcn_resnet50":
@@ -156,10 +139,6 @@ def torchvision_model(tv, spec: str, params: dict) -> nn.Module:
     if spec == "googlenet":
         return tv.models.googlenet(weights=None, aux_logits=False, init_weights=False)
     return getattr(tv.models, COUNTERPARTS[spec])(weights=None)
-
-
-def close(ours: torch.Tensor, theirs: torch.Tensor, rel: float) -> bool:
-    return ours.shape == theirs.shape and float((ours - theirs).abs().max()) <= rel * float(theirs.abs().max())
 
 
 def case(spec: str, params: dict | None = None, size=(224, 224), slow: bool = False):
@@ -180,23 +159,8 @@ OUTPUT_CASES = [
 
 @pytest.mark.parametrize("spec, params, size", OUTPUT_CASES)
 def test_torchvision_weights_load_strictly_and_give_its_outputs(spec, params, size):
-    tv = torchvision_or_skip()
-    generator = torch.Generator().manual_seed(0)
-    theirs = torchvision_model(tv, spec, params)
-    randomise_batchnorm(theirs, generator, size)
-    ours = to_torch(SPECS / f"{spec}.yaml", params)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    x = torch.randn(2, 3, *size, generator=generator)
-    with torch.no_grad():
-        expected, got = theirs.eval()(x), ours.eval()(x)
-    if isinstance(expected, dict):  # torchvision's segmentation models: {"out": …, "aux": …}
-        expected, got = list(expected.values()), list(got) if isinstance(got, tuple) else [got]
-    else:
-        expected, got = [expected], [got]
-    assert len(got) == len(expected)
-    for e, g in zip(expected, got):
-        assert close(g, e, rel=1e-5)
-        assert not close(e[0], e[1], rel=1e-2)  # the two samples' outputs differ: the check can fail
+    theirs = torchvision_model(torchvision_or_skip(), spec, params)
+    assert_gives_its_outputs(theirs, to_torch(SPECS / f"{spec}.yaml", params), size)
 
 
 # --- the CLI reads a plain torchvision checkpoint --------------------------------------------

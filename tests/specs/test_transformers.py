@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_torchvision import REFERENCE, SPECS, close, randomise_batchnorm, state_dict_entries
+from test_torchvision import REFERENCE, SPECS, state_dict_entries
+from torchvision_outputs import assert_gives_its_outputs
 from torchvision_shim import torchvision_or_skip
 
 from nncompile.compiler import analyse, to_torch
@@ -48,29 +49,10 @@ def test_verify_passes(cli, name):
     assert result.code == 0, result.out + result.err
 
 
-def torchvision_model(name: str, generator: torch.Generator):
-    """torchvision's network, its tensors that start at zero drawn at random (ViT's head and
-    class token, every output would be 0; Swin's biases) and its batch norms randomised."""
-    theirs = getattr(torchvision_or_skip().models, name)(weights=None)
-    with torch.no_grad():
-        for p in theirs.parameters():
-            if not p.any():
-                p.normal_(0, 0.02, generator=generator)
-    randomise_batchnorm(theirs, generator, (224, 224))
-    return theirs
-
-
 @pytest.mark.parametrize("name", heavy(NETWORKS))
 def test_torchvision_weights_give_its_outputs(name):
-    generator = torch.Generator().manual_seed(0)
-    theirs = torchvision_model(name, generator)
-    ours = to_torch(SPECS / f"{name}.yaml")
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    x = torch.randn(2, 3, 224, 224, generator=generator)
-    with torch.no_grad():
-        expected, got = theirs.eval()(x), ours.eval()(x)
-    assert close(got, expected, rel=1e-5)
-    assert not close(expected[0], expected[1], rel=1e-2)  # the samples' outputs differ: the check can fail
+    theirs = getattr(torchvision_or_skip().models, name)(weights=None)
+    assert_gives_its_outputs(theirs, to_torch(SPECS / f"{name}.yaml"), (224, 224), redraw_zeros=True)
 
 
 @pytest.mark.slow  # torchvision's and our Swin-T built, seconds each
@@ -96,15 +78,8 @@ def test_swin_at_any_size_gives_torchvisions_outputs(tmp_path):
     graph = analyse(tmp_path / "swin_any.yaml", allow_paths=[SPECS])
     assert not graph.errors, [e.message for e in graph.errors]
     assert graph.nodes["features.7.1.attn"].type.shape[1:] == ("⌊(H+28)/32⌋", "⌊(W+28)/32⌋", 768)
-    generator = torch.Generator().manual_seed(0)
-    theirs = torchvision_model("swin_t", generator)
-    ours = to_torch(graph)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    x = torch.randn(2, 3, 100, 137, generator=generator)
-    with torch.no_grad():
-        expected, got = theirs.eval()(x), ours.eval()(x)
-    assert close(got, expected, rel=1e-5)
-    assert not close(expected[0], expected[1], rel=1e-2)
+    theirs = torchvision_or_skip().models.swin_t(weights=None)
+    assert_gives_its_outputs(theirs, to_torch(graph), (100, 137), redraw_zeros=True)
 
 
 @pytest.mark.slow  # torchvision's and our Swin-T built, seconds each

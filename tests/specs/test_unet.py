@@ -15,7 +15,7 @@ from torch import nn
 from nncompile.compiler import analyse, to_torch
 from nncompile.compiler.symbolic import evaluate
 from nncompile.compiler.verify import render, verify
-from test_torchvision import close, randomise_batchnorm
+from torchvision_outputs import assert_gives_its_outputs
 
 SPEC = Path(__file__).resolve().parents[2] / "specs" / "unet.yaml"
 SIZES = [(32, 32), (64, 96), (80, 48)]  # multiples of 16
@@ -139,14 +139,7 @@ def test_any_multiple_of_16_is_admissible():
 
 @pytest.mark.parametrize("params", [{}, {"height": 48, "width": 64}], ids=["symbolic", "concrete"])
 def test_the_reference_weights_load_strictly_and_give_its_outputs(params):
-    generator = torch.Generator().manual_seed(0)
-    reference = UNet()
-    randomise_batchnorm(reference, generator, (32, 32))
-    ours = to_torch(analyse(SPEC, params))
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 48, 64, generator=generator)
-    with torch.no_grad():
-        assert close(ours.eval()(x), reference.eval()(x), rel=1e-5)
+    assert_gives_its_outputs(UNet(), to_torch(analyse(SPEC, params)), (48, 64))
 
 
 @pytest.mark.slow  # 31M parameters through torch, ONNX and onnxruntime
