@@ -36,7 +36,9 @@ class Invalid(ValueError):
         self.title, self.errors = title, errors
 
 
-_records_made = [0]  # records made from mappings so far: a union member that made one took its value laxly
+# conversions made so far (an int as a float, a record from a mapping, a validator function's):
+# a union member whose value needed none took it exactly, as pydantic's smart union ranks them
+_conversions = [0]
 
 
 class _Unsure(Exception):
@@ -219,7 +221,7 @@ def _compile_record(cls: type) -> Callable[[Any], Record]:
         record = _new(cls, values, extras if extra_allowed else None)
         for func in after:
             func(record)
-        _records_made[0] += 1
+        _conversions[0] += 1
         return record
 
     cls._record_check = check
@@ -242,6 +244,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
             if type(v) is float:
                 return v
             if type(v) is int and -_EXACT_INT < v < _EXACT_INT:
+                _conversions[0] += 1
                 return float(v)
             raise _Unsure
         return as_float
@@ -275,6 +278,11 @@ def _unsure():
     raise _Unsure
 
 
+def _converted(v: Any) -> Any:
+    _conversions[0] += 1
+    return v
+
+
 def _exact(test: Callable[[Any], bool]) -> Callable[[Any], Any]:
     def check(v):
         if test(v):
@@ -296,9 +304,9 @@ def _annotated(inner_hint: Any, metadata: tuple) -> Callable[[Any], Any]:
         if isinstance(item, FieldInfo):
             validator = _constrained(validator, item.constraints())
         elif isinstance(item, BeforeValidator):
-            validator = (lambda inner, func: lambda v: inner(func(v)))(validator, item.func)
+            validator = (lambda inner, func: lambda v: inner(func(_converted(v))))(validator, item.func)
         elif isinstance(item, WrapValidator):
-            validator = (lambda inner, func: lambda v: func(v, inner))(validator, item.func)
+            validator = (lambda inner, func: lambda v: func(_converted(v), inner))(validator, item.func)
         elif isinstance(item, Discriminator):
             validator = (lambda func: lambda v: tags[func(v)](v) if func(v) in tags else _unsure())(item.func)
         elif not isinstance(item, Tag):
@@ -328,22 +336,23 @@ def _constrained(inner: Callable, constraints: dict) -> Callable:
 
 
 def _union(members: list[Callable]) -> Callable:
-    """Sure only when one member takes the value as pydantic's strict mode would (no record
-    made from a mapping on the way), or none does and one takes it with records: pydantic's
-    smart union then picks that one."""
+    """pydantic's smart union where it is plain: the first member that takes the value
+    exactly (with no conversion) wins; else it is sure only if one member takes it at all."""
     def check(v):
-        strict, lax, before = [], [], _records_made[0]
+        taken, before = [], _conversions[0]
         for member in members:
-            _records_made[0] = before
+            _conversions[0] = before
             try:
                 result = member(v)
             except _Unsure:
                 continue
-            (strict if _records_made[0] == before else lax).append((result, _records_made[0]))
-        if len(strict) == 1 or (not strict and len(lax) == 1):
-            result, _records_made[0] = (strict or lax)[0]  # as if only the chosen member had run
-            return result
-        raise _Unsure
+            if _conversions[0] == before:
+                return result
+            taken.append((result, _conversions[0]))
+        if len(taken) != 1:
+            raise _Unsure
+        result, _conversions[0] = taken[0]  # as if only the chosen member had run
+        return result
     return check
 
 

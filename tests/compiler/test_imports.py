@@ -1,5 +1,7 @@
 """`build` and `check` import only what analysis needs: no torch, onnx or NumPy (importing
-them costs more than building most networks; issue 16 item 4), for every shipped spec."""
+them costs more than building most networks; issue 16 item 4), and, for a valid spec, no
+pydantic (records validate what is plainly valid; pydantic is imported for an error), for
+every shipped spec."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ import sys
 
 from suite import CLI_MODULE, ROOT
 
-HEAVY = ("torch", "onnx", "numpy", "onnxruntime", "ml_dtypes")
+HEAVY = ("torch", "onnx", "numpy", "onnxruntime", "ml_dtypes", "pydantic", "pydantic_core")
 
 
-def test_build_and_check_of_the_zoo_import_no_torch_onnx_or_numpy():
+def test_build_and_check_of_the_zoo_import_no_torch_onnx_numpy_or_pydantic():
     specs = sorted(str(p) for p in (ROOT / "specs").glob("*.yaml"))
     code = (f"import io, sys, contextlib; from {CLI_MODULE} import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -22,3 +24,24 @@ def test_build_and_check_of_the_zoo_import_no_torch_onnx_or_numpy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_an_invalid_spec_gets_pydantics_own_message(tmp_path):
+    """The fast path leaves errors to pydantic: its message, word for word, at the value."""
+    from typing import Annotated
+
+    import pydantic
+
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("inputs: {x: [N, 3, 8, 8]}\nlayers:\n  - conv: {op: conv2d, out_channels: 0, kernel: 3}\n")
+    try:
+        pydantic.TypeAdapter(Annotated[int, pydantic.Field(ge=1)]).validate_python(0)
+    except pydantic.ValidationError as e:
+        message = e.errors()[0]["msg"]
+    code = (f"import sys; from {CLI_MODULE} import main\n"
+            f"assert main(['check', {str(spec)!r}]) == 1\n"
+            f"print('pydantic' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert f"bad.yaml:3:38: error: layer 'conv': out_channels: {message[0].lower()}{message[1:]}, got 0" \
+        in done.stderr, done.stderr
+    assert done.stderr.rstrip().endswith("True")
