@@ -10,7 +10,7 @@ import argparse
 import signal
 import sys
 
-from ..compiler.backends.diagram import FORMATS as DRAW_FORMATS
+from ..compiler.backends.graphviz import FORMATS as DRAW_FORMATS
 from ..compiler.backends.report import COLUMNS as REPORT_COLUMNS
 from ..compiler import collector_paused
 from ..compiler.diagnostics import SpecError
@@ -22,13 +22,44 @@ from .arguments import column_names, depth, finite, output_dir, output_file, pos
 from .commands import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command with its flags, or (`command`) every command
+    listed and only that one's flags, which is all its arguments need (every command's flags
+    cost more to declare than a small spec to build)."""
     p = argparse.ArgumentParser(prog="nncompile", description="Compile neural networks written as YAML specs.")
-    p.add_argument("--version", action="version", version=f"nncompile {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action=_Version)
+    sub = _Commands(p.add_subparsers(dest="command", required=True, metavar="COMMAND"), command)
     for add in (_analysis_commands, _learning_commands, _lowering_commands, _other_commands):  # --help's order
         add(sub)
     return p
+
+
+class _Commands:
+    """The subcommands, each listed with its help; those other than `only` (unless None) get
+    no flags: what declares them is handed a stand-in that ignores it."""
+
+    def __init__(self, action, only: str | None):
+        self.action, self.only = action, only
+
+    def add_parser(self, name: str, **options):
+        command = self.action.add_parser(name, **options)
+        return command if self.only in (None, name) else _Undeclared()
+
+
+class _Undeclared:
+    """A command's parser that is not built: add_argument, set_defaults, … do nothing."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **options: self
+
+
+class _Version(argparse._VersionAction):
+    """--version, its number looked up only when asked for (importlib.metadata's look-up costs
+    as much as building a small spec)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.version = f"nncompile {_version()}"
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _version() -> str:
@@ -171,7 +202,8 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv and not argv[0].startswith("-") else None).parse_args(argv)
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: signals stay as they are

@@ -10,7 +10,6 @@ runtime/ and cli/ emits are the same set.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 
@@ -184,6 +183,8 @@ def checked(code: str) -> str:
     """The code, if it is one of CODES ('' is a diagnostic without a code); a ValueError naming
     the closest code otherwise: a bug in nncompile, not in the user's spec."""
     if code and code not in CODES:
+        import difflib
+
         close = difflib.get_close_matches(code, CODES, n=1)
         raise ValueError(f"diagnostic code {code!r} is not in compiler/codes.py"
                          + (f" (did you mean {close[0]!r}?)" if close else ""))

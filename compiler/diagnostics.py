@@ -11,7 +11,6 @@ quoted in a message is shortened, and only the first MAX_SHOWN diagnostics are p
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -141,6 +140,8 @@ class SpecError(Exception):
 
 def did_you_mean(word: str, choices) -> str:
     """' (did you mean 'x'?)' for the closest choice, or ''."""
+    import difflib  # (imported here: only a mistake needs it, and every command imports this module)
+
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

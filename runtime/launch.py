@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import subprocess
 import sys
 
 TORCHRUN_FLAGS = ("nnodes", "node_rank", "master_addr", "master_port", "rdzv_endpoint", "rdzv_backend", "rdzv_id")
@@ -54,6 +52,9 @@ def _train_argv(args) -> list[str]:
 
 
 def run(args, pairs: dict[str, str]) -> int:
+    import shlex
+    import subprocess  # (here, not above: `build` and `check` import this module for the flags)
+
     from ..compiler.expand import UsageError
     from . import config
 

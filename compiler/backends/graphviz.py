@@ -5,12 +5,9 @@ The DOT itself is written by diagram.py; only this needs the `dot` binary.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,6 +63,8 @@ def svg(dot: str, warn=None) -> str | None:
 def _run_dot(command: list[str], dot: str, warn) -> bytes:
     """dot's stdout; its stderr passed to `warn` (default: stderr, as `warning: dot: …`), or in
     RenderError when it fails. run() kills dot if we are interrupted."""
+    import subprocess  # (here: the CLI reads FORMATS from this module for every command)
+
     for attempt in _layouts(dot):
         done = subprocess.run(command, input=attempt.encode(), capture_output=True, preexec_fn=_die_with_parent())
         said = done.stderr.decode(errors="replace").strip()
@@ -112,6 +111,9 @@ def _die_with_parent():
     """A preexec_fn that makes the child get SIGKILL when this process dies, even by a
     SIGKILL of its own, so no orphan `dot` finishes a drawing nobody waits for (Linux's
     PR_SET_PDEATHSIG; None elsewhere)."""
+    import ctypes
+    import signal
+
     if not sys.platform.startswith("linux"):
         return None
     try:

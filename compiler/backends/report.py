@@ -5,9 +5,6 @@ Everything here reads what the passes wrote on the nodes; nothing is recomputed.
 
 from __future__ import annotations
 
-import html
-import textwrap
-
 from ..diagnostics import fmt_int
 from ..ir import GLOBAL, Graph, Node, Scope
 from ..ops import REGISTRY
@@ -263,6 +260,8 @@ def render_table(graph: Graph, *, depth: int | None = None, columns: list[str] |
 
 def _fill(text: str, width: int | None, indent: str) -> str:
     """The text in lines of at most `width` (None: one line), continued with `indent`."""
+    import textwrap  # (imported here: a pipe's table, the usual one, is not wrapped)
+
     return textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False) if width else text
 
 
@@ -284,6 +283,8 @@ def render_markdown(graph: Graph, *, depth: int | None = None, columns: list[str
 
 def render_html(graph: Graph, *, depth: int | None = 1, columns: list[str] | None = None) -> str:
     """The table as HTML, for notebooks (Graph._repr_html_): rolled up to `depth`, with the totals."""
+    import html  # (imported here: only a notebook needs it)
+
     shown = columns_named(columns)
 
     def cells(tag: str, values: list[str], strong: bool = False) -> str:

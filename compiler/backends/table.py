@@ -3,7 +3,6 @@ wrappable ones wrapped; ANSI colour on request (the caller decides: a TTY, NO_CO
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -97,6 +96,8 @@ def _wrapped(text: str, width: int) -> list[str]:
         return [""]
     if len(text) <= width and text[-1] != " " and text.isprintable():
         return [text]  # what textwrap gives: no tab or newline to replace, no trailing space to drop
+    import textwrap  # (imported here: a pipe's table, the usual one, wraps nothing)
+
     return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 

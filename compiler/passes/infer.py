@@ -15,7 +15,6 @@ from ..diagnostics import Diagnostic
 from ..ir import GLOBAL, Graph, Node
 from ..ops import REGISTRY, InferLog, ShapeError
 from ..ops.base import MAX_SIZE
-from . import floors
 
 BYTES_PER_VALUE = 4  # a parameter's or buffer's, float32
 MAX_SYMBOLIC_TEXT = 200  # a symbolic size's text; each of its numbers is at most 2^40
@@ -138,6 +137,8 @@ def _receptive(node: Node, step, inputs: list[Node]) -> None:
 
 
 def _fail(graph: Graph, node: Node, e: ShapeError) -> None:
+    from . import floors  # (imported here: only a mistake needs it)
+
     span = node.span_of(e.attr) if e.attr else node.span
     notes = list(e.notes)
     # where the input's shape came from: the nearest layers upstream that did arithmetic

@@ -196,3 +196,28 @@ def test_draw_without_dot_never_replaces_a_dot_file_beside_the_picture(run_nncom
     assert sorted(p.name for p in tmp_path.iterdir()) == ["xor.dot"]
     fresh = run_nncompile("draw", "specs/xor.yaml", "-o", tmp_path / "net.png", cwd=ROOT, env={"PATH": str(tmp_path)})
     assert fresh.code == 2 and f"wrote {tmp_path / 'net.dot'}" in fresh.err and (tmp_path / "net.dot").exists()
+
+
+@pytest.mark.parametrize("argv", [["bulid", "x.yaml"], [], ["build"], ["--help"], ["check", "--help"],
+                                  ["build", "x.yaml", "--depth", "k"], ["train", "--help"], ["export", "x.yaml"]])
+def test_the_command_run_parses_as_with_every_commands_flags(argv, capsys):
+    """main() declares only the flags of the command it runs: what argparse says and the exit
+    status are the full parser's, for a command's help, a bad or missing command or flag."""
+    from nncompile.cli import main, parser
+
+    with pytest.raises(SystemExit) as full:
+        parser().parse_args(argv)
+    expected = capsys.readouterr()
+    with pytest.raises(SystemExit) as ours:
+        main(argv)
+    assert (ours.value.code, capsys.readouterr()) == (full.value.code, expected)
+
+
+def test_each_commands_help_is_the_full_parsers():
+    from nncompile.cli import parser
+
+    full = parser()
+    for name, command in full._subparsers._group_actions[0].choices.items():
+        alone = parser(name)
+        assert alone._subparsers._group_actions[0].choices[name].format_help() == command.format_help()
+        assert alone.format_help() == full.format_help()
