@@ -193,31 +193,43 @@ def _as_records(value: Any) -> Any:
 
 
 def _compile_record(cls: type) -> Callable[[Any], Record]:
+    """The record's fast validator: a pass over the keys given (a layer names two or three
+    of its op's fifteen fields), then the defaults of the others, in the fields' order."""
     config = _config(cls)
     by_alias = config.get("populate_by_name", False)
-    plan = []
+    by_key, template, mutable, required = {}, {}, [], set()
     for name, info in fields(cls).items():
-        keys = (info.alias, name) if info.alias and by_alias else (info.alias or name,)
-        default = info.default
-        mutable = not isinstance(default, (str, int, float, bool, tuple, type(None)))
-        plan.append((name, keys, info.is_required(), default, mutable,
-                     _compile(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)))
-    known = {key for _, keys, *_ in plan for key in keys}
+        validator = _compile(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+        for key in (info.alias, name) if info.alias and by_alias else (info.alias or name,):
+            by_key[key] = (name, validator)
+        template[name] = info.default
+        if info.is_required():
+            required.add(name)
+        elif not isinstance(info.default, (str, int, float, bool, tuple, type(None))):
+            mutable.append(name)  # pydantic copies a list or dict default for each instance
     extra_allowed = config.get("extra") == "allow"
     after = [f for klass in reversed(cls.__mro__) for f in klass.__dict__.values() if getattr(f, "record_after", 0)]
 
     def check(data: Any) -> Record:
-        if not isinstance(data, dict) or any(type(key) is not str for key in data):
+        if not isinstance(data, dict):
             raise _Unsure
-        values = {}
-        for name, keys, required, default, mutable, validator in plan:
-            given = [key for key in keys if key in data]
-            if len(given) > 1 or (not given and required):
+        values, given, extras = template.copy(), set(), {}
+        for key, value in data.items():
+            field = by_key.get(key)
+            if field is None:
+                if type(key) is not str or not extra_allowed:
+                    raise _Unsure
+                extras[key] = value
+            elif field[0] in given:  # both the alias and the name
                 raise _Unsure
-            values[name] = validator(data[given[0]]) if given else copy.deepcopy(default) if mutable else default
-        extras = {k: v for k, v in data.items() if k not in known}
-        if extras and not extra_allowed:
+            else:
+                given.add(field[0])
+                values[field[0]] = field[1](value)
+        if not required <= given:
             raise _Unsure
+        for name in mutable:
+            if name not in given:
+                values[name] = copy.deepcopy(values[name])
         record = _new(cls, values, extras if extra_allowed else None)
         for func in after:
             func(record)

@@ -22,6 +22,7 @@ from .problems import Problems, listing
 from .resolve import Links
 from .shapes import InputTypes, ShapeUnknown, TensorView
 
+_PLAIN = frozenset((bool, int, float))
 MAX_BLOCK_DEPTH = 64  # blocks inside blocks: each level costs the walker a few stack frames
 
 
@@ -64,6 +65,8 @@ class Walker:
         self.types = InputTypes(graph, self.links, strict)
 
     def evaluate(self, value: Any, env: dict, container: Any, key: Any) -> tuple[Any, bool]:
+        if value is None or type(value) in _PLAIN:  # most `when:`, `trainable:`, `repeat:`: nothing to evaluate
+            return value, True
         return evaluate(self.problems, value, env, (container, key))
 
     # --- lists of layers -------------------------------------------------------------
@@ -101,14 +104,14 @@ class Walker:
         if model is None:
             return self.links.pass_through(qualified, previous)
         try:
-            self.sites(Site(qualified, name, model, body, entry.key_spans[name], [previous], scope, scope.env))
+            inputs = self.inputs(name, model, body, previous, scope, scope.env)
+            self.sites(Site(qualified, name, model, body, entry.key_spans[name], inputs, scope, scope.env))
         except ShapeUnknown as e:  # `repeat:` or `in:` read a shape that an upstream error left unknown
             self.links.pass_through(qualified, e.node)
 
     def sites(self, site: Site) -> None:
-        """The layer's instances: one, or `repeat` of them, each reading the one before.
-        (site.inputs is [the previous layer] until `in:` is read here.)"""
-        site, qualified = replace(site, inputs=self.inputs(site)), site.qualified
+        """The layer's instances: one, or `repeat` of them, each reading the one before."""
+        qualified = site.qualified
         repeat, ok = self.evaluate(site.model.repeat, site.env, site.body, "repeat")
         if ok and repeat is not None and not (isinstance(repeat, int) and not isinstance(repeat, bool)
                                               and 1 <= repeat <= 10_000):
@@ -142,21 +145,22 @@ class Walker:
         mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
         return mapping
 
-    def inputs(self, site: Site) -> list[str]:
+    def inputs(self, name: str, model: Record, body: YMap, previous: str, scope: LayerScope,
+               env: dict[str, Any]) -> list[str]:
         """What the layer reads: its `in:` names, or the previous layer."""
-        refs, body, previous = site.model.in_, site.body, site.inputs[0]
+        refs = model.in_
         if refs is None:  # an op that may read nothing (a free parameter) reads nothing unless told
-            op = REGISTRY.get(getattr(site.model, "op", None))
+            op = REGISTRY.get(getattr(model, "op", None))
             return [] if op is not None and op.arity[0] == 0 else [previous]
         container, keys = (body["in"], range(len(refs))) if isinstance(refs, list) else (body, ["in"])
         refs = refs if isinstance(refs, list) else [refs]
         if not refs:
-            self.problems.error(f"layer '{site.name}': `in` lists no inputs", span_of(body, "in"), "bad-input")
+            self.problems.error(f"layer '{name}': `in` lists no inputs", span_of(body, "in"), "bad-input")
             return [previous]
         resolved = []
         for ref, key in zip(refs, keys):
-            ref, ok = self.evaluate(ref, site.env, container, key)
-            target = self.reference(str(ref), site.scope, span_of(container, key), site.name) if ok else None
+            ref, ok = self.evaluate(ref, env, container, key)
+            target = self.reference(str(ref), scope, span_of(container, key), name) if ok else None
             resolved.append(target or previous)
         return resolved
 
