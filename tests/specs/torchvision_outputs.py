@@ -33,8 +33,9 @@ def randomise_batchnorm(model: nn.Module, generator: torch.Generator, size=(64, 
 
 def redraw_zero_parameters(model: nn.Module, generator: torch.Generator) -> None:
     """The parameters that start at zero drawn from N(0, 0.02): ViT's head and class token
-    (every output would be 0 otherwise), Swin's biases. Not for the CNNs: their checks have
-    always run on torchvision's own zeros, which randomise_batchnorm makes telling enough."""
+    (every output would be 0 otherwise), Swin's biases. Asked for by test_transformers.py's
+    networks only, as before; the classic and modern CNNs' checks run on torchvision's own
+    zeros (their biases), the batch norms randomised."""
     with torch.no_grad():
         for p in model.parameters():
             if not p.any():
