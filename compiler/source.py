@@ -153,17 +153,15 @@ class _Composer:
             event = next_event()
             kind = type(event)
             if kind is ev.ScalarEvent:
-                # most events: an untagged scalar inside a collection, its value read before
-                # (quoted: its text), built and measured here without scalar()'s checks
-                value = _UNREAD
                 if event.tag is None and event.anchor is None and 0 < len(stack) < MAX_DEPTH:
-                    value = plain_values.get(event.value, _UNREAD) if event.implicit[0] else event.value
-                if value is _UNREAD:
-                    value, span = self.scalar(event)
-                else:
+                    # most events: an untagged scalar inside a collection, read and attached here
                     start, end = event.start_mark, event.end_mark
                     width = end.column - start.column if end.line == start.line else 1
                     span = _new_span(Span, (file, start.line + 1, start.column + 1, width if width > 1 else 1))
+                    text = event.value
+                    value = (plain_values.get(text, _UNREAD) if event.implicit[0] else text)  # quoted: its text
+                    if value is _UNREAD:
+                        value = self.plain_value(text, span)
                     # attach()'s commonest cases: a mapping's name key (new to it) or its value
                     parent = stack[-1]
                     out, key = parent.value, parent.key
@@ -181,6 +179,8 @@ class _Composer:
                         if parent.height == 1:
                             parent.height = 2
                         continue
+                else:
+                    value, span = self.scalar(event)
                 values, height = 1, 1
             elif kind is ev.AliasEvent:
                 value, span, values, height = self.alias(event)
@@ -199,19 +199,27 @@ class _Composer:
         if len(self.stack) >= MAX_DEPTH:
             self.fail(span, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
         tag = event.tag
-        plain = (tag is None or tag == "!") and event.implicit[0]
-        if tag is None or tag == "!":
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag == _MERGE and self.stack and self.stack[-1].key is _Open.EXPECT_KEY \
-                and isinstance(self.stack[-1].value, YMap):
-            value = _Open.MERGE
+        if (tag is None or tag == "!") and event.implicit[0]:
+            value = self.plain_value(event.value, span)
         else:
+            if tag is None or tag == "!":
+                tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
             value = self.construct(tag, event.value, span)
-            if plain and tag != _MERGE:  # the same text gives the same value wherever it is
-                self.plain_values[event.value] = value
         if event.anchor is not None:
             self.anchor(event, (value, span, 1, 1))
         return value, span
+
+    def plain_value(self, text: str, span: Span) -> Any:
+        """An untagged plain scalar's value, built once per text (the same text is the same value
+        wherever it is), or MERGE for `<<` where a mapping's key is due."""
+        value = self.plain_values.get(text, _UNREAD)
+        if value is _UNREAD:
+            tag = self.loader.resolve(yaml.ScalarNode, text, (True, False))
+            stack = self.stack
+            if tag == _MERGE and stack and stack[-1].key is _Open.EXPECT_KEY and isinstance(stack[-1].value, YMap):
+                return _Open.MERGE
+            value = self.plain_values[text] = self.construct(tag, text, span)  # (`<<` elsewhere: a bad tag)
+        return value
 
     def construct(self, tag: str, text: str, span: Span) -> Any:
         if tag == _STR or tag == _TIMESTAMP:
