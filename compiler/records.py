@@ -14,6 +14,8 @@ more than the whole build).
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 import re
 import types
 import typing
@@ -248,7 +250,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
     if hint is None or hint is type(None):
         return _exact(lambda v: v is None)
     if hint is bool or hint is str:
-        return _exact(lambda v, t=hint: type(v) is t)
+        return _exact_type(hint)
     if hint is int:
         return _exact(lambda v: type(v) is int and -_EXACT_INT < v < _EXACT_INT)
     if hint is float:
@@ -290,9 +292,21 @@ def _unsure():
     raise _Unsure
 
 
+def _unsure_of(v: Any) -> Any:
+    raise _Unsure
+
+
 def _converted(v: Any) -> Any:
     _conversions[0] += 1
     return v
+
+
+def _exact_type(kind: type) -> Callable[[Any], Any]:
+    def check(v):
+        if type(v) is kind:
+            return v
+        raise _Unsure
+    return check
 
 
 def _exact(test: Callable[[Any], bool]) -> Callable[[Any], Any]:
@@ -320,29 +334,32 @@ def _annotated(inner_hint: Any, metadata: tuple) -> Callable[[Any], Any]:
         elif isinstance(item, WrapValidator):
             validator = (lambda inner, func: lambda v: func(_converted(v), inner))(validator, item.func)
         elif isinstance(item, Discriminator):
-            validator = (lambda func: lambda v: tags[func(v)](v) if func(v) in tags else _unsure())(item.func)
+            validator = (lambda func: lambda v: tags.get(func(v), _unsure_of)(v))(item.func)
         elif not isinstance(item, Tag):
             raise TypeError(f"records do not know the annotation {item!r}")
     return validator
 
 
 def _constrained(inner: Callable, constraints: dict) -> Callable:
-    if not constraints:
+    """inner, then each constraint given, as a C-level test where there is one."""
+    bounds = {"ge": operator.le, "gt": operator.lt, "le": operator.ge, "lt": operator.gt}  # bound OP value
+    tests = [functools.partial(bounds[key], constraints[key]) for key in bounds if key in constraints]
+    if "min_length" in constraints:
+        tests.append(lambda v, n=constraints["min_length"]: len(v) >= n)
+    if "max_length" in constraints:
+        tests.append(lambda v, n=constraints["max_length"]: len(v) <= n)
+    if "pattern" in constraints:
+        # pydantic's regex engine reads `$` as the very end, Python's also before a last newline
+        search = re.compile(constraints["pattern"]).search
+        tests.append(lambda v: "\n" not in v and search(v) is not None)
+    if not tests:
         return inner
-    ge, gt, le, lt = (constraints.get(k) for k in ("ge", "gt", "le", "lt"))
-    shortest, longest = constraints.get("min_length"), constraints.get("max_length")
-    pattern = re.compile(constraints["pattern"]) if "pattern" in constraints else None
 
     def check(v):
         v = inner(v)
-        if not ((ge is None or v >= ge) and (gt is None or v > gt) and (le is None or v <= le)
-                and (lt is None or v < lt)):
-            raise _Unsure
-        if (shortest is not None and len(v) < shortest) or (longest is not None and len(v) > longest):
-            raise _Unsure
-        # pydantic's regex engine reads `$` as the very end, Python's also before a last newline
-        if pattern is not None and ("\n" in v or not pattern.search(v)):
-            raise _Unsure
+        for test in tests:
+            if not test(v):
+                raise _Unsure
         return v
     return check
 
