@@ -75,6 +75,9 @@ class Record:
             raise TypeError(f"unhashable record: {type(self).__name__} is not frozen")
         return hash((type(self), *self.__dict__.values()))
 
+    def __reduce__(self):  # pickle and deepcopy without __setattr__, which a frozen record refuses
+        return _new, (type(self), dict(self.__dict__), self._extra)
+
     def __repr__(self) -> str:
         items = {**self.__dict__, **(self._extra or {})}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in items.items())})"

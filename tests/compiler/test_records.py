@@ -7,7 +7,9 @@ and type for type; and validate() always has pydantic's outcome, its errors incl
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import types
 import typing
 from typing import Annotated, Any, Literal, Union
@@ -282,6 +284,7 @@ def test_records_behave_as_frozen_models():
     assert repr(a) == repr(pydantic_outcome(conv, {"out_channels": 8, "kernel": 3})[0])
     call = records.validate(spec.BlockCall, {"block": "b", "width": 4})
     assert records.extra(call) == {"width": 4}
+    assert pickle.loads(pickle.dumps(a)) == a == copy.deepcopy(a) and records.extra(copy.deepcopy(call)) == {"width": 4}
 
 
 def test_markers_are_pydantics_by_name():
