@@ -56,14 +56,15 @@ def human(n: int | None) -> str:
 
 
 def layer_json(node: Node) -> dict:
+    count = node.param_count
     return {
         "name": node.name,
         "op": node.op,
         "label": REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op,
         "inputs": list(node.inputs),
         "output_shape": node.type.as_json() if node.type else None,
-        "params": node.param_count,
-        "trainable_params": node.param_count if node.trainable else 0,
+        "params": count,
+        "trainable_params": count if node.trainable else 0,
         "param_shapes": {k: list(v) for k, v in node.params.items()},
         "buffers": {k: list(v) for k, v in node.buffers.items()},
         "shares": node.share,

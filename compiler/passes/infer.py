@@ -255,7 +255,8 @@ def totals(graph: Graph) -> Totals:
         count = node.param_count
         t.params += count
         t.trainable_params += count if node.trainable else 0
-        t.buffers += sum(math.prod(s) for s in node.buffers.values())
+        if node.buffers:
+            t.buffers += sum(math.prod(s) for s in node.buffers.values())
         t.macs = None if t.macs is None or node.macs is None else t.macs + node.macs
         per_sample = node.type.bytes_per_sample() if node.type else None
         t.activation_bytes = None if t.activation_bytes is None or per_sample is None else t.activation_bytes + per_sample
