@@ -84,9 +84,13 @@ class Record:
 
 
 def _config(cls: type) -> dict:
-    merged = {}
-    for klass in reversed(cls.__mro__):
-        merged.update(klass.__dict__.get("model_config", {}))
+    """The class's model_config over its bases' (as pydantic merges them), made once."""
+    merged = cls.__dict__.get("_record_config")
+    if merged is None:
+        merged = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(klass.__dict__.get("model_config", {}))
+        cls._record_config = merged
     return merged
 
 

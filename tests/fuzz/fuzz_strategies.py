@@ -63,8 +63,8 @@ def random_layer(draw):
     op = draw(st.sampled_from(sorted(REGISTRY)))
     if draw(st.booleans()):
         return {name: op}
-    fields = list(fields(REGISTRY[op].Attrs)) + ["in", "when", "repeat", "share", "init", "trainable"]
-    keys = draw(st.lists(st.sampled_from(fields), max_size=4, unique=True))
+    keys_allowed = list(fields(REGISTRY[op].Attrs)) + ["in", "when", "repeat", "share", "init", "trainable"]
+    keys = draw(st.lists(st.sampled_from(keys_allowed), max_size=4, unique=True))
     body = {"op": op}
     for key in keys:
         body[key] = draw(st.one_of(st.integers(-3, 300), st.sampled_from([[3, 3], [2, 1], "same", True, 0.5]),
