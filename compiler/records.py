@@ -281,22 +281,18 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
         return _union([_compile(a) for a in args])
     if hint is list or origin is list:
         item = _compile(args[0]) if args else (lambda v: v)
-        return lambda v: [item(x) for x in v] if isinstance(v, list) else _unsure()
+        return lambda v: [item(x) for x in v] if isinstance(v, list) else _unsure_of(v)
     if origin is tuple:
         if len(args) == 2 and args[1] is ...:
             item = _compile(args[0])
-            return lambda v: tuple(item(x) for x in v) if type(v) is tuple else _unsure()
+            return lambda v: tuple(item(x) for x in v) if type(v) is tuple else _unsure_of(v)
         items = [_compile(a) for a in args]
         return lambda v: tuple(f(x) for f, x in zip(items, v)) if type(v) is tuple and len(v) == len(items) \
-            else _unsure()
+            else _unsure_of(v)
     if hint is dict or origin is dict:
         key, value = (_compile(args[0]), _compile(args[1])) if args else (lambda v: v, lambda v: v)
-        return lambda v: {key(k): value(x) for k, x in v.items()} if isinstance(v, dict) else _unsure()
+        return lambda v: {key(k): value(x) for k, x in v.items()} if isinstance(v, dict) else _unsure_of(v)
     raise TypeError(f"records cannot validate {hint!r}")
-
-
-def _unsure():
-    raise _Unsure
 
 
 def _unsure_of(v: Any) -> Any:

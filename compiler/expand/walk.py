@@ -145,8 +145,7 @@ class Walker:
         mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
         return mapping
 
-    def inputs(self, name: str, model: Record, body: YMap, previous: str, scope: LayerScope,
-               env: dict[str, Any]) -> list[str]:
+    def inputs(self, name: str, model: Record, body: YMap, previous: str, scope: LayerScope, env: dict) -> list[str]:
         """What the layer reads: its `in:` names, or the previous layer."""
         refs = model.in_
         if refs is None:  # an op that may read nothing (a free parameter) reads nothing unless told
