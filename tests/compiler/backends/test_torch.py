@@ -257,3 +257,38 @@ def test_torch_compile_fullgraph_on_ccp(backend):
     image = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(compiled(image), model(image))
+
+
+def test_forward_lets_each_value_go_once_read_and_keeps_the_outputs(write_spec):
+    """As torchvision's nn.Sequential: without autograd, a layer's output is freed by the time
+    the layer after its last reader runs, not held by forward's locals to the end."""
+    import weakref
+
+    path = write_spec("""
+        name: chain
+        inputs: {x: [N, 3, 8, 8]}
+        layers:
+          - a: {op: conv2d, out_channels: 4, kernel: 3, padding: 1}
+          - b: {op: conv2d, out_channels: 4, kernel: 1}
+          - c: {op: conv2d, out_channels: 4, kernel: 1}
+          - d: {op: conv2d, out_channels: 4, kernel: 1}
+        outputs: [b, d]
+        """)
+    model = to_torch(path, seed=0)
+    made, alive = {}, {}
+
+    def note(name):
+        def hook(module, args, out):
+            made[name] = weakref.ref(out)
+        return hook
+
+    def look(module, args):
+        alive.update({name: ref() is not None for name, ref in made.items()})
+
+    for name in "abc":
+        getattr(model, name).register_forward_hook(note(name))
+    model.d.register_forward_pre_hook(look)
+    with torch.no_grad():
+        b, _ = model(torch.randn(1, 3, 8, 8))
+    assert alive == {"a": False, "b": True, "c": True}  # c is d's input; b an output
+    assert made["b"]() is b

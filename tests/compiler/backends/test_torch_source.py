@@ -47,8 +47,10 @@ def test_the_source_reads_one_line_per_layer_with_shape_and_location(tmp_path, c
     assert cli("emit-torch", "specs/ccp.yaml", "-o", out, "--set", "num_classes=5").code == 0
     text = out.read_text()
     assert "self.layer1.conv1 = nn.Conv2d(3, 64, (3, 3), padding=(1, 1))" in text
-    assert "layer1_conv1 = self.layer1.conv1(image)  # N×64×224×224  specs/lib/ccp.yaml:" in text
-    assert "fc = self.fc(flatten)  # N×5  specs/ccp.yaml:" in text
+    # each value is let go on the line that reads it last (as torch.fx's code does); outputs are kept
+    assert "layer1_conv1 = self.layer1.conv1(image); image = None  # N×64×224×224  specs/lib/ccp.yaml:" in text
+    assert "fc = self.fc(flatten); flatten = None  # N×5  specs/ccp.yaml:" in text
+    assert "fc = None" not in text and text.endswith("return fc\n")
     assert text.count(" = self.") + text.count(" = torch.") == len(build("specs/ccp.yaml").nodes) - 1
 
 
