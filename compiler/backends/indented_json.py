@@ -26,17 +26,22 @@ def _encode(value, newline: str) -> str:
         return _string(value)
     if kind is int:
         return _int(value)
+    # strings and ints, most of the values, are encoded in the comprehension, without a call
     if kind is dict:
         if not value:
             return "{}"
         inner = newline + "  "
-        return "{" + inner + ("," + inner).join([_key(k) + ": " + _encode(v, inner) for k, v in value.items()]) \
-            + newline + "}"
+        return "{" + inner + ("," + inner).join([
+            (_string(k) if type(k) is str else _key(k)) + ": "
+            + (_string(v) if type(v) is str else _int(v) if type(v) is int else "null" if v is None else _encode(v, inner))
+            for k, v in value.items()]) + newline + "}"
     if kind is list or kind is tuple:
         if not value:
             return "[]"
         inner = newline + "  "
-        return "[" + inner + ("," + inner).join([_encode(v, inner) for v in value]) + newline + "]"
+        return "[" + inner + ("," + inner).join([
+            _string(v) if type(v) is str else _int(v) if type(v) is int else _encode(v, inner)
+            for v in value]) + newline + "]"
     if value is None or value is True or value is False:
         return _CONSTANTS[value]
     if kind is float:
