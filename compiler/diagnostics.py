@@ -105,6 +105,8 @@ def bounded(text: str) -> str:
         text = _LONG_WORD.sub(lambda m: f"{m[0][:60]}…{m[0][-30:]}", text)
     if len(text) > MAX_MESSAGE:
         text = f"{text[:700]} … {text[-250:]}"
+    if text.isprintable():  # (every character _UNPRINTABLE names is unprintable: most messages, at once)
+        return text
     return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 

@@ -56,6 +56,7 @@ class YList(list):
     value_spans: list
 
 
+_COLLECTIONS = (YMap, YList)
 _new_span = tuple.__new__  # Span(…) without its Python-level __new__: one per value read
 
 
@@ -76,14 +77,14 @@ def _ymap(span: Span) -> YMap:
 
 def _copy(value):
     """An aliased value, built anew at each use (as if written out there)."""
-    if isinstance(value, YMap):
-        out = _ymap(value.span)
-        out.update((k, _copy(v)) for k, v in value.items())
-        out.key_spans, out.value_spans = dict(value.key_spans), dict(value.value_spans)
+    kind = type(value)
+    if kind is YMap:
+        out = YMap({k: _copy(v) if type(v) in _COLLECTIONS else v for k, v in value.items()})
+        out.span, out.key_spans, out.value_spans = value.span, value.key_spans.copy(), value.value_spans.copy()
         return out
-    if isinstance(value, YList):
-        out = YList(map(_copy, value))
-        out.span, out.value_spans = value.span, list(value.value_spans)
+    if kind is YList:
+        out = YList([_copy(v) if type(v) in _COLLECTIONS else v for v in value])
+        out.span, out.value_spans = value.span, value.value_spans.copy()
         return out
     return value
 

@@ -92,3 +92,14 @@ def test_errors_doc_is_up_to_date():
 def test_no_orphan_goldens():
     orphans = [p.name for p in gen.EXAMPLES.glob("*.expected") if not p.with_suffix(".yaml").exists()]
     assert not orphans, f"delete the goldens of removed examples: {orphans}"
+
+
+def test_a_printable_message_is_kept_as_it_is_and_any_other_escaped():
+    """bounded() returns a printable message unscanned: sound only if every character its
+    pattern escapes is unprintable, which all of Unicode is checked for here."""
+    from nncompile.compiler.diagnostics import _UNPRINTABLE, bounded
+
+    escaped = [chr(c) for c in range(0x110000) if _UNPRINTABLE.match(chr(c))]
+    assert escaped and not any(c.isprintable() for c in escaped)
+    assert bounded("layer 'a' (relu): fine") == "layer 'a' (relu): fine"
+    assert bounded("a\tb\u202ec\nd") == "a\\tb\\u202ec\\nd"
