@@ -261,9 +261,11 @@ def render_table(graph: Graph, *, depth: int | None = None, columns: list[str] |
 
 def _fill(text: str, width: int | None, indent: str) -> str:
     """The text in lines of at most `width` (None: one line), continued with `indent`."""
+    if not width:
+        return text
     import textwrap  # (imported here: a pipe's table, the usual one, is not wrapped)
 
-    return textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False) if width else text
+    return textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def render_markdown(graph: Graph, *, depth: int | None = None, columns: list[str] | None = None) -> str:

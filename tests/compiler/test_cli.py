@@ -1,6 +1,7 @@
 """The `nncompile` command: outputs, the JSON contract, exit codes, and no torch on `build`."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -103,6 +104,22 @@ def test_build_never_imports_torch(in_repo):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["params"] == 128_018
+
+
+ONLY_WHEN_NEEDED = ["difflib", "textwrap", "html", "subprocess", "ctypes", "shlex", "importlib.metadata",
+                    "nncompile.compiler.backends.diagram", "nncompile.compiler.passes.floors"]
+
+
+@pytest.mark.parametrize("args", [["check", "specs/resnet50.yaml"], ["build", "specs/resnet50.yaml", "--format", "json"],
+                                  ["build", "specs/resnet50.yaml"], ["check", "examples/errors/too-large.yaml"]])
+def test_check_and_build_import_only_what_they_use(in_repo, args):
+    """What only some commands need (a suggestion's difflib, wrapping's textwrap, a notebook's
+    html, dot's subprocess, --version's importlib.metadata, the diagram) is imported where used."""
+    code = (f"import sys; from nncompile.cli import main; main({args!r}); "
+            f"print(sorted(m for m in {ONLY_WHEN_NEEDED!r} if m in sys.modules), file=sys.stderr)")
+    pipe = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # the table in a pipe: not wrapped
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=pipe)
+    assert done.stderr.splitlines()[-1] == "[]", done.stderr
 
 
 @pytest.mark.parametrize("flag, value, message", [
