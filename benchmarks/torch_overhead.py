@@ -3,11 +3,14 @@ against torchvision's own module carrying the very same weights (loaded strictly
 alternately in one run so both see the same machine state. Prints, per family, the median of
 the per-round ratios (lowered / torchvision); the target is ≤ 1.02 (issue 14).
 
-    python benchmarks/torch_overhead.py [--batch 1] [--size 128] [--rounds 5] [--device cpu] [NAME ...]
+    python benchmarks/torch_overhead.py [--batch 1] [--size 128] [--rounds 5] [--threads T] [--device cpu] [NAME ...]
 
 The CNNs run at --size (they pool adaptively: any size works, a small one keeps a run of
 every family within minutes); ViT, Swin and ShuffleNet (whose channel shuffle reshapes to
 the spec's sizes) at 224.
+On a machine other work loads, `--threads 1` keeps torch's threads from waiting on each
+other, so the ratio measures the code rather than the scheduler (at load 5 on 2 cores, two
+threads made every step ten times slower and the ratios swing from 0.9 to 1.3).
 Without torchvision, ResNet-50 is compared with the hand-written one of benchmarks/resnets.py.
 """
 
@@ -97,8 +100,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--size", type=int, default=128, help="input height and width of the CNNs")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch's CPU threads")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     models = torchvision_models()
     names = args.names or [n for n in FAMILIES if (SPECS / f"{n}.yaml").exists()]
     if models is None:
