@@ -190,8 +190,8 @@ class _SharedParts:
     """The parts of a layer with several outputs (`halves.0`, `halves.1` of a chunk) come from
     one call, as `a, b = x.chunk(2)` in torchvision: called once per part, each call would
     have its own backward, which builds a whole-input gradient (the part's, zeros elsewhere)
-    that autograd then adds up: ShuffleNet's lowering spent 5% more time than torchvision's
-    there. The first part's line makes the call, `(parts := x.chunk(2, dim=1))[0]`, the
+    that autograd then adds up (ShuffleNet: 13 more cats, 26 zero fills and 13 adds a step
+    than torchvision's). The first part's line makes the call, `(parts := x.chunk(2, dim=1))[0]`, the
     others index it, `parts[1]`; each line still makes its own layer's value."""
 
     def __init__(self, graph: Graph, calls: dict, names: Namespace):
