@@ -21,24 +21,21 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ir import Graph
-
-IN_PLACE = frozenset({"relu", "relu6"})  # backward from the output alone
-FRESH_UNREAD = frozenset({"conv2d", "conv_transpose2d", "linear", "batchnorm1d", "batchnorm2d",
-                          "frozen_batchnorm2d", "groupnorm", "layernorm", "add", "concat"})
+from ..ops import REGISTRY
 
 
 def in_place(graph: Graph) -> frozenset[str]:
-    """The activation layers of `graph` that may overwrite their input."""
+    """The activation layers of `graph` that may overwrite their input (Op.overwrites_input
+    and Op.output_overwritable say which ops qualify)."""
     consumers = Counter(i for node in graph.nodes.values() for i in node.inputs)
     outputs = set(graph.outputs.values())
     chosen = set()
     for node in graph.nodes.values():
-        if node.op not in IN_PLACE or len(node.inputs) != 1:
+        if node.is_input or not REGISTRY[node.op].overwrites_input:
             continue
         source = node.inputs[0]
         producer = graph.nodes[source]
-        # a one-input sum or concat is its input itself (`{0}`) or a copy of it: only real merges count
-        fresh = producer.op in FRESH_UNREAD and (producer.op not in ("add", "concat") or len(producer.inputs) > 1)
+        fresh = not producer.is_input and REGISTRY[producer.op].output_overwritable(len(producer.inputs))
         if fresh and consumers[source] == 1 and source not in outputs:
             chosen.add(node.name)
     return frozenset(chosen)

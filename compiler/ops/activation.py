@@ -40,6 +40,7 @@ class ReLU(_Elementwise):
     onnx_type = "Relu"
     chain_rule = {"x": "δ ⊙ relu'(x)"}
     derivative = "relu'(x) = 1 where x > 0, else 0"
+    overwrites_input = True  # threshold_backward reads the result
 
 
 @register
@@ -50,6 +51,7 @@ class ReLU6(_Elementwise):
     torch_class = "nn.ReLU6"
     chain_rule = {"x": "δ ⊙ relu6'(x)"}
     derivative = "relu6'(x) = 1 where 0 < x < 6, else 0"
+    overwrites_input = True  # hardtanh_backward reads the result
 
     def onnx(self, a, inputs, types, out, emit):
         return emit("Clip", inputs[0], emit.const("min", 0.0, "float32"), emit.const("max", 6.0, "float32"))

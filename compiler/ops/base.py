@@ -144,6 +144,9 @@ class Op:
     # also names its derivative ("σ'(x) = σ(x)(1 − σ(x))"), whose values explain computes.
     chain_rule: ClassVar[dict[str, str]] = {}
     derivative: ClassVar[str | None] = None
+    # In-place activations (backends/torch_inplace.py): its torch module takes inplace=True
+    # and its backward reads only its output, so it may overwrite its input (relu, relu6)
+    overwrites_input: ClassVar[bool] = False
 
     @property
     def doc(self) -> str:
@@ -158,6 +161,13 @@ class Op:
         node per output, `parts.0`, `parts.1`, …, each this op with its attribute `index`
         set to k (ops/index.py's chunk and split)."""
         return 1
+
+    def output_overwritable(self, inputs: int) -> bool:
+        """Whether a following activation may overwrite this op's output, given its number of
+        inputs: the output is a fresh tensor (no view or alias of an input) that its own
+        backward never reads (a conv keeps its input and weight, a norm its input and
+        statistics). backends/torch_inplace.py."""
+        return False
 
     def param_shapes(self, a: Any, inputs: list[TensorType], out: TensorType) -> dict[str, tuple[int, ...]]:
         return {}

@@ -53,6 +53,9 @@ class Conv2d(Op):
     params_are = ("weight", "bias")
     default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
 
+    def output_overwritable(self, inputs):
+        return True
+
     def pads(self, a: ConvAttrs) -> tuple[tuple[int, int], tuple[int, int]]:
         """(before, after) padding per spatial axis."""
         if a.padding == "valid":
@@ -126,6 +129,9 @@ class ConvTranspose2d(Op):
     Attrs = ConvTransposeAttrs
     params_are = ("weight", "bias")
     default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
+
+    def output_overwritable(self, inputs):
+        return True
 
     def infer(self, a: ConvTransposeAttrs, inputs, log):
         x = expect_rank(inputs, 4, "N×C×H×W")

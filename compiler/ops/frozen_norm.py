@@ -26,6 +26,9 @@ class FrozenBatchNorm2d(Op):
     Attrs = FrozenBatchNormAttrs
     default_init = {"weight": "ones", "bias": "zeros", "running_mean": "zeros", "running_var": "ones"}
 
+    def output_overwritable(self, inputs):
+        return True
+
     def infer(self, a, inputs, log):
         x = inputs[0]
         if x.rank != 4:

@@ -41,6 +41,9 @@ class Linear(Op):
     default_init = {"weight": "fan_in_uniform", "bias": "fan_in_uniform"}
     chain_rule = {"weight": "δ xᵀ", "bias": "δ", "x": "Wᵀ δ"}
 
+    def output_overwritable(self, inputs):
+        return True
+
     def infer(self, a: LinearAttrs, inputs, log):
         _in_features(a, inputs, log)
         return TensorType((*inputs[0].shape[:-1], a.out_features))

@@ -59,6 +59,9 @@ class Add(_Elementwise):
     onnx_type = "Add"
     chain_rule = {"x": "δ, to every input"}
 
+    def output_overwritable(self, inputs):
+        return inputs > 1
+
     def label(self, a):
         return "+"
 
@@ -87,6 +90,9 @@ class Concat(Op):
     family = "merge"
     Attrs = ConcatAttrs
     arity = (1, None)
+
+    def output_overwritable(self, inputs):
+        return inputs > 1
 
     def infer(self, a, inputs, log):
         rank = inputs[0].rank

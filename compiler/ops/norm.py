@@ -27,6 +27,9 @@ class _BatchNorm(Op):
     params_are = ("weight", "bias")
     default_init = {"weight": "ones", "bias": "zeros", "running_mean": "zeros", "running_var": "ones"}
 
+    def output_overwritable(self, inputs):
+        return True
+
     def infer(self, a, inputs, log):
         x = inputs[0]
         if x.rank not in self.ranks:
@@ -99,6 +102,9 @@ class LayerNorm(Op):
     Attrs = LayerNormAttrs
     params_are = ("weight", "bias")
     default_init = {"weight": "ones", "bias": "zeros"}
+
+    def output_overwritable(self, inputs):
+        return True
 
     def normalized(self, a, x: TensorType) -> tuple:
         return tuple(a.normalized_shape) if a.normalized_shape else x.shape[-1:]
@@ -186,6 +192,9 @@ class GroupNorm(Op):
     Attrs = GroupNormAttrs
     params_are = ("weight", "bias")
     default_init = {"weight": "ones", "bias": "zeros"}
+
+    def output_overwritable(self, inputs):
+        return True
 
     def infer(self, a, inputs, log):
         x = inputs[0]
