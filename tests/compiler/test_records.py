@@ -76,16 +76,21 @@ def _sequences(item: st.SearchStrategy, constraints: dict, sizes: tuple[int, ...
     return lists | lists.map(tuple) | lists.map(_as_yaml)
 
 
+def _unannotated(hint: Any, constraints: dict | None) -> tuple[Any, dict]:
+    """The type inside Annotated[...], with its constraints added to those given."""
+    constraints = dict(constraints or {})
+    if typing.get_origin(hint) is Annotated:
+        hint, *metadata = typing.get_args(hint)
+        for item in metadata:
+            if isinstance(item, FieldInfo):
+                constraints.update(item.constraints())
+    return hint, constraints
+
+
 def values(hint: Any, constraints: dict | None = None) -> st.SearchStrategy:
     """Values near what hint takes, and some far from it."""
-    constraints = constraints or {}
+    hint, constraints = _unannotated(hint, constraints)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        found = dict(constraints)
-        for item in args[1:]:
-            if isinstance(item, FieldInfo):
-                found.update(item.constraints())
-        return values(args[0], found)
     if origin in (Union, types.UnionType):
         return st.one_of([values(a, constraints) for a in args])
     if hint is bool:
@@ -112,14 +117,8 @@ def values(hint: Any, constraints: dict | None = None) -> st.SearchStrategy:
 
 def valid(hint: Any, constraints: dict | None = None) -> st.SearchStrategy:
     """Values hint takes as they are (or that look so: a pattern's match may end in a newline)."""
-    constraints = constraints or {}
+    hint, constraints = _unannotated(hint, constraints)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        found = dict(constraints)
-        for item in args[1:]:
-            if isinstance(item, FieldInfo):
-                found.update(item.constraints())
-        return valid(args[0], found)
     if origin in (Union, types.UnionType):
         return st.one_of([valid(a, constraints) for a in args])
     if hint is int or hint is float:

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from nncompile.compiler import build, to_torch
 from nncompile.runtime.backprop import Layers
 
+from suite import CHUNK_PARTS_SPEC
+
 
 def test_in_place_activations_leave_every_layer_output_as_made(write_spec):
     graph = build(write_spec("""
@@ -38,14 +40,7 @@ def test_in_place_activations_leave_every_layer_output_as_made(write_spec):
 
 
 def test_each_part_of_a_chunk_runs_alone(write_spec):
-    graph = build(write_spec("""
-        name: parts
-        inputs: {x: [N, 6, 4]}
-        layers:
-          - parts: {op: chunk, chunks: 3, dim: 1}
-          - joined: {op: concat, in: [parts.2, parts.0, parts.1], axis: 1}
-        outputs: [joined]
-        """))
+    graph = build(write_spec(CHUNK_PARTS_SPEC))
     layers = Layers(graph, to_torch(graph, seed=0))
     x = torch.randn(2, 6, 4)
     values = layers.run({"x": x})

@@ -12,6 +12,8 @@ import torch
 from nncompile.compiler import build, to_torch
 from nncompile.compiler.backends.torch_inplace import in_place
 
+from suite import CHUNK_PARTS_SPEC
+
 CASES = """
 name: inplace_cases
 inputs:
@@ -133,14 +135,7 @@ def _autograd_nodes(tensor) -> list[str]:
 def test_the_parts_of_a_chunk_come_from_one_call(write_spec):
     """As torchvision's `a, b, c = x.chunk(3, 1)`: one Split in autograd's graph (one per
     part would make each backward build a whole-input gradient), the parts torch's own."""
-    graph = build(write_spec("""
-        name: parts
-        inputs: {x: [N, 6, 4]}
-        layers:
-          - parts: {op: chunk, chunks: 3, dim: 1}
-          - joined: {op: concat, in: [parts.2, parts.0, parts.1], axis: 1}
-        outputs: [joined]
-        """))
+    graph = build(write_spec(CHUNK_PARTS_SPEC))
     model = to_torch(graph, seed=0)
     x = torch.randn(2, 6, 4, requires_grad=True)
     y = model(x)
