@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import operator
 import re
 import types
@@ -253,7 +254,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
     """The fast validator of a type: returns the value as pydantic would, or raises _Unsure."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
-        return lambda v: v
+        return _any
     if hint is None or hint is type(None):
         return _exact(lambda v: v is None)
     if hint is bool or hint is str:
@@ -280,8 +281,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
     if origin in (Union, types.UnionType):
         return _union([_compile(a) for a in args])
     if hint is list or origin is list:
-        item = _compile(args[0]) if args else (lambda v: v)
-        return lambda v: [item(x) for x in v] if isinstance(v, list) else _unsure_of(v)
+        return _list(_compile(args[0]) if args else _any)
     if origin is tuple:
         if len(args) == 2 and args[1] is ...:
             item = _compile(args[0])
@@ -290,13 +290,31 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
         return lambda v: tuple(f(x) for f, x in zip(items, v)) if type(v) is tuple and len(v) == len(items) \
             else _unsure_of(v)
     if hint is dict or origin is dict:
-        key, value = (_compile(args[0]), _compile(args[1])) if args else (lambda v: v, lambda v: v)
+        key, value = (_compile(args[0]), _compile(args[1])) if args else (_any, _any)
+        if value is _any:  # (a layer's body: no call per value)
+            return lambda v: {key(k): x for k, x in v.items()} if isinstance(v, dict) else _unsure_of(v)
         return lambda v: {key(k): value(x) for k, x in v.items()} if isinstance(v, dict) else _unsure_of(v)
     raise TypeError(f"records cannot validate {hint!r}")
 
 
 def _unsure_of(v: Any) -> Any:
     raise _Unsure
+
+
+def _any(v: Any) -> Any:
+    return v
+
+
+def _list(item: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def check(v):
+        if not isinstance(v, list):
+            raise _Unsure
+        if len(set(map(id, v))) == len(v):
+            return [item(x) for x in v]
+        # an item given more than once (a YAML alias is one object) is validated once
+        done = {}
+        return [done[id(x)] if id(x) in done else done.setdefault(id(x), item(x)) for x in v]
+    return check
 
 
 def _converted(v: Any) -> Any:
@@ -347,22 +365,20 @@ def _constrained(inner: Callable, constraints: dict) -> Callable:
     """inner, then each constraint given, as a C-level test where there is one."""
     bounds = {"ge": operator.le, "gt": operator.lt, "le": operator.ge, "lt": operator.gt}  # bound OP value
     tests = [functools.partial(bounds[key], constraints[key]) for key in bounds if key in constraints]
-    if "min_length" in constraints:
-        tests.append(lambda v, n=constraints["min_length"]: len(v) >= n)
-    if "max_length" in constraints:
-        tests.append(lambda v, n=constraints["max_length"]: len(v) <= n)
-    if "pattern" in constraints:
-        # pydantic's regex engine reads `$` as the very end, Python's also before a last newline
-        search = re.compile(constraints["pattern"]).search
-        tests.append(lambda v: "\n" not in v and search(v) is not None)
-    if not tests:
+    sized = "min_length" in constraints or "max_length" in constraints
+    shortest, longest = constraints.get("min_length", 0), constraints.get("max_length", math.inf)
+    # pydantic's regex engine reads `$` as the very end, Python's also before a last newline
+    search = re.compile(constraints["pattern"]).search if "pattern" in constraints else None
+    if not tests and not sized and search is None:
         return inner
 
-    def check(v):
+    def check(v):  # (the lengths and the pattern tested here: a call each cost more than the tests)
         v = inner(v)
         for test in tests:
             if not test(v):
                 raise _Unsure
+        if sized and not shortest <= len(v) <= longest or search is not None and ("\n" in v or search(v) is None):
+            raise _Unsure
         return v
     return check
 

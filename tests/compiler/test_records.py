@@ -288,3 +288,26 @@ def test_records_behave_as_frozen_models():
 
 def test_markers_are_pydantics_by_name():
     assert {cls.__name__ for cls in Marker.__subclasses__()} | {Tag.__name__} <= set(dir(pydantic))
+
+
+def test_an_item_given_twice_is_validated_once(monkeypatch):
+    """A list that holds one object several times (YAML aliases of one layer) validates it
+    once, with pydantic's result and errors whether the item is valid or not."""
+    conv, relu = _as_yaml({"conv": {"op": "conv2d", "out_channels": 8, "kernel": 3}}), _as_yaml({"act": "relu"})
+    wrong = _as_yaml({"1x": "relu"})
+    discriminator = next(m for m in typing.get_args(spec.LayerBody)[1:] if isinstance(m, records.Discriminator))
+    seen = []
+    monkeypatch.setattr(discriminator, "func", lambda body, tag=discriminator.func: seen.append(body) or tag(body))
+    _without_fast_validators()
+    try:
+        for layers in ([conv, relu, conv, conv], [conv, wrong, wrong], [3, conv, 3]):
+            doc = _as_yaml({"inputs": {"x": ["N", 3, 8, 8]}})
+            doc["layers"] = YList(layers)
+            seen.clear()
+            check_agrees(spec.Document, doc)
+        doc["layers"] = YList([conv] * 5 + [relu])
+        seen.clear()
+        assert len(records.validate(spec.Document, doc).layers) == 6 and seen == [conv["conv"], relu["act"]]
+    finally:
+        monkeypatch.undo()
+        _without_fast_validators()
