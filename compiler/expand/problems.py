@@ -13,6 +13,7 @@ class Problems(list):
     def __init__(self):
         super().__init__()
         self._seen: set[tuple] = set()
+        self._asked: set[tuple] = set()  # error()'s arguments so far
 
     def append(self, diagnostic: Diagnostic) -> None:
         key = (diagnostic.message, diagnostic.span, diagnostic.code, tuple(diagnostic.notes))
@@ -29,7 +30,12 @@ class Problems(list):
         return self
 
     def error(self, message: str, span: Span | None, code: str, notes: list[str] | None = None) -> None:
-        self.append(Diagnostic(message, span, notes=notes or [], code=code))
+        """A diagnostic, built only the first time these arguments come (a layer aliased
+        200,000 times is one mistake: one Diagnostic, not 200,000 built and dropped)."""
+        asked = (message, span, code, tuple(notes or ()))
+        if asked not in self._asked:
+            self._asked.add(asked)
+            self.append(Diagnostic(message, span, notes=notes or [], code=code))
 
 
 def listing(names: list[str], shown: int = 20) -> str:
