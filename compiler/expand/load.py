@@ -7,9 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic, SpecError, Span
 from ..records import Invalid, validate
@@ -19,20 +18,21 @@ from .. import zoo
 from .problems import Problems
 
 
-@dataclass
-class BlockEntry:
+class BlockEntry(NamedTuple):  # (NamedTuples and a plain class: a dataclass costs ten times more to declare)
     qualname: str  # "lib/resnet.yaml:basic": unique across files, for the recursion check
     definition: BlockDef
     raw: YMap
     namespace: "Namespace"
 
 
-@dataclass
 class Namespace:
-    file: str
-    blocks: dict[str, BlockEntry] = field(default_factory=dict)
-    imports: dict[str, "Namespace"] = field(default_factory=dict)
-    broken: set[str] = field(default_factory=set)  # imports that failed (already reported)
+    """A file's blocks, the namespaces of its imports by alias, and the imports that failed."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.blocks: dict[str, BlockEntry] = {}
+        self.imports: dict[str, Namespace] = {}
+        self.broken: set[str] = set()  # imports that failed (already reported)
 
     def resolve(self, name: str) -> BlockEntry | None:
         ns, parts = self, name.split(".")
@@ -65,8 +65,7 @@ class Namespace:
         return names[:limit]
 
 
-@dataclass
-class LoadedSpec:
+class LoadedSpec(NamedTuple):
     """What loading hands on: the main document, its raw YAML, its namespace, and the text
     of every file read (for diagnostics)."""
 
