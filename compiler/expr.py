@@ -20,7 +20,7 @@ import functools
 import math
 import operator
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .symbolic import SymDim
 
@@ -81,18 +81,27 @@ def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
     """Resolve `$name` / `${expr}` in a string; other values come back unchanged."""
     if not isinstance(value, str) or "$" not in value:
         return value
-    whole = _WHOLE_NAME.match(value)
+    return _reader(value)(env)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reader(text: str) -> Callable[[Mapping[str, Any]], Any]:
+    """How a text with `$` reads its value from the names' values, worked out once per text
+    (the copies of a block's layers and of a `repeat:` hold the same texts)."""
+    whole = _WHOLE_NAME.match(text)
     if whole:
-        return _lookup(whole.group(1), env)
-    whole = _WHOLE_EXPR.match(value)
+        name = whole.group(1)
+        return lambda env: _lookup(name, env)
+    whole = _WHOLE_EXPR.match(text)
     if whole and "${" not in whole.group(1):
-        return _evaluate_source(whole.group(1), env)
+        return _compiled(whole.group(1).strip())  # a bad one raises here each time: it is not cached
+    return lambda env: _PIECE.sub(lambda match: _piece(match, env), text)
 
-    def piece(match: re.Match) -> str:
-        result = _evaluate_source(match.group(1), env) if match.group(1) is not None else _lookup(match.group(2), env)
-        return str(result).lower() if isinstance(result, bool) else str(result)
 
-    return _PIECE.sub(piece, value)
+def _piece(match: re.Match, env: Mapping[str, Any]) -> str:
+    """One `$name` or `${expr}` of a longer text, as text (a bool as YAML writes it)."""
+    result = _evaluate_source(match.group(1), env) if match.group(1) is not None else _lookup(match.group(2), env)
+    return str(result).lower() if isinstance(result, bool) else str(result)
 
 
 def _lookup(name: str, env: Mapping[str, Any]) -> Any:
@@ -106,13 +115,15 @@ def _lookup(name: str, env: Mapping[str, Any]) -> Any:
 
 
 def _evaluate_source(source: str, env: Mapping[str, Any]) -> Any:
-    return _Evaluator(env).visit(_parsed(source.strip()))
+    return _compiled(source.strip())(env)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parsed(source: str) -> ast.expr:
-    """The checked syntax tree of an expression: parsed once, however many layers or repeat
-    copies evaluate it (parsing and measuring were most of an evaluation's time)."""
+def _compiled(source: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The checked expression as a function of the names' values: parsed, measured and
+    compiled once, however many layers or repeat copies evaluate it. A refused construct
+    raises where the evaluation reaches it, as it would walking the tree (`${1 if t else x.y}`
+    is refused only where t is false)."""
     if not source:
         raise ExprError("empty expression '${}'")
     if len(source) > MAX_LENGTH:
@@ -123,7 +134,7 @@ def _parsed(source: str) -> ast.expr:
         raise ExprError(f"invalid expression '{source}': {e.msg}") from None
     if _depth(tree.body) > MAX_DEPTH:
         raise ExprError(f"expression nested too deeply (limit {MAX_DEPTH})")
-    return tree.body
+    return _compile(tree.body)
 
 
 def _depth(tree: ast.expr) -> int:
@@ -148,63 +159,101 @@ def _check(value: Any) -> Any:
     return value
 
 
-class _Evaluator(ast.NodeVisitor):
-    def __init__(self, env: Mapping[str, Any]):
-        self.env = env
+# --- compiling: each node of the tree becomes a closure over its children's closures -----------
 
-    def generic_visit(self, node):
-        raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression "
-                        f"(only arithmetic, comparisons, conditionals and {'/'.join(_FUNCTIONS)})")
+def _compile(node: ast.expr) -> Callable[[Mapping[str, Any]], Any]:
+    return _COMPILERS.get(type(node), _refused)(node)
 
-    def visit_Constant(self, node):
-        if not isinstance(node.value, (int, float, str, bool)) or node.value is None:
-            return self.generic_visit(node)
-        return _check(node.value)
 
-    def visit_Name(self, node):
-        if node.id in ("True", "False", "None"):
-            return {"True": True, "False": False, "None": None}[node.id]
-        return _lookup(node.id, self.env)
+def _refusal(node: ast.AST) -> ExprError:
+    return ExprError(f"'{ast.unparse(node)}' is not allowed in an expression "
+                     f"(only arithmetic, comparisons, conditionals and {'/'.join(_FUNCTIONS)})")
 
-    def visit_Attribute(self, node):
-        value = self.visit(node.value)
+
+def _refused(node: ast.AST):
+    def refused(env):
+        raise _refusal(node)
+    return refused
+
+
+def _constant(node: ast.Constant):
+    if not isinstance(node.value, (int, float, str, bool)):
+        return _refused(node)
+    try:
+        value = _check(node.value)
+    except ExprError as e:  # a literal out of range (1e999): refused where it is reached
+        message = str(e)
+
+        def out_of_range(env):
+            raise ExprError(message)
+        return out_of_range
+    return lambda env: value
+
+
+def _name(node: ast.Name):
+    name = node.id
+    return lambda env: _lookup(name, env)
+
+
+def _attribute(node: ast.Attribute):
+    value_of, attr = _compile(node.value), node.attr
+
+    def attribute(env):
+        value = value_of(env)
         if not isinstance(value, Record):
-            return self.generic_visit(node)
-        return value.field(node.attr)
+            raise _refusal(node)
+        return value.field(attr)
+    return attribute
 
-    def visit_Subscript(self, node):
-        value = self.visit(node.value)
-        if not isinstance(value, (Shape, list)) or isinstance(node.slice, ast.Slice):
-            return self.generic_visit(node)
-        index = self.visit(node.slice)
+
+def _subscript(node: ast.Subscript):
+    value_of, index_of, sliced = _compile(node.value), _compile(node.slice), isinstance(node.slice, ast.Slice)
+
+    def subscript(env):
+        value = value_of(env)
+        if not isinstance(value, (Shape, list)) or sliced:
+            raise _refusal(node)
+        index = index_of(env)
         if not isinstance(index, int) or isinstance(index, bool) or not -len(value) <= index < len(value):
             what = "a shape of {} dims has no dim" if isinstance(value, Shape) else "a list of {} items has no item"
             raise ExprError(f"'{ast.unparse(node)}': {what.format(len(value))} {index!r}")
         return value[index]
+    return subscript
 
-    def visit_List(self, node):
-        return [self.visit(e) for e in node.elts]
 
-    visit_Tuple = visit_List
+def _list(node: ast.List | ast.Tuple):
+    items = [_compile(e) for e in node.elts]
+    return lambda env: [item(env) for item in items]
 
-    def visit_UnaryOp(self, node):
-        value = self.visit(node.operand)
-        if isinstance(node.op, ast.Not):
-            return not value
-        if isinstance(value, (int, float)) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            return -value if isinstance(node.op, ast.USub) else value
+
+def _unary(node: ast.UnaryOp):
+    operand = _compile(node.operand)
+    if isinstance(node.op, ast.Not):
+        return lambda env: not operand(env)
+    negate = isinstance(node.op, ast.USub)
+    signed = negate or isinstance(node.op, ast.UAdd)
+
+    def unary(env):
+        value = operand(env)
+        if signed and isinstance(value, (int, float)):
+            return -value if negate else value
         raise ExprError(f"cannot apply '{ast.unparse(node)}' to {value!r}")
+    return unary
 
-    def visit_BinOp(self, node):
-        fn = _BINARY.get(type(node.op))
-        if fn is None:
-            return self.generic_visit(node)
-        left, right = self.visit(node.left), self.visit(node.right)
-        symbolic = next((v for v in (left, right) if isinstance(v, SymDim)), None)
+
+def _binary(node: ast.BinOp):
+    fn = _BINARY.get(type(node.op))
+    if fn is None:
+        return _refused(node)
+    left_of, right_of = _compile(node.left), _compile(node.right)
+
+    def binary(env):
+        left, right = left_of(env), right_of(env)
+        symbolic = left if isinstance(left, SymDim) else right if isinstance(right, SymDim) else None
         if symbolic is not None:
             raise ExprError(f"'{ast.unparse(node)}': the size {symbolic} is symbolic, and arithmetic needs a "
                             "number: give the spec's input a concrete size")
-        if not all(isinstance(v, (int, float)) for v in (left, right)):
+        if not (isinstance(left, (int, float)) and isinstance(right, (int, float))):
             raise ExprError(f"'{ast.unparse(node)}': arithmetic needs numbers, got {left!r} and {right!r}")
         if fn is operator.pow and (abs(right) > 64 or abs(left) > 2**32):
             raise ExprError(f"'{ast.unparse(node)}': power too large (exponent at most 64)")
@@ -214,22 +263,31 @@ class _Evaluator(ast.NodeVisitor):
             raise ExprError(f"'{ast.unparse(node)}': division by zero") from None
         except OverflowError:
             raise ExprError(f"'{ast.unparse(node)}': number out of range") from None
+    return binary
 
-    def visit_BoolOp(self, node):
-        is_and = isinstance(node.op, ast.And)
-        for value_node in node.values:
-            value = self.visit(value_node)
+
+def _boolean(node: ast.BoolOp):
+    values, is_and = [_compile(v) for v in node.values], isinstance(node.op, ast.And)
+
+    def boolean(env):
+        for value_of in values:
+            value = value_of(env)
             if bool(value) != is_and:
                 return value
         return value
+    return boolean
 
-    def visit_Compare(self, node):
-        left = self.visit(node.left)
-        for op, right_node in zip(node.ops, node.comparators):
-            fn = _COMPARE.get(type(op))
-            if fn is None:
-                return self.generic_visit(node)
-            right = self.visit(right_node)
+
+def _compare(node: ast.Compare):
+    left_of = _compile(node.left)
+    steps = [(_COMPARE.get(type(op)), _compile(right)) for op, right in zip(node.ops, node.comparators)]
+
+    def compare(env):
+        left = left_of(env)
+        for fn, right_of in steps:
+            if fn is None:  # `in`, `is`: refused once the comparisons before it hold
+                raise _refusal(node)
+            right = right_of(env)
             try:
                 if not fn(left, right):
                     return False
@@ -237,17 +295,32 @@ class _Evaluator(ast.NodeVisitor):
                 raise ExprError(f"'{ast.unparse(node)}': cannot compare {left!r} and {right!r}") from None
             left = right
         return True
+    return compare
 
-    def visit_IfExp(self, node):
-        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
-    def visit_Call(self, node):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
-            return self.generic_visit(node)
-        args = [self.visit(a) for a in node.args]
+def _conditional(node: ast.IfExp):
+    test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
+    return lambda env: body(env) if test(env) else orelse(env)
+
+
+def _call(node: ast.Call):
+    if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
+        return _refused(node)
+    fn, args = _FUNCTIONS[node.func.id], [_compile(a) for a in node.args]
+
+    def call(env):
+        values = [arg(env) for arg in args]
         try:
-            return _check(_FUNCTIONS[node.func.id](*args))
+            return _check(fn(*values))
         except ZeroDivisionError:  # log(x, 1)
             raise ExprError(f"'{ast.unparse(node)}': division by zero") from None
         except (TypeError, ValueError, OverflowError) as e:
             raise ExprError(f"'{ast.unparse(node)}': {e}") from None
+    return call
+
+
+_COMPILERS = {
+    ast.Constant: _constant, ast.Name: _name, ast.Attribute: _attribute, ast.Subscript: _subscript,
+    ast.List: _list, ast.Tuple: _list, ast.UnaryOp: _unary, ast.BinOp: _binary, ast.BoolOp: _boolean,
+    ast.Compare: _compare, ast.IfExp: _conditional, ast.Call: _call,
+}

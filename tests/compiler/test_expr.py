@@ -1,5 +1,7 @@
 """Safe `$param` / `${expression}` evaluation: what it computes, and what it refuses."""
 
+import re
+
 import pytest
 
 from nncompile.compiler.expr import ExprError, evaluate
@@ -112,3 +114,44 @@ def test_regnets_width_rule_gives_torchvisions_stages():
     stages = {w: widths.count(w) for w in widths}  # consecutive blocks of one width form a stage
     theirs = BlockParams.from_init_params(depth=depth, w_0=w_0, w_a=w_a, w_m=w_m, group_width=8)
     assert (list(stages), list(stages.values())) == (theirs.widths, theirs.depths)
+
+
+# An expression is compiled once per text and cached: the cache must hold no values, no
+# errors, and refuse what the tree refuses only where the evaluation reaches it.
+
+@pytest.mark.parametrize("text, first, second", [("${k * 2}", 2, 10), ("$k", 1, 5), ("x${k}_${k * 2}", "x1_2", "x5_10")])
+def test_a_text_read_again_reads_the_new_values(text, first, second):
+    assert (evaluate(text, {"k": 1}), evaluate(text, {"k": 5})) == (first, second)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("${k / z}", "'k / z': division by zero"),
+    ("${k +}", "invalid expression 'k +': invalid syntax"),
+    ("${widht}", "unknown parameter 'widht'"),
+])
+def test_an_error_is_raised_each_time_the_text_is_read(text, message):
+    for _ in range(2):
+        with pytest.raises(ExprError, match=re.escape(message)):
+            evaluate(text, {"k": 3, "z": 0})
+
+
+@pytest.mark.parametrize("text, env, expected", [
+    ("${1 if deep else k.real}", {"deep": True, "k": 3}, 1),  # the refused branch is not reached
+    ("${0 > 1 in k}", {"k": 3}, False),  # `in` is after a comparison that fails
+    ("${deep or 1e999}", {"deep": True}, True),  # a literal out of range, not reached
+    ("${deep and widht}", {"deep": False}, False),  # an unknown name, not reached
+])
+def test_what_evaluation_does_not_reach_is_not_refused(text, env, expected):
+    assert evaluate(text, env) == expected
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("${1 if deep else k.real}", {"deep": False, "k": 3}, "'k.real' is not allowed"),
+    ("${1 > 0 in k}", {"k": 3}, "'1 > 0 in k' is not allowed"),
+    ("${deep or 1e999}", {"deep": False}, r"number out of range \(inf\)"),
+    ("${deep and widht}", {"deep": True}, "unknown parameter 'widht'"),
+    ("${widht + k.real}", {"k": 3}, "unknown parameter 'widht'"),  # the left operand is read first
+])
+def test_what_evaluation_reaches_is_refused(text, env, message):
+    with pytest.raises(ExprError, match=message):
+        evaluate(text, env)
