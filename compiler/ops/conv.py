@@ -95,9 +95,15 @@ class Conv2d(Op):
         return f"conv {_k(a.kernel)}/{a.stride[0]}{extra}, {a.out_channels}"
 
     def torch(self, a, inputs, out):
+        # padding in numbers, never 'same': torch.onnx.export writes 'same' as auto_pad, which
+        # onnxruntime refuses with a dilation; one more after than before is an F.pad first, as
+        # nn.Conv2d's own 'same' does it
+        (top, bottom), (left, right) = self.pads(a)
+        symmetric = top == bottom and left == right
         return TorchModule("nn.Conv2d", (inputs[0].shape[1], a.out_channels, a.kernel),
-                           dict(stride=a.stride, padding=a.padding, dilation=a.dilation, groups=a.groups,
-                                bias=a.bias))
+                           dict(stride=a.stride, padding=(top, left) if symmetric else 0, dilation=a.dilation,
+                                groups=a.groups, bias=a.bias),
+                           call=None if symmetric else f"{{m}}(F.pad({{0}}, ({left}, {right}, {top}, {bottom})))")
 
     def onnx(self, a, inputs, types, out, emit):
         (top, bottom), (left, right) = self.pads(a)  # 'same' may pad one more after than before

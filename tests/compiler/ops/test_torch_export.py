@@ -2,7 +2,9 @@
 shown untraceable on its own harness cases: with the refusal lifted, torch.onnx.export of the
 lowered module fails, or the model it writes fails in onnxruntime or disagrees with the module
 itself on other boxes at other batches. The other ops that take boxes are the control: their
-traces agree with the module on the same draws, so the check tells the two kinds apart."""
+traces agree with the module on the same draws, so the check tells the two kinds apart. So do
+convolutions padded 'same' (torch's own 'same' exports as auto_pad, which onnxruntime refuses
+with a dilation: the lowering pads in numbers)."""
 
 from __future__ import annotations
 
@@ -62,3 +64,12 @@ def test_an_op_not_refused_traces_correctly(op, tmp_path, monkeypatch):
     assert op not in UNTRACEABLE
     with harness.one_thread():
         assert _trace_holds(_first_case(op), tmp_path, monkeypatch)
+
+
+SAME_PADDED = [case for case in harness.all_cases() if case.op == "conv2d" and case.attrs.get("padding") == "same"]
+
+
+@pytest.mark.parametrize("case", SAME_PADDED, ids=[case.id for case in SAME_PADDED])
+def test_a_convolution_padded_same_traces_correctly(case, tmp_path, monkeypatch):
+    with harness.one_thread():
+        assert _trace_holds(case, tmp_path, monkeypatch)
