@@ -44,6 +44,7 @@ _UNREAD = object()
 class YMap(dict):
     """A mapping that knows the span of itself, of each key and of each value."""
 
+    __slots__ = ("span", "key_spans", "value_spans")  # no __dict__ each: a spec holds tens of thousands
     span: Span
     key_spans: dict
     value_spans: dict
@@ -52,11 +53,11 @@ class YMap(dict):
 class YList(list):
     """A list that knows the span of itself and of each item."""
 
+    __slots__ = ("span", "value_spans")
     span: Span
     value_spans: list
 
 
-_COLLECTIONS = (YMap, YList)
 _new_span = tuple.__new__  # Span(…) without its Python-level __new__: one per value read
 
 
@@ -73,20 +74,6 @@ def _ymap(span: Span) -> YMap:
     out = YMap()
     out.span, out.key_spans, out.value_spans = span, {}, {}
     return out
-
-
-def _copy(value):
-    """An aliased value, built anew at each use (as if written out there)."""
-    kind = type(value)
-    if kind is YMap:
-        out = YMap({k: _copy(v) if type(v) in _COLLECTIONS else v for k, v in value.items()})
-        out.span, out.key_spans, out.value_spans = value.span, value.key_spans.copy(), value.value_spans.copy()
-        return out
-    if kind is YList:
-        out = YList([_copy(v) if type(v) in _COLLECTIONS else v for v in value])
-        out.span, out.value_spans = value.span, value.value_spans.copy()
-        return out
-    return value
 
 
 class _Open:
@@ -263,7 +250,10 @@ class _Composer:
                       f"the YAML is nested more than {MAX_DEPTH} levels deep (aliases expanded)", "yaml-too-large")
         if self.stack and self.stack[-1].values + values > MAX_NODES:
             self.overflow(self.stack[-1])
-        return _copy(value), span, values, height
+        # the anchored value itself, not a copy: an alias is the same node in YAML. Nothing
+        # downstream writes into a composed value but load._names_as_written, which renames a
+        # layer's numeric name to its text alike at every use (as merged values are shared too)
+        return value, span, values, height
 
     def open(self, event, kind) -> None:
         start, stack = event.start_mark, self.stack
