@@ -6,7 +6,7 @@ off, or one that could not be expanded, for its input). Names become dotted path
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
 from ..ir import Graph, Node, Scope
@@ -43,9 +43,9 @@ class LayerScope:
     # layers are named as the caller's, and the blocks they call labelled as the caller would name them
 
 
-@dataclass(frozen=True)
-class Site:
-    """One layer instance being expanded: what it is, where, and what it reads."""
+class Site(NamedTuple):
+    """One layer instance being expanded: what it is, where, and what it reads (a NamedTuple:
+    one is made per layer and per repeat copy, at a fifth of a frozen dataclass's cost)."""
 
     qualified: str
     name: str  # as written
@@ -63,6 +63,10 @@ class Walker:
         self.graph, self.problems, self.max_nodes = graph, problems, max_nodes
         self.links = Links()
         self.types = InputTypes(graph, self.links, strict)
+        # A layer body's mappings (`relu1: relu` as {op: relu}, `op: $norm` chosen) by the id of what each is
+        # made from, held so the id stays its: a block's copies share one, which validate_layer validates once
+        self.bodies: dict[tuple[int, str], tuple[YMap, YMap]] = {}  # (entry, layer name) -> body
+        self.choices: dict[tuple[int, str], tuple[YMap, YMap]] = {}  # (body, the op or block chosen) -> body
 
     def evaluate(self, value: Any, env: dict, container: Any, key: Any) -> tuple[Any, bool]:
         if value is None or type(value) in _PLAIN:  # most `when:`, `trainable:`, `repeat:`: nothing to evaluate
@@ -98,9 +102,10 @@ class Walker:
 
     def layer(self, name: str, entry: YMap, scope: LayerScope, previous: str) -> None:
         qualified = scope.prefix + name
-        body = _chosen(self.problems, self.body_of(name, entry, scope), scope.env)
+        body = _chosen(self, self.body_of(name, entry, scope), scope.env)
         model, problems = validate_layer(body, name) if body is not None else (None, [])
-        self.problems += problems
+        if problems:
+            self.problems += problems
         if model is None:
             return self.links.pass_through(qualified, previous)
         try:
@@ -123,8 +128,8 @@ class Walker:
         if repeat is None:
             return self.instance(site)
         for k in range(repeat):
-            self.instance(replace(site, qualified=f"{qualified}.{k}", env={**site.env, "i": k}, repeat=(k, repeat),
-                                  inputs=site.inputs if k == 0 else [f"{qualified}.{k - 1}"]))
+            self.instance(site._replace(qualified=f"{qualified}.{k}", env={**site.env, "i": k}, repeat=(k, repeat),
+                                        inputs=site.inputs if k == 0 else [f"{qualified}.{k - 1}"]))
         self.links.pass_through(qualified, f"{qualified}.{repeat - 1}")
 
     def body_of(self, name: str, entry: YMap, scope: LayerScope) -> YMap | None:
@@ -133,6 +138,9 @@ class Walker:
         body = entry[name]
         if not isinstance(body, str):
             return body
+        made = self.bodies.get((id(entry), name))
+        if made is not None:
+            return made[1]
         chosen = contains_expression(body)  # `- bn1: $norm` is `{op: $norm}`, the op chosen once evaluated
         if not chosen and body not in REGISTRY and scope.namespace.resolve(body) is None \
                 and not scope.namespace.import_failed(body):
@@ -143,6 +151,7 @@ class Walker:
         mapping = YMap(op=body) if body in REGISTRY or chosen else YMap(block=body)
         mapping.span, mapping.key_spans = entry.key_spans[name], {}
         mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
+        self.bodies[id(entry), name] = entry, mapping
         return mapping
 
     def inputs(self, name: str, model: Record, body: YMap, previous: str, scope: LayerScope, env: dict) -> list[str]:
@@ -247,7 +256,7 @@ class Walker:
         call, body, scope = site.model, site.body, site.scope
         entry = scope.namespace.resolve(call.block)
         problem = None if entry is None and scope.namespace.import_failed(call.block) \
-            else self.call_problem(site, entry)  # (a failed import was reported where it failed)
+            else _call_problem(site, entry)  # (a failed import was reported where it failed)
         if entry is None or problem:
             self.problems += [problem] if problem else []
             return self.links.pass_through(site.qualified, site.inputs[0])
@@ -274,20 +283,6 @@ class Walker:
         last = self.layers(entry.raw["layers"], inner)
         targets = self.outputs(entry.raw, _as_list(definition.outputs), inner, site.name)
         self.links.pass_through(site.qualified, targets[0] or last if targets else last)
-
-    def call_problem(self, site: Site, entry: BlockEntry | None) -> Diagnostic | None:
-        """Why the block cannot be called here, if it cannot."""
-        call, at = site.model, span_of(site.body, "block")
-        names = site.scope.namespace.all_names
-        if entry is None:
-            return Diagnostic(f"layer '{site.name}': unknown block '{call.block}'{did_you_mean(call.block, names())}",
-                              at, notes=[f"blocks here: {listing(names())}"], code="unknown-block")
-        if entry.qualname in site.scope.calls:
-            return Diagnostic(f"block '{call.block}' calls itself", at, code="block-recursion")
-        if len(site.scope.calls) >= MAX_BLOCK_DEPTH:
-            return Diagnostic(f"blocks are nested more than {MAX_BLOCK_DEPTH} levels deep", at,
-                              notes=["a real network nests blocks a few levels deep"], code="too-large")
-        return None
 
     def add(self, node: Node) -> Node:
         if len(self.graph.nodes) >= self.max_nodes:
@@ -322,6 +317,21 @@ def check_library(namespace: Namespace) -> list[Diagnostic]:
     return found
 
 
+def _call_problem(site: Site, entry: BlockEntry | None) -> Diagnostic | None:
+    """Why the block cannot be called here, if it cannot."""
+    call, at = site.model, span_of(site.body, "block")
+    names = site.scope.namespace.all_names
+    if entry is None:
+        return Diagnostic(f"layer '{site.name}': unknown block '{call.block}'{did_you_mean(call.block, names())}",
+                          at, notes=[f"blocks here: {listing(names())}"], code="unknown-block")
+    if entry.qualname in site.scope.calls:
+        return Diagnostic(f"block '{call.block}' calls itself", at, code="block-recursion")
+    if len(site.scope.calls) >= MAX_BLOCK_DEPTH:
+        return Diagnostic(f"blocks are nested more than {MAX_BLOCK_DEPTH} levels deep", at,
+                          notes=["a real network nests blocks a few levels deep"], code="too-large")
+    return None
+
+
 def _scopes_within(site: Site, scope: LayerScope, call: BlockCall) -> tuple[tuple[Scope, ...], tuple | None]:
     """The scopes a called block's layers are in (an inline call adds none), and an inline
     call's name, place and namespace. A block called inside an inline one is labelled as the
@@ -343,17 +353,23 @@ def _inline_clash(walker: Walker, scope: LayerScope, name: str, span: Span) -> b
     return True
 
 
-def _chosen(problems: Problems, body: YMap | None, env: dict) -> YMap | None:
+def _chosen(walker: Walker, body: YMap | None, env: dict) -> YMap | None:
     """The body with its `op:` or `block:` evaluated where a parameter chooses it
     (`op: $norm`, as torchvision's norm_layer); None if that failed (reported)."""
-    key = next((k for k in ("op", "block") if body is not None and contains_expression(body.get(k))), None)
+    key = None if body is None else "op" if contains_expression(body.get("op")) \
+        else "block" if contains_expression(body.get("block")) else None
     if key is None:
         return body
-    value, ok = evaluate(problems, body[key], env, (body, key))
+    value, ok = evaluate(walker.problems, body[key], env, (body, key))
     if not ok:
         return None
+    made = walker.choices.get((id(body), value)) if isinstance(value, str) else None
+    if made is not None:
+        return made[1]
     chosen = YMap(body, **{key: value})
     chosen.span, chosen.key_spans, chosen.value_spans = body.span, body.key_spans, body.value_spans
+    if isinstance(value, str):
+        walker.choices[id(body), value] = body, chosen
     return chosen
 
 
