@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 import operator
 import re
 import types
@@ -26,7 +25,7 @@ from .declarations import (REQUIRED, BeforeValidator, ConfigDict, Discriminator,
                            WrapValidator, model_validator)
 
 __all__ = ["BeforeValidator", "ConfigDict", "Discriminator", "Field", "Invalid", "Record", "Tag", "WrapValidator",
-           "dump", "extra", "fields", "make_record", "model_validator", "pydantic_model", "replace", "validate"]
+           "dump", "extra", "fields", "model_validator", "pydantic_model", "replace", "validate"]
 
 _EXACT_INT = 2**53  # beyond it int → float may round, and pydantic's big ints are its own business
 
@@ -155,17 +154,6 @@ def dump(record: Record) -> dict:
     return {name: plain(value) for name, value in record.__dict__.items()} | dict(record._extra or {})
 
 
-def make_record(name: str, base: type, doc: str | None, module: str, build_pydantic: Callable | None = None,
-                **declared: tuple[Any, Any]) -> type:
-    """A record class made at run time (as pydantic's create_model): fields name=(type,
-    default or Field). build_pydantic(cls), if given, builds its pydantic model."""
-    namespace = {"__annotations__": {k: t for k, (t, _) in declared.items()}, "__doc__": doc, "__module__": module,
-                 **{k: d for k, (_, d) in declared.items() if d is not REQUIRED}}
-    if build_pydantic is not None:
-        namespace["_build_pydantic"] = staticmethod(build_pydantic)
-    return type(name, (base,), namespace)
-
-
 # --- validation --------------------------------------------------------------------------
 
 def validate(cls: type, data: Any) -> Record:
@@ -254,7 +242,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
     """The fast validator of a type: returns the value as pydantic would, or raises _Unsure."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
-        return _any
+        return lambda v: v
     if hint is None or hint is type(None):
         return _exact(lambda v: v is None)
     if hint is bool or hint is str:
@@ -281,7 +269,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
     if origin in (Union, types.UnionType):
         return _union([_compile(a) for a in args])
     if hint is list or origin is list:
-        return _list(_compile(args[0]) if args else _any)
+        return _list(_compile(args[0]) if args else (lambda v: v))
     if origin is tuple:
         if len(args) == 2 and args[1] is ...:
             item = _compile(args[0])
@@ -290,9 +278,7 @@ def _compile(hint: Any) -> Callable[[Any], Any]:
         return lambda v: tuple(f(x) for f, x in zip(items, v)) if type(v) is tuple and len(v) == len(items) \
             else _unsure_of(v)
     if hint is dict or origin is dict:
-        key, value = (_compile(args[0]), _compile(args[1])) if args else (_any, _any)
-        if value is _any:  # (a layer's body: no call per value)
-            return lambda v: {key(k): x for k, x in v.items()} if isinstance(v, dict) else _unsure_of(v)
+        key, value = (_compile(args[0]), _compile(args[1])) if args else (lambda v: v, lambda v: v)
         return lambda v: {key(k): value(x) for k, x in v.items()} if isinstance(v, dict) else _unsure_of(v)
     raise TypeError(f"records cannot validate {hint!r}")
 
@@ -301,19 +287,12 @@ def _unsure_of(v: Any) -> Any:
     raise _Unsure
 
 
-def _any(v: Any) -> Any:
-    return v
-
-
 def _list(item: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def check(v):
+    def check(v):  # an item held more than once (a YAML alias is one object) is validated once
         if not isinstance(v, list):
             raise _Unsure
-        if len(set(map(id, v))) == len(v):
-            return [item(x) for x in v]
-        # an item given more than once (a YAML alias is one object) is validated once
         done = {}
-        return [done[id(x)] if id(x) in done else done.setdefault(id(x), item(x)) for x in v]
+        return [done[i] if (i := id(x)) in done else done.setdefault(i, item(x)) for x in v]
     return check
 
 
@@ -365,11 +344,10 @@ def _constrained(inner: Callable, constraints: dict) -> Callable:
     """inner, then each constraint given, as a C-level test where there is one."""
     bounds = {"ge": operator.le, "gt": operator.lt, "le": operator.ge, "lt": operator.gt}  # bound OP value
     tests = [functools.partial(bounds[key], constraints[key]) for key in bounds if key in constraints]
-    sized = "min_length" in constraints or "max_length" in constraints
-    shortest, longest = constraints.get("min_length", 0), constraints.get("max_length", math.inf)
+    shortest, longest = constraints.get("min_length"), constraints.get("max_length")
     # pydantic's regex engine reads `$` as the very end, Python's also before a last newline
     search = re.compile(constraints["pattern"]).search if "pattern" in constraints else None
-    if not tests and not sized and search is None:
+    if not tests and shortest is None and longest is None and search is None:
         return inner
 
     def check(v):  # (the lengths and the pattern tested here: a call each cost more than the tests)
@@ -377,7 +355,8 @@ def _constrained(inner: Callable, constraints: dict) -> Callable:
         for test in tests:
             if not test(v):
                 raise _Unsure
-        if sized and not shortest <= len(v) <= longest or search is not None and ("\n" in v or search(v) is None):
+        if (shortest is not None and len(v) < shortest or longest is not None and len(v) > longest
+                or search is not None and ("\n" in v or search(v) is None)):
             raise _Unsure
         return v
     return check

@@ -13,9 +13,10 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 from . import records
+from .declarations import REQUIRED
 from .records import (BeforeValidator, ConfigDict, Discriminator, Field, Invalid, Record, Tag, WrapValidator,
                       pydantic_model)
 
@@ -128,6 +129,17 @@ class ChosenOpLayer(LayerCommon):
     op: Expr = Field(description="a $param or ${expression} naming the op, e.g. a block's norm layer")
 
 
+def _make_record(name: str, base: type, doc: str | None, module: str, build_pydantic: Callable | None = None,
+                 **declared: tuple[Any, Any]) -> type:
+    """A record class made at run time (as pydantic's create_model): fields name=(type,
+    default or Field). build_pydantic(cls), if given, builds its pydantic model."""
+    namespace = {"__annotations__": {k: t for k, (t, _) in declared.items()}, "__doc__": doc, "__module__": module,
+                 **{k: d for k, (_, d) in declared.items() if d is not REQUIRED}}
+    if build_pydantic is not None:
+        namespace["_build_pydantic"] = staticmethod(build_pydantic)
+    return type(name, (base,), namespace)
+
+
 @functools.cache
 def layer_model(op_name: str) -> type[Record]:
     """The record of a layer whose body has `op: op_name`: the common keys plus the op's
@@ -135,9 +147,8 @@ def layer_model(op_name: str) -> type[Record]:
     op = REGISTRY[op_name]
     fields = {name: (Annotated[(info.annotation, *info.metadata, _LATER_IF_EXPRESSION)], info.default)
               for name, info in records.fields(op.Attrs).items()}
-    return records.make_record(f"{type(op).__name__}Layer", LayerCommon, op.doc, __name__,
-                               functools.partial(_layer_pydantic_model, op_name), op=(Literal[op_name], ...),
-                               **fields)
+    return _make_record(f"{type(op).__name__}Layer", LayerCommon, op.doc, __name__,
+                        functools.partial(_layer_pydantic_model, op_name), op=(Literal[op_name], ...), **fields)
 
 
 _LATER_IF_EXPRESSION = WrapValidator(_later_if_expression)
