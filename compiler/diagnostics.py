@@ -12,7 +12,6 @@ quoted in a message is shortened, and only the first MAX_SHOWN diagnostics are p
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .codes import checked
@@ -43,18 +42,25 @@ class Span(NamedTuple):
         return {"file": self.file, "line": self.line, "col": self.col}
 
 
-@dataclass
 class Diagnostic:
-    message: str
-    span: Span | None = None
-    severity: str = "error"  # "error" | "warning"
-    notes: list[str] = field(default_factory=list)
-    code: str = ""  # one of compiler/codes.py's, e.g. "unknown-op" (documented in docs/errors.md)
+    """One message: a plain class, not a dataclass (declared at every start, ten times the cost)."""
 
-    def __post_init__(self):
-        checked(self.code)
-        self.message = bounded(self.message)
-        self.notes = [bounded(note) for note in self.notes]
+    def __init__(self, message: str, span: Span | None = None, severity: str = "error",
+                 notes: list[str] | None = None, code: str = ""):
+        self.code = checked(code)  # one of compiler/codes.py's, e.g. "unknown-op" (documented in docs/errors.md)
+        self.message, self.span = bounded(message), span
+        self.severity = severity  # "error" | "warning"
+        self.notes = [bounded(note) for note in notes or ()]
+
+    def _fields(self) -> tuple:
+        return self.message, self.span, self.severity, self.notes, self.code
+
+    def __eq__(self, other):
+        return self._fields() == other._fields() if type(other) is Diagnostic else NotImplemented
+
+    def __repr__(self) -> str:
+        return (f"Diagnostic(message={self.message!r}, span={self.span!r}, severity={self.severity!r}, "
+                f"notes={self.notes!r}, code={self.code!r})")
 
     def render(self, sources: "SourceCache | None" = None) -> str:
         where = f"{self.span}: " if self.span else ""

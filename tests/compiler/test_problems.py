@@ -9,8 +9,8 @@ from nncompile.compiler.expand.problems import Problems
 
 def test_a_repeated_error_is_built_once_and_kept_once(monkeypatch):
     built = []
-    real = Diagnostic.__post_init__
-    monkeypatch.setattr(Diagnostic, "__post_init__", lambda self: built.append(self) or real(self))
+    real = Diagnostic.__init__
+    monkeypatch.setattr(Diagnostic, "__init__", lambda self, *a, **k: built.append(self) or real(self, *a, **k))
     problems, at = Problems(), Span("a.yaml", 3, 9)
     for _ in range(1000):
         problems.error("duplicate layer name 'a'", at, "duplicate-name", ["first defined at a.yaml:3:9"])
