@@ -33,6 +33,9 @@ _MERGE = "tag:yaml.org,2002:merge"
 _CORE = "tag:yaml.org,2002:"
 _SCALARS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _STR, _TIMESTAMP = _CORE + "str", _CORE + "timestamp"  # an unquoted date: kept as the text the author wrote
+# the first characters of the plain scalars that may read as other than strings: the loader has
+# no resolver for every first character (None) nor by path, so any other plain scalar is a string
+_RESOLVED_BY_FIRST = frozenset(_Loader.yaml_implicit_resolvers)
 _COLLECTION_TAGS = {ev.SequenceStartEvent: _CORE + "seq", ev.MappingStartEvent: _CORE + "map"}
 
 MAX_NODES = 1_000_000  # values built, aliases expanded: bounds memory and time
@@ -202,11 +205,15 @@ class _Composer:
         wherever it is), or MERGE for `<<` where a mapping's key is due."""
         value = self.plain_values.get(text, _UNREAD)
         if value is _UNREAD:
-            tag = self.loader.resolve(yaml.ScalarNode, text, (True, False))
-            stack = self.stack
-            if tag == _MERGE and stack and stack[-1].key is _Open.EXPECT_KEY and isinstance(stack[-1].value, YMap):
-                return _Open.MERGE
-            value = self.plain_values[text] = self.construct(tag, text, span)  # (`<<` elsewhere: a bad tag)
+            if text[:1] in _RESOLVED_BY_FIRST:
+                tag = self.loader.resolve(yaml.ScalarNode, text, (True, False))
+                stack = self.stack
+                if tag == _MERGE and stack and stack[-1].key is _Open.EXPECT_KEY and isinstance(stack[-1].value, YMap):
+                    return _Open.MERGE
+                value = self.construct(tag, text, span)  # (`<<` elsewhere: a bad tag)
+            else:  # `fc1`, `relu`: no resolver reads a text so begun as other than a string
+                value = text
+            self.plain_values[text] = value
         return value
 
     def construct(self, tag: str, text: str, span: Span) -> Any:
@@ -256,18 +263,21 @@ class _Composer:
         return value, span, values, height
 
     def open(self, event, kind) -> None:
-        start, stack = event.start_mark, self.stack
+        start, stack, tag = event.start_mark, self.stack, event.tag
         if kind not in _COLLECTION_TAGS:
             raise yaml.composer.ComposerError(None, None, f"unexpected {kind.__name__}", start)
         if len(stack) >= MAX_DEPTH:
             self.fail(Span(self.file, start.line + 1, start.column + 1),
                       f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
-        if stack and stack[-1].key is _Open.EXPECT_KEY and isinstance(stack[-1].value, YMap):
+        if stack and stack[-1].key is _Open.EXPECT_KEY and type(stack[-1].value) is YMap:
             self.fail_open(start, 1, "a mapping key must be a plain scalar", "yaml-key")
-        if event.tag not in (None, "!", _COLLECTION_TAGS[kind]):
-            self.fail_open(start, 1, _bad_tag(event.tag), "yaml-tag", [_PLAIN_DATA])
-        value = _ymap(None) if kind is ev.MappingStartEvent else YList()
-        if isinstance(value, YList):
+        if tag is not None and tag != "!" and tag != _COLLECTION_TAGS[kind]:
+            self.fail_open(start, 1, _bad_tag(tag), "yaml-tag", [_PLAIN_DATA])
+        if kind is ev.MappingStartEvent:
+            value = YMap()
+            value.key_spans, value.value_spans = {}, {}
+        else:
+            value = YList()
             value.value_spans = []
         node = _Open(value, start, event.anchor)
         if event.anchor is not None:

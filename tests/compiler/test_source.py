@@ -71,6 +71,20 @@ def test_values_and_spans_agree_with_pyyaml_whatever_role_a_scalar_plays():
     same_spans(data, yaml.compose(SCALARS_IN_EVERY_ROLE, Loader=_Loader))
 
 
+def test_plain_scalars_read_as_pyyaml_reads_them_whatever_their_first_character():
+    """The composer skips the resolvers for a text whose first character begins none of them."""
+    import string
+
+    import yaml
+
+    from nncompile.compiler.source import _Loader
+
+    texts = [first + rest for first in string.ascii_letters + string.digits + "._/$~<=+"
+             for rest in ["", "1", "0", "rue", "alse", "ull", "o", "es", "ff", "e5", ".5", "x10", "2024-01-01"]]
+    text = "".join(f"k{i}: {t}\n" for i, t in enumerate(texts) if t != "=")  # `=`: the value tag, refused
+    assert load_text(text, "s.yaml") == yaml.load(text, Loader=_Loader)
+
+
 def test_plain_data_only():
     data = load_text("a: 1\nb: 2.5\nc: true\nd: ~\ne: [x, 'y']\nf: 2024-01-01\n", "s.yaml")
     assert data == {"a": 1, "b": 2.5, "c": True, "d": None, "e": ["x", "y"], "f": "2024-01-01"}
