@@ -67,6 +67,7 @@ class Walker:
         # made from, held so the id stays its: a block's copies share one, which validate_layer validates once
         self.bodies: dict[tuple[int, str], tuple[YMap, YMap]] = {}  # (entry, layer name) -> body
         self.choices: dict[tuple[int, str], tuple[YMap, YMap]] = {}  # (body, the op or block chosen) -> body
+        self.valid: dict[int, tuple[YMap, str, Record]] = {}  # body -> (it, the layer's name, its model)
 
     def evaluate(self, value: Any, env: dict, container: Any, key: Any) -> tuple[Any, bool]:
         if value is None or type(value) in _PLAIN:  # most `when:`, `trainable:`, `repeat:`: nothing to evaluate
@@ -103,7 +104,7 @@ class Walker:
     def layer(self, name: str, entry: YMap, scope: LayerScope, previous: str) -> None:
         qualified = scope.prefix + name
         body = _chosen(self, self.body_of(name, entry, scope), scope.env)
-        model, problems = validate_layer(body, name) if body is not None else (None, [])
+        model, problems = _validated(self, body, name) if body is not None else (None, [])
         if problems:
             self.problems += problems
         if model is None:
@@ -371,6 +372,18 @@ def _chosen(walker: Walker, body: YMap | None, env: dict) -> YMap | None:
     if isinstance(value, str):
         walker.choices[id(body), value] = body, chosen
     return chosen
+
+
+def _validated(walker: Walker, body: YMap, name: str) -> tuple[Record | None, list[Diagnostic]]:
+    """validate_layer's verdict, made once for a body that passes: a block's layers are walked at
+    every call of the block (ResNet-152's 50 bottlenecks), and their mappings are the same each time."""
+    known = walker.valid.get(id(body))
+    if known is not None and known[1] == name:
+        return known[2], []
+    model, problems = validate_layer(body, name)
+    if model is not None and not problems:
+        walker.valid[id(body)] = body, name, model  # the walker reads the model, never changes it
+    return model, problems
 
 
 def _init_map(init: Any) -> dict[str, Any]:

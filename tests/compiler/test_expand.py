@@ -233,3 +233,30 @@ def test_a_bare_unknown_op_is_suggested_only_another_spelling(write_spec):
     messages = [d.message for d in caught.value.diagnostics]
     assert messages == ["layer 'a': unknown op or block 'relu7'",
                         "layer 'b': unknown op or block 'ReLU6' (did you mean 'relu6'?)"]
+
+
+def test_a_blocks_copies_share_each_layers_body_and_choice(write_spec, monkeypatch):
+    """`relu1: relu` and `op: $norm` make a mapping for the layer; the walker makes it once per
+    layer (and per op chosen), so that a block's copies validate it once, each choice its own."""
+    from nncompile.compiler import spec
+
+    validated = []
+    real = spec._validated_layer
+    monkeypatch.setattr(spec, "_validated_layer", lambda body, name: validated.append(name) or real(body, name))
+    path = write_spec("""
+        inputs: {x: [N, 8, 4, 4]}
+        blocks:
+          unit:
+            params: {norm: batchnorm2d}
+            layers:
+              - bn: {op: $norm}
+              - act: relu
+        layers:
+          - a: {block: unit, repeat: 3}
+          - b: {block: unit, repeat: 2, norm: frozen_batchnorm2d}
+        """)
+    graph = analyse(path)
+    assert sorted(validated) == ["a", "act", "b", "bn", "bn"]  # bn once per op chosen, act once
+    assert [graph.nodes[f"{layer}.bn"].op for layer in ("a.0", "a.2", "b.0", "b.1")] == \
+        ["batchnorm2d", "batchnorm2d", "frozen_batchnorm2d", "frozen_batchnorm2d"]
+    assert graph.nodes["b.1.act"].op == "relu" and not graph.errors
