@@ -119,7 +119,7 @@ class Node:
     @property
     def param_count(self) -> int:
         """Parameters this node owns (a node that shares another's owns none)."""
-        return 0 if self.share or not self.params else sum(math.prod(s) for s in self.params.values())
+        return 0 if self.share or not self.params else sum(map(math.prod, self.params.values()))
 
 
 @dataclass

@@ -41,6 +41,8 @@ class ShapeError(Exception):
 class InferLog:
     """What an op's shape rule explains while it runs: arithmetic lines and notes."""
 
+    __slots__ = ("input_names", "strict", "producer_shape", "arithmetic", "notes")  # one per layer
+
     def __init__(self, input_names: list[str], strict: bool = False, producer_shape: tuple | None = None):
         self.input_names = input_names
         self.strict = strict

@@ -21,6 +21,8 @@ def _in_features(a, inputs, log) -> int:
     if x.rank < 2:
         raise ShapeError(f"expects an N×…×F input, got {x}")
     f = x.shape[-1]
+    if a.in_features is None and isinstance(f, int):  # nothing to check, so no message to write
+        return f
     carried = f"'{log.input_names[0]}' carries {f:,} values per sample" if isinstance(f, int) else ""
     if x.rank > 2 and isinstance(f, int):
         carried += f" in its last axis ({x}; flatten first to use them all)"

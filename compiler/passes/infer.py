@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..ir import GLOBAL, Graph, Node
+from ..ir import GLOBAL, Graph, Node, TensorType
 from ..ops import REGISTRY, InferLog, ShapeError
 from ..ops.base import MAX_SIZE
 
@@ -83,28 +83,34 @@ def _infer_node(graph: Graph, node: Node, inputs: list[Node], strict: bool) -> N
     if not low <= len(inputs) <= (high or len(inputs)):
         wanted = f"{low}" if low == high else f"{low} to {high}" if high else f"at least {low}"
         raise ShapeError(f"takes {wanted} input(s), given {len(inputs)}", attr="in")
-    for k, source in enumerate(inputs):
-        if source.type.dtype != "float32" and k not in op.integer_inputs:
-            raise ShapeError(f"its input '{source.name}' holds integers ({source.type.dtype}), which {node.op} "
+    types = [i.type for i in inputs]
+    for k, t in enumerate(types):
+        if t.dtype != "float32" and k not in op.integer_inputs:
+            raise ShapeError(f"its input '{inputs[k].name}' holds integers ({t.dtype}), which {node.op} "
                              "does not read there", attr="in",
                              notes=["a max pool's switches (`pool.1`) go to max_unpool2d as its second input, "
                                     "`in: [values, pool.1]`; the pool's values are `pool.0`"])
-    types = [i.type for i in inputs]
     feeder = graph.nodes[inputs[0].inputs[0]] if inputs and inputs[0].inputs else None
     log = InferLog([i.name for i in inputs], strict, feeder.type.shape[1:] if feeder and feeder.type else None)
-    out = op.infer(node.attrs, types, log)
+    attrs = node.attrs
+    out = op.infer(attrs, types, log)
+    if not types or out is not types[0]:  # (an elementwise op's output is its input's type, checked before)
+        _check_sizes(out)
+    node.type = out
+    node.arithmetic, node.notes = _square(log.arithmetic), log.notes
+    node.params, node.self_param = op.param_shapes(attrs, types, out), op.self_param
+    node.buffers = op.buffer_shapes(attrs, types, out)
+    node.macs = op.macs(attrs, types, out)
+    _receptive(node, op.receptive(attrs, types), inputs)
+
+
+def _check_sizes(out: TensorType) -> None:
     for d in out.shape:
         if isinstance(d, int) and d > MAX_SIZE:
             raise ShapeError(f"its output would have a size of {d:.3g}; sizes are limited to 2^40")
         if isinstance(d, str) and len(d) > MAX_SYMBOLIC_TEXT:  # e.g. H/2^k after k stride-2 layers
             raise ShapeError(f"its output size {d[:30]}… has grown too complex to follow symbolically; "
                              "give the input a concrete size")
-    node.type = out
-    node.arithmetic, node.notes = _square(log.arithmetic), log.notes
-    node.params, node.self_param = op.param_shapes(node.attrs, types, node.type), op.self_param
-    node.buffers = op.buffer_shapes(node.attrs, types, node.type)
-    node.macs = op.macs(node.attrs, types, node.type)
-    _receptive(node, op.receptive(node.attrs, types), inputs)
 
 
 def _square(lines: list[str]) -> list[str]:
@@ -115,6 +121,9 @@ def _square(lines: list[str]) -> list[str]:
 
 
 def _receptive(node: Node, step, inputs: list[Node]) -> None:
+    if step is None and len(inputs) == 1:  # an elementwise op, most layers: its input's field as it is
+        node.receptive_field, node.jump = inputs[0].receptive_field, inputs[0].jump
+        return
     fields = [i.receptive_field for i in inputs]
     if GLOBAL in fields or (step is GLOBAL and any(fields)):
         node.receptive_field, node.jump = GLOBAL, None
@@ -256,7 +265,7 @@ def totals(graph: Graph) -> Totals:
         t.params += count
         t.trainable_params += count if node.trainable else 0
         if node.buffers:
-            t.buffers += sum(math.prod(s) for s in node.buffers.values())
+            t.buffers += sum(map(math.prod, node.buffers.values()))
         t.macs = None if t.macs is None or node.macs is None else t.macs + node.macs
         per_sample = node.type.bytes_per_sample() if node.type else None
         t.activation_bytes = None if t.activation_bytes is None or per_sample is None else t.activation_bytes + per_sample
