@@ -99,7 +99,8 @@ def _names_as_written(data: YMap, sources: SourceCache) -> None:
     blocks = data.get("blocks")
     for body in [data] + (list(blocks.values()) if isinstance(blocks, YMap) else []):
         layers = body.get("layers") if isinstance(body, YMap) else None
-        for entry in layers if isinstance(layers, list) else ():
+        # each entry once: aliases of one layer are one object, renamed at its first use
+        for entry in {id(e): e for e in layers}.values() if isinstance(layers, list) else ():
             for key in [k for k in entry if not isinstance(k, str)] if isinstance(entry, YMap) else ():
                 span = entry.key_spans[key]
                 name = sources.line(span.file, span.line)[span.col - 1:][:span.width]
