@@ -80,13 +80,16 @@ class Walker:
         """Expand a list of layers; returns the qualified name of the last one."""
         seen: dict[str, Span] = {}
         done: set[str] = set()
+        duplicates = set()  # (name, span, first) reported: 200,000 aliases of one layer are one mistake, written once
         for entry in raw_layers:
             name = next(iter(entry))
             span, qualified = entry.key_spans[name], scope.prefix + name
             if name in seen or name in scope.inputs:
                 first = seen.get(name) or "the inputs"
-                self.problems.error(f"duplicate layer name '{name}'", span, "duplicate-name",
-                                    [f"first defined at {first}"])
+                if (name, span, first) not in duplicates:
+                    duplicates.add((name, span, first))
+                    self.problems.error(f"duplicate layer name '{name}'", span, "duplicate-name",
+                                        [f"first defined at {first}"])
             elif scope.inline and _inline_clash(self, scope, name, span):
                 done.add(name)  # not expanded: it would replace the caller's
             seen.setdefault(name, span)

@@ -260,3 +260,20 @@ def test_a_blocks_copies_share_each_layers_body_and_choice(write_spec, monkeypat
     assert [graph.nodes[f"{layer}.bn"].op for layer in ("a.0", "a.2", "b.0", "b.1")] == \
         ["batchnorm2d", "batchnorm2d", "frozen_batchnorm2d", "frozen_batchnorm2d"]
     assert graph.nodes["b.1.act"].op == "relu" and not graph.errors
+
+
+def test_a_duplicate_name_is_reported_once_at_each_place(write_spec):
+    """Aliases of one layer are one mistake (one span); a name written twice more is two."""
+    path = write_spec("""
+        inputs: {x: [N, 8]}
+        layers:
+          - &l {a: relu}
+          - *l
+          - *l
+          - a: relu
+          - x: relu
+        """)
+    found = [(d.message, tuple(d.span[1:3]), d.notes) for d in analyse(path).errors if d.code == "duplicate-name"]
+    assert found == [("duplicate layer name 'a'", (3, 9), ["first defined at " + f"{path}:3:9"]),
+                     ("duplicate layer name 'a'", (6, 5), ["first defined at " + f"{path}:3:9"]),
+                     ("duplicate layer name 'x'", (7, 5), ["first defined at the inputs"])]

@@ -119,7 +119,8 @@ def test_regnets_width_rule_gives_torchvisions_stages():
 # An expression is compiled once per text and cached: the cache must hold no values, no
 # errors, and refuse what the tree refuses only where the evaluation reaches it.
 
-@pytest.mark.parametrize("text, first, second", [("${k * 2}", 2, 10), ("$k", 1, 5), ("x${k}_${k * 2}", "x1_2", "x5_10")])
+@pytest.mark.parametrize("text, first, second", [("${k * 2}", 2, 10), ("$k", 1, 5),
+                                                  ("x${k}_${k * 2}", "x1_2", "x5_10")])
 def test_a_text_read_again_reads_the_new_values(text, first, second):
     assert (evaluate(text, {"k": 1}), evaluate(text, {"k": 5})) == (first, second)
 
