@@ -291,6 +291,8 @@ def _list(item: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def check(v):  # an item held more than once (a YAML alias is one object) is validated once
         if not isinstance(v, list):
             raise _Unsure
+        if len(set(map(id, v))) == len(v):  # (no item twice: most lists, without the memo's cost)
+            return [item(x) for x in v]
         done = {}
         return [done[i] if (i := id(x)) in done else done.setdefault(i, item(x)) for x in v]
     return check
