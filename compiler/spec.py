@@ -399,19 +399,8 @@ def op_spelled(word: Any) -> str:
 
 
 def validate_layer(body: dict, name: str) -> tuple[Record | None, list[Diagnostic]]:
-    """Validate a layer's mapping body with its op's model, or as a block call. A body read
-    from the YAML that passed is not validated again: a block's layers are walked at every
-    call of the block (ResNet-152's 50 bottlenecks), and their text is the same each time."""
-    memo = getattr(body, "__dict__", {}).get("_valid_layer")
-    if memo is not None and memo[0] == name:
-        return memo[1], []
-    model, problems = _validated_layer(body, name)
-    if model is not None and not problems and hasattr(body, "__dict__"):
-        body.__dict__["_valid_layer"] = (name, model)  # the walker reads the model, never changes it
-    return model, problems
-
-
-def _validated_layer(body: dict, name: str) -> tuple[Record | None, list[Diagnostic]]:
+    """Validate a layer's mapping body with its op's model, or as a block call (the walker
+    keeps the verdict of a body that passed: a block's copies share their layers' bodies)."""
     op = body.get("op")
     if "block" in body:
         model = BlockCall

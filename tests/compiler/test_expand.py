@@ -238,11 +238,11 @@ def test_a_bare_unknown_op_is_suggested_only_another_spelling(write_spec):
 def test_a_blocks_copies_share_each_layers_body_and_choice(write_spec, monkeypatch):
     """`relu1: relu` and `op: $norm` make a mapping for the layer; the walker makes it once per
     layer (and per op chosen), so that a block's copies validate it once, each choice its own."""
-    from nncompile.compiler import spec
+    from nncompile.compiler.expand import walk
 
     validated = []
-    real = spec._validated_layer
-    monkeypatch.setattr(spec, "_validated_layer", lambda body, name: validated.append(name) or real(body, name))
+    real = walk.validate_layer
+    monkeypatch.setattr(walk, "validate_layer", lambda body, name: validated.append(name) or real(body, name))
     path = write_spec("""
         inputs: {x: [N, 8, 4, 4]}
         blocks:
