@@ -107,7 +107,7 @@ class Walker:
     def layer(self, name: str, entry: YMap, scope: LayerScope, previous: str) -> None:
         qualified = scope.prefix + name
         body = _chosen(self, self.body_of(name, entry, scope), scope.env)
-        model, problems = _validated(self, body, name) if body is not None else (None, [])
+        model, problems = _validated(self, body, name, bool(scope.calls)) if body is not None else (None, [])
         if problems:
             self.problems += problems
         if model is None:
@@ -155,7 +155,8 @@ class Walker:
         mapping = YMap(op=body) if body in REGISTRY or chosen else YMap(block=body)
         mapping.span, mapping.key_spans = entry.key_spans[name], {}
         mapping.value_spans = {"op": entry.value_spans[name], "block": entry.value_spans[name]}
-        self.bodies[id(entry), name] = entry, mapping
+        if scope.calls:  # a block's layers are walked again at its next call; the spec's own, once
+            self.bodies[id(entry), name] = entry, mapping
         return mapping
 
     def inputs(self, name: str, model: Record, body: YMap, previous: str, scope: LayerScope, env: dict) -> list[str]:
@@ -377,14 +378,15 @@ def _chosen(walker: Walker, body: YMap | None, env: dict) -> YMap | None:
     return chosen
 
 
-def _validated(walker: Walker, body: YMap, name: str) -> tuple[Record | None, list[Diagnostic]]:
-    """validate_layer's verdict, made once for a body that passes: a block's layers are walked at
-    every call of the block (ResNet-152's 50 bottlenecks), and their mappings are the same each time."""
+def _validated(walker: Walker, body: YMap, name: str, again: bool) -> tuple[Record | None, list[Diagnostic]]:
+    """validate_layer's verdict, kept for a body that passes and will be walked `again`: a block's
+    layers are walked at every call of the block (ResNet-152's 50 bottlenecks), and their mappings
+    are the same each time (the spec's own layers are walked once: keeping theirs costs memory)."""
     known = walker.valid.get(id(body))
     if known is not None and known[1] == name:
         return known[2], []
     model, problems = validate_layer(body, name)
-    if model is not None and not problems:
+    if model is not None and not problems and again:
         walker.valid[id(body)] = body, name, model  # the walker reads the model, never changes it
     return model, problems
 
