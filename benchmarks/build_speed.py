@@ -7,7 +7,8 @@
    json` (goal ≤ 0.10×), `build` of a 10,000-layer linear/relu chain (≤ 0.40×, peak memory
    ≤ 150 MB), `check` of a 300-byte spec repeating a block 100×100×100, refused as too large
    (≤ 0.10×, ≤ 200 MB), `export specs/resnet50.yaml` with the spec's random initialisation
-   (≤ 0.50×); and torchinfo's summary of torchvision's ResNet-152 where both are installed.
+   (≤ 0.50×); torchinfo's summary of torchvision's ResNet-152 where both are installed; and
+   `python -c pass`, the start every row pays before its own work.
 2. Cost against size: chains from 500 to --max-layers layers, in ms per layer.
 3. Hostile files, over a limit or amplified by aliases, that must be refused quickly and within
    little memory (issue 16): each row gives the in-process time, the peak memory and the bytes
@@ -34,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLI = "nncompile.cli"
 TORCH = 'python -c "import torch"'
+PYTHON = 'python -c pass'  # Python's own start with this machine's site packages: every row pays it
 TORCHINFO = """
 import sys, types
 for name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
@@ -137,7 +139,8 @@ def main() -> None:
                  "check, block repeated 100×100×100": cli + ["check", str(Path(tmp) / "nested.yaml")],
                  "export specs/resnet50.yaml (random init)": cli + ["export", "specs/resnet50.yaml", "-o",
                                                                      str(Path(tmp) / "resnet50.onnx")],
-                 TORCH: [sys.executable, "-c", "import torch"]}
+                 TORCH: [sys.executable, "-c", "import torch"],
+                 PYTHON: [sys.executable, "-c", "pass"]}
         if importlib.util.find_spec("torchinfo") and importlib.util.find_spec("torchvision"):
             cases["torchinfo.summary(resnet152)"] = [sys.executable, "-c", TORCHINFO]
         samples = interleaved(cases, args.repeat, env)
