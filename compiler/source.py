@@ -5,7 +5,7 @@ booleans, null) are built, any other tag is a diagnostic, duplicate keys are err
 would silently keep the last), and the document is measured while it is read: an alias bomb
 ("billion laughs"), a recursive alias or nesting too deep is refused with a diagnostic
 instead of filling memory or the stack. The text is parsed once, by libyaml, into events
-that are built into values here, without recursion.
+that are built into values here.
 """
 
 from __future__ import annotations
@@ -79,27 +79,27 @@ def _ymap(span: Span) -> YMap:
     return out
 
 
-class _Open:
-    """A list or mapping being read: its value so far, its size and height (aliases
-    expanded), the key waiting for its value and the merge keys' values."""
+_EXPECT_KEY, _MERGE_KEY = object(), object()  # a mapping's state between its keys and values
 
-    __slots__ = ("value", "start", "anchor", "values", "height", "key", "merges")
-    EXPECT_KEY, MERGE = object(), object()
 
-    def __init__(self, value, start, anchor):
-        self.value, self.start, self.anchor = value, start, anchor
-        self.values, self.height, self.key, self.merges = 1, 1, self.EXPECT_KEY, []
+class _Opened:
+    """An anchored list or mapping not yet read to its end: an alias of it is a cycle."""
+
+    __slots__ = ("start", "depth")
+
+    def __init__(self, start, depth: int):
+        self.start, self.depth = start, depth
 
 
 class _Composer:
-    """Builds a document's values straight from libyaml's events, measuring as it goes."""
+    """Builds a document's values straight from libyaml's events, measuring as it goes: each
+    list or mapping is read by a call of its own (the nesting is bounded), its state in locals."""
 
     def __init__(self, text: str, file: str):
         self.file = file
         self.loader = _Loader(text)
         self.next = self.loader.get_event
-        self.stack: list[_Open] = []
-        self.anchors: dict[str, Any] = {}  # name -> _Open while open, then (value, span, values, height)
+        self.anchors: dict[str, Any] = {}  # name -> _Opened while open, then (value, span, values, height)
         self.plain_values: dict[str, Any] = {}  # an untagged plain scalar's text -> its value
         self.scalar_values: dict[tuple, Any] = {}
         self.constructor = yaml.constructor.SafeConstructor()
@@ -129,7 +129,8 @@ class _Composer:
         self.next()  # StreamStartEvent
         if isinstance(self.next(), ev.StreamEndEvent):
             return _ymap(Span(self.file, 1, 1))
-        root, span = self.node()
+        event = self.next()
+        root, span, _, _ = self.node(event, type(event), 0, False)
         self.next()  # DocumentEndEvent
         event = self.next()
         if not isinstance(event, ev.StreamEndEvent):
@@ -137,61 +138,99 @@ class _Composer:
                                               "but found another document", event.start_mark)
         return root
 
-    def node(self) -> tuple[Any, Span]:
-        """Read one node's events; its value and span."""
-        stack, file, next_event, plain_values = self.stack, self.file, self.next, self.plain_values
+    def node(self, event, kind, depth: int, key_due: bool) -> tuple[Any, Span, int, int]:
+        """The node that starts with this event, read to its end (`depth` collections around
+        it, a mapping's key due if key_due): its value, span, values and height."""
+        if kind is ev.ScalarEvent:
+            value, span = self.scalar(event, depth, key_due)
+            return value, span, 1, 1
+        if kind is ev.AliasEvent:
+            return self.alias(event, depth)
+        return self.collection(event, kind, depth, key_due)
+
+    def collection(self, event, kind, depth: int, key_due: bool) -> tuple[Any, Span, int, int]:
+        """A list or mapping, from its start event to its end, measured: the limits are checked
+        as each of its values is read, the commonest values (untagged scalars) read inline."""
+        start, tag, anchor = event.start_mark, event.tag, event.anchor
+        if kind not in _COLLECTION_TAGS:
+            raise yaml.composer.ComposerError(None, None, f"unexpected {kind.__name__}", start)
+        if depth >= MAX_DEPTH:
+            self.fail(Span(self.file, start.line + 1, start.column + 1),
+                      f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
+        if key_due:
+            self.fail_open(start, 1, "a mapping key must be a plain scalar", "yaml-key")
+        if tag is not None and tag != "!" and tag != _COLLECTION_TAGS[kind]:
+            self.fail_open(start, 1, _bad_tag(tag), "yaml-tag", [_PLAIN_DATA])
+        depth += 1
+        if anchor is not None:
+            self.anchor(event, _Opened(start, depth))
+        is_map = kind is ev.MappingStartEvent
+        if is_map:
+            out, end_kind, key = YMap(), ev.MappingEndEvent, _EXPECT_KEY
+            out.key_spans, out.value_spans = key_spans, value_spans = {}, {}
+        else:
+            out, end_kind, key = YList(), ev.SequenceEndEvent, None
+            out.value_spans = value_spans = []
+            append, append_span = out.append, value_spans.append
+        file, next_event, plain_values, max_nodes = self.file, self.next, self.plain_values, MAX_NODES
+        scalar_kind, shallow = ev.ScalarEvent, depth < MAX_DEPTH  # (a scalar deeper is refused)
+        values = height = 1
+        merges = []
         while True:
             event = next_event()
             kind = type(event)
-            if kind is ev.ScalarEvent:
-                if event.tag is None and event.anchor is None and 0 < len(stack) < MAX_DEPTH:
-                    # most events: an untagged scalar inside a collection, read and attached here
-                    start, end = event.start_mark, event.end_mark
-                    width = end.column - start.column if end.line == start.line else 1
-                    span = _new_span(Span, (file, start.line + 1, start.column + 1, width if width > 1 else 1))
-                    text = event.value
-                    value = (plain_values.get(text, _UNREAD) if event.implicit[0] else text)  # quoted: its text
-                    if value is _UNREAD:
-                        value = self.plain_value(text, span)
-                    # attach()'s commonest cases: a mapping's name key (new to it) or its value
-                    parent = stack[-1]
-                    out, key = parent.value, parent.key
-                    if type(out) is YMap and parent.values < MAX_NODES and key is not _Open.MERGE:
-                        if key is not _Open.EXPECT_KEY:
-                            out[key], out.value_spans[key] = value, span
-                            parent.key = _Open.EXPECT_KEY
-                        elif type(value) is str and value not in out:
-                            out.key_spans[value] = span
-                            parent.key = value
-                        else:
-                            self.attach(parent, value, span, 1, 1)
-                            continue
-                        parent.values += 1
-                        if parent.height == 1:
-                            parent.height = 2
-                        continue
-                else:
-                    value, span = self.scalar(event)
-                values, height = 1, 1
-            elif kind is ev.AliasEvent:
-                value, span, values, height = self.alias(event)
-            elif kind is ev.MappingEndEvent or kind is ev.SequenceEndEvent:
-                node = stack.pop()
-                value, span, values, height = self.close(node, event)
+            if kind is scalar_kind and event.tag is None and event.anchor is None and shallow:
+                # most events: an untagged scalar, read here
+                start_mark, end_mark = event.start_mark, event.end_mark
+                width = end_mark.column - start_mark.column if end_mark.line == start_mark.line else 1
+                span = _new_span(Span, (file, start_mark.line + 1, start_mark.column + 1, width if width > 1 else 1))
+                text = event.value
+                value = plain_values.get(text, _UNREAD) if event.implicit[0] else text  # quoted: its text
+                if value is _UNREAD:
+                    value = self.plain_value(text, span, key is _EXPECT_KEY)
+                values += 1
+                if height == 1:
+                    height = 2
+            elif kind is end_kind:
+                break
             else:
-                self.open(event, kind)
-                continue
-            if not stack:
-                return value, span
-            self.attach(stack[-1], value, span, values, height)
+                value, span, child_values, child_height = self.node(event, kind, depth, key is _EXPECT_KEY)
+                values += child_values
+                if child_height >= height:
+                    height = child_height + 1
+            if values > max_nodes:
+                self.fail_open(start, 1, f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                               "yaml-too-large")
+            if not is_map:
+                append(value)
+                append_span(span)
+            elif key is _EXPECT_KEY:
+                if type(value) is str and value not in out:
+                    key_spans[value], key = span, value
+                else:
+                    key = self.key(out, value, span)
+            else:
+                if key is _MERGE_KEY:
+                    merges.append((value, span))
+                else:
+                    out[key], value_spans[key] = value, span
+                key = _EXPECT_KEY
+        span = _span(file, start, event.end_mark)
+        out.span = span
+        if merges:
+            self.merge(out, merges)
+        entry = out, span, values, height
+        if anchor is not None:
+            self.anchors[anchor] = entry
+        return entry
 
-    def scalar(self, event) -> tuple[Any, Span]:
+    def scalar(self, event, depth: int, key_due: bool) -> tuple[Any, Span]:
         span = _span(self.file, event.start_mark, event.end_mark)
-        if len(self.stack) >= MAX_DEPTH:
+        if depth >= MAX_DEPTH:
             self.fail(span, f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
         tag = event.tag
         if (tag is None or tag == "!") and event.implicit[0]:
-            value = self.plain_value(event.value, span)
+            value = self.plain_value(event.value, span, key_due)
         else:
             if tag is None or tag == "!":
                 tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
@@ -200,16 +239,15 @@ class _Composer:
             self.anchor(event, (value, span, 1, 1))
         return value, span
 
-    def plain_value(self, text: str, span: Span) -> Any:
+    def plain_value(self, text: str, span: Span, key_due: bool) -> Any:
         """An untagged plain scalar's value, built once per text (the same text is the same value
-        wherever it is), or MERGE for `<<` where a mapping's key is due."""
+        wherever it is), or _MERGE_KEY for `<<` where a mapping's key is due."""
         value = self.plain_values.get(text, _UNREAD)
         if value is _UNREAD:
             if text[:1] in _RESOLVED_BY_FIRST:
                 tag = self.loader.resolve(yaml.ScalarNode, text, (True, False))
-                stack = self.stack
-                if tag == _MERGE and stack and stack[-1].key is _Open.EXPECT_KEY and isinstance(stack[-1].value, YMap):
-                    return _Open.MERGE
+                if tag == _MERGE and key_due:
+                    return _MERGE_KEY
                 value = self.construct(tag, text, span)  # (`<<` elsewhere: a bad tag)
             else:  # `fc1`, `relu`: no resolver reads a text so begun as other than a string
                 value = text
@@ -238,87 +276,29 @@ class _Composer:
     def anchor(self, event, entry) -> None:
         first = self.anchors.get(event.anchor)
         if first is not None:
-            where = first.start if isinstance(first, _Open) else _Mark(first[1])
+            where = first.start if isinstance(first, _Opened) else _Mark(first[1])
             raise yaml.composer.ComposerError(f"found duplicate anchor '&{event.anchor}'; first occurrence", where,
                                               "second occurrence", event.start_mark)
         self.anchors[event.anchor] = entry
 
-    def alias(self, event) -> tuple[Any, Span, int, int]:
+    def alias(self, event, depth: int) -> tuple[Any, Span, int, int]:
         entry = self.anchors.get(event.anchor)
         if entry is None:
             raise yaml.composer.ComposerError(None, None, f"found undefined alias '*{event.anchor}'",
                                               event.start_mark)
-        if isinstance(entry, _Open):  # the alias is inside the node it names
-            self.fail_open(entry.start, len(self.stack) - self.stack.index(entry),
+        if isinstance(entry, _Opened):  # the alias is inside the node it names
+            self.fail_open(entry.start, depth - entry.depth + 1,
                            "a YAML alias refers to the node that contains it (a cycle)", "yaml-recursive-alias")
-        value, span, values, height = entry
-        if len(self.stack) + height > MAX_DEPTH:
+        if depth + entry[3] > MAX_DEPTH:
             self.fail(_span(self.file, event.start_mark, event.end_mark),
                       f"the YAML is nested more than {MAX_DEPTH} levels deep (aliases expanded)", "yaml-too-large")
-        if self.stack and self.stack[-1].values + values > MAX_NODES:
-            self.overflow(self.stack[-1])
         # the anchored value itself, not a copy: an alias is the same node in YAML. Nothing
         # downstream writes into a composed value but load._names_as_written, which renames a
         # layer's numeric name to its text alike at every use (as merged values are shared too)
-        return value, span, values, height
-
-    def open(self, event, kind) -> None:
-        start, stack, tag = event.start_mark, self.stack, event.tag
-        if kind not in _COLLECTION_TAGS:
-            raise yaml.composer.ComposerError(None, None, f"unexpected {kind.__name__}", start)
-        if len(stack) >= MAX_DEPTH:
-            self.fail(Span(self.file, start.line + 1, start.column + 1),
-                      f"the YAML is nested more than {MAX_DEPTH} levels deep", "yaml-too-large")
-        if stack and stack[-1].key is _Open.EXPECT_KEY and type(stack[-1].value) is YMap:
-            self.fail_open(start, 1, "a mapping key must be a plain scalar", "yaml-key")
-        if tag is not None and tag != "!" and tag != _COLLECTION_TAGS[kind]:
-            self.fail_open(start, 1, _bad_tag(tag), "yaml-tag", [_PLAIN_DATA])
-        if kind is ev.MappingStartEvent:
-            value = YMap()
-            value.key_spans, value.value_spans = {}, {}
-        else:
-            value = YList()
-            value.value_spans = []
-        node = _Open(value, start, event.anchor)
-        if event.anchor is not None:
-            self.anchor(event, node)
-        stack.append(node)
-
-    def close(self, node: _Open, event) -> tuple[Any, Span, int, int]:
-        span = _span(self.file, node.start, event.end_mark)
-        node.value.span = span
-        if node.merges:
-            self.merge(node.value, node.merges)
-        entry = node.value, span, node.values, node.height
-        if node.anchor is not None:
-            self.anchors[node.anchor] = entry
         return entry
 
-    def attach(self, parent: _Open, value, span: Span, values: int, height: int) -> None:
-        parent.values += values
-        if parent.values > MAX_NODES:
-            self.overflow(parent)
-        if height >= parent.height:
-            parent.height = height + 1
-        out = parent.value
-        if type(out) is YList:
-            out.append(value)
-            out.value_spans.append(span)
-        elif parent.key is _Open.EXPECT_KEY:
-            parent.key = self.key(out, value, span)
-        else:
-            if parent.key is _Open.MERGE:
-                parent.merges.append((value, span))
-            else:
-                out[parent.key], out.value_spans[parent.key] = value, span
-            parent.key = _Open.EXPECT_KEY
-
-    def overflow(self, node: _Open):
-        self.fail_open(node.start, len(self.stack) - self.stack.index(node),
-                       f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)", "yaml-too-large")
-
     def key(self, out: YMap, key, span: Span):
-        if key is _Open.MERGE:
+        if key is _MERGE_KEY:
             return key
         if isinstance(key, (YMap, YList)):  # an alias of a list or mapping
             self.fail(span, "a mapping key must be a plain scalar", "yaml-key")
