@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Scheme:
+class Scheme(NamedTuple):
     torch: Callable[[Any, Any, Any], Any]  # (torch.nn.init, tensor, arguments): fills the tensor in place
     numpy: Callable[[Any, tuple[int, ...], Any], Any] | None  # (weights.Draw, shape, arguments) -> array
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import heapq
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic, Span
@@ -35,13 +34,34 @@ class Coverage(enum.Enum):
 GLOBAL = Coverage.GLOBAL
 
 
-@dataclass(frozen=True)
-class TensorType:
-    shape: tuple[Dim, ...]
-    dtype: str = "float32"
-    # a max pool's switches: the H×W of the plane they index (the pool's input), which their
-    # unpooling must restore
-    plane: tuple[Dim, Dim] | None = None
+class Fields:
+    """Equality and repr over the class's __slots__, as a dataclass's (importing dataclasses
+    costs ~5 ms at every start, and declaring each class ~0.3 ms more)."""
+
+    __slots__ = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: Any) -> bool:
+        return self._values() == other._values() if type(other) is type(self) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__slots__)})"
+
+
+class TensorType(Fields):
+    __slots__ = ("shape", "dtype", "plane")
+
+    def __init__(self, shape: tuple[Dim, ...], dtype: str = "float32", plane: tuple[Dim, Dim] | None = None):
+        self.shape = shape
+        self.dtype = dtype
+        # a max pool's switches: the H×W of the plane they index (the pool's input), which their
+        # unpooling must restore
+        self.plane = plane
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
     @property
     def rank(self) -> int:
@@ -67,41 +87,50 @@ class TensorType:
         return list(self.shape)
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(Fields):
     """One block instance a node sits in: `layer1.0` of block `lib.basic`, repeat 0 of 2."""
 
-    name: str
-    block: str
-    index: int | None = None
-    repeat: int | None = None
-    span: Span | None = None
+    __slots__ = ("name", "block", "index", "repeat", "span")
+
+    def __init__(self, name: str, block: str, index: int | None = None, repeat: int | None = None,
+                 span: Span | None = None):
+        self.name, self.block, self.index, self.repeat, self.span = name, block, index, repeat, span
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
 
-@dataclass
-class Node:
-    name: str  # qualified, dotted: "layer1.0.conv1"; also the torch/ONNX name
-    op: str  # a registry name, or INPUT
-    inputs: list[str] = field(default_factory=list)
-    attrs: Any = None  # the op's validated attribute model
-    span: Span | None = None  # the layer's name in the YAML
-    spans: dict[str, Span] = field(default_factory=dict)  # attribute -> where its value is written
-    scope: tuple[Scope, ...] = ()
-    trainable: bool = True
-    share: str | None = None  # the node whose parameters this one uses
-    init: dict[str, Any] = field(default_factory=dict)  # parameter -> init scheme or values
-    self_param: str | None = None  # the parameter that is the layer itself (ops/parameter.py), if one is
-    doc: str | None = None
-    # written by passes.infer
-    type: TensorType | None = None
-    params: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    buffers: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    macs: int = 0
-    arithmetic: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    receptive_field: tuple[int, int] | Coverage | None = None  # (height, width) in input pixels
-    jump: tuple[float, float] | None = None
-    error: Diagnostic | None = None
+class Node(Fields):
+    __slots__ = ("name", "op", "inputs", "attrs", "span", "spans", "scope", "trainable", "share", "init",
+                 "self_param", "doc", "type", "params", "buffers", "macs", "arithmetic", "notes",
+                 "receptive_field", "jump", "error")
+
+    def __init__(self, name: str, op: str, inputs: list[str] | None = None, *, attrs: Any = None,
+                 span: Span | None = None, spans: dict[str, Span] | None = None, scope: tuple[Scope, ...] = (),
+                 trainable: bool = True, share: str | None = None, init: dict[str, Any] | None = None,
+                 self_param: str | None = None, doc: str | None = None, type: TensorType | None = None):
+        self.name = name  # qualified, dotted: "layer1.0.conv1"; also the torch/ONNX name
+        self.op = op  # a registry name, or INPUT
+        self.inputs = [] if inputs is None else inputs
+        self.attrs = attrs  # the op's validated attribute model
+        self.span = span  # the layer's name in the YAML
+        self.spans = {} if spans is None else spans  # attribute -> where its value is written
+        self.scope = scope
+        self.trainable = trainable
+        self.share = share  # the node whose parameters this one uses
+        self.init = {} if init is None else init  # parameter -> init scheme or values
+        self.self_param = self_param  # the parameter that is the layer itself (ops/parameter.py), if one is
+        self.doc = doc
+        # written by passes.infer
+        self.type = type
+        self.params: dict[str, tuple[int, ...]] = {}
+        self.buffers: dict[str, tuple[int, ...]] = {}
+        self.macs = 0
+        self.arithmetic: list[str] = []
+        self.notes: list[str] = []
+        self.receptive_field: tuple[int, int] | Coverage | None = None  # (height, width) in input pixels
+        self.jump: tuple[float, float] | None = None
+        self.error: Diagnostic | None = None
 
     @property
     def is_input(self) -> bool:
@@ -122,20 +151,21 @@ class Node:
         return 0 if self.share or not self.params else sum(map(math.prod, self.params.values()))
 
 
-@dataclass
-class Graph:
-    name: str
-    file: str
-    doc: str | None = None
-    nodes: dict[str, Node] = field(default_factory=dict)  # in spec order
-    inputs: list[str] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)  # output name -> node name
-    params: dict[str, Any] = field(default_factory=dict)  # resolved top-level params
-    source_hash: str = ""  # sha256 of every file read and the params
-    warnings: list[Diagnostic] = field(default_factory=list)
-    errors: list[Diagnostic] = field(default_factory=list)
-    totals: Any = None  # passes.Totals, once analysed
-    sources: Any = None  # diagnostics.SourceCache of the files read
+class Graph(Fields):
+    __slots__ = ("name", "file", "doc", "nodes", "inputs", "outputs", "params", "source_hash", "warnings",
+                 "errors", "totals", "sources")
+
+    def __init__(self, name: str, file: str, doc: str | None = None, *, errors: list[Diagnostic] | None = None):
+        self.name, self.file, self.doc = name, file, doc
+        self.nodes: dict[str, Node] = {}  # in spec order
+        self.inputs: list[str] = []
+        self.outputs: dict[str, str] = {}  # output name -> node name
+        self.params: dict[str, Any] = {}  # resolved top-level params
+        self.source_hash = ""  # sha256 of every file read and the params
+        self.warnings: list[Diagnostic] = []
+        self.errors = [] if errors is None else errors
+        self.totals: Any = None  # passes.Totals, once analysed
+        self.sources: Any = None  # diagnostics.SourceCache of the files read
 
     def add(self, node: Node) -> Node:
         self.nodes[node.name] = node

@@ -4,8 +4,7 @@ evaluated here or by the walker through `evaluate`, which reports a bad one at i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from .. import expr, symbolic
 from ..diagnostics import SpecError, did_you_mean
@@ -85,8 +84,7 @@ def spec_inputs(doc: Document, raw: YMap, env: dict[str, Any], problems: Problem
     return types
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """A block call being bound: the calling layer's name, its body (validated and raw), the block."""
 
     name: str

@@ -4,22 +4,20 @@ for its input) to a node; a chain of aliases that loops is a cycle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..diagnostics import Span
 from ..ir import Graph
 from .problems import Problems
 
 
-@dataclass
 class Links:
     """What the walker learns about names that are not nodes, for resolving."""
 
-    aliases: dict[str, str] = field(default_factory=dict)  # name -> the name it stands for
-    switched_off: set[str] = field(default_factory=set)  # layers whose `when` is false
-    ref_spans: dict[str, Span] = field(default_factory=dict)  # qualified name -> where it was first named
-    layer_spans: dict[str, Span] = field(default_factory=dict)  # qualified name -> where it is defined
-    outputs: dict[str, list[str]] = field(default_factory=dict)  # a layer with several outputs -> their names
+    def __init__(self):
+        self.aliases: dict[str, str] = {}  # name -> the name it stands for
+        self.switched_off: set[str] = set()  # layers whose `when` is false
+        self.ref_spans: dict[str, Span] = {}  # qualified name -> where it was first named
+        self.layer_spans: dict[str, Span] = {}  # qualified name -> where it is defined
+        self.outputs: dict[str, list[str]] = {}  # a layer with several outputs -> their names
 
     def pass_through(self, name: str, source: str, switched_off: bool = False) -> None:
         """`name` is no node of its own: whatever reads it reads `source`. (A switched-off

@@ -11,7 +11,7 @@ op's name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar, NamedTuple
 
 from ..records import BeforeValidator, ConfigDict, Field, Record
 
@@ -102,16 +102,14 @@ class TorchModule:
     call: str | None = None
 
 
-@dataclass(frozen=True)
-class TorchExpr:
+class TorchExpr(NamedTuple):
     """Lowered to an expression over the inputs' variables: `torch.cat([{0}, {1}], dim=1)`
     (`{i}` is input i; `torch`, `nn` and `F` = torch.nn.functional are in scope)."""
 
     template: str
 
 
-@dataclass(frozen=True)
-class TorchParameter:
+class TorchParameter(NamedTuple):
     """Lowered to an nn.Parameter of `shape` registered at the layer's own name (zeros until
     initialised), used through `template`: `{p}` is the parameter, `{0}` … the inputs."""
 

@@ -19,7 +19,7 @@ softmax, the bias and the mask count nothing (as torchvision's published figures
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..records import Field
 
@@ -179,8 +179,7 @@ class ShiftedWindowAttention(Op):
         return emit("Reshape", y, emit.const("channels", [0, 0, 0, c]))
 
 
-@dataclass(frozen=True)
-class _Frame:
+class _Frame(NamedTuple):
     """The padded map the windows tile, for the ONNX lowering. Sizes are ints where H and W
     are concrete, else 1-element int64 values computed from the input's shape."""
 
