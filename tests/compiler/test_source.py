@@ -136,6 +136,27 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash():
     assert codes("x: " + "[" * 50_000 + "]" * 50_000) == ["yaml-too-large"]
 
 
+@pytest.mark.parametrize("depth, refused", [(99, False), (100, True)])
+def test_a_scalar_counts_as_a_level_of_nesting(depth, refused):
+    text = "[" * depth + "1" + "]" * depth
+    if refused:
+        assert codes(text) == ["yaml-too-large"]
+    else:
+        assert str(load_text(text, "s.yaml").span) == "s.yaml:1:1"
+
+
+@pytest.mark.parametrize("text, where, width", [
+    ("a: &a [[[*a]]] # x\n", "s.yaml:1:4", len("&a [[[*a]]]")),
+    ("a:\n  - &a {b: [c, {d: *a}]}\n  - x\n", "s.yaml:2:5", len("&a {b: [c, {d: *a}]}")),
+])
+def test_a_cycle_is_shown_as_the_whole_node_it_names(text, where, width):
+    """The node is read to its end however deep inside it the alias was found."""
+    with pytest.raises(SpecError) as caught:
+        load_text(text, "s.yaml")
+    (d,) = caught.value.diagnostics
+    assert (d.code, str(d.span), d.span.width) == ("yaml-recursive-alias", where, width)
+
+
 @pytest.mark.parametrize("text, code", [
     ("a: [1, 2\nb: 3\n", "yaml-syntax"),
     ("a: .nan\n", "bad-number"),
