@@ -11,16 +11,18 @@ import sys
 from suite import CLI_MODULE, ROOT
 
 HEAVY = ("torch", "onnx", "numpy", "onnxruntime", "ml_dtypes", "pydantic", "pydantic_core")
+# ms each at every start, for what the build needs from them (a sha256, 4 random bytes)
+SLOW = ("hashlib", "_hashlib", "secrets", "hmac")
 
 
-def test_build_and_check_of_the_zoo_import_no_torch_onnx_numpy_or_pydantic():
+def test_build_and_check_of_the_zoo_import_no_torch_onnx_numpy_pydantic_or_hashlib():
     specs = sorted(str(p) for p in (ROOT / "specs").glob("*.yaml"))
     code = (f"import io, sys, contextlib; from {CLI_MODULE} import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    assert main(['check', '--quiet', *{specs!r}]) == 0\n"
             f"    assert main(['build', '--format', 'json', {specs[0]!r}]) == 0\n"
             f"    assert main(['build', {specs[-1]!r}]) == 0\n"
-            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY + SLOW!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -45,3 +47,17 @@ def test_an_invalid_spec_gets_pydantics_own_message(tmp_path):
     assert f"bad.yaml:3:38: error: layer 'conv': out_channels: {message[0].lower()}{message[1:]}, got 0" \
         in done.stderr, done.stderr
     assert done.stderr.rstrip().endswith("True")
+
+
+def test_the_spec_hash_is_hashlibs_sha256_of_the_files_read_and_the_params(tmp_path):
+    """The hash is taken without importing hashlib, and is still its SHA-256."""
+    import hashlib
+    import json
+
+    from nncompile.compiler import analyse
+
+    text = "inputs: {x: [N, 4]}\nparams: {width: 3}\nlayers:\n  - fc: {op: linear, out_features: $width}\n"
+    (tmp_path / "spec.yaml").write_text(text)
+    params = {"width": 5}
+    expected = hashlib.sha256(b"\0" + text.encode() + b"\0" + json.dumps(params).encode()).hexdigest()
+    assert analyse(tmp_path / "spec.yaml", params).source_hash == expected
