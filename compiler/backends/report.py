@@ -5,11 +5,14 @@ Everything here reads what the passes wrote on the nodes; nothing is recomputed.
 
 from __future__ import annotations
 
+import json
+from json.encoder import encode_basestring_ascii as _string
+
 from ..diagnostics import fmt_int
 from ..ir import GLOBAL, Graph, Node, Scope
 from ..ops import REGISTRY
 from ..passes.infer import BYTES_PER_VALUE
-from . import indented_json
+from .indented_json import encode, object_text, objects_text
 from .table import BOLD, Column, Row, fit, layout, paint
 
 SCHEMA_VERSION = 1
@@ -55,52 +58,67 @@ def human(n: int | None) -> str:
     return str(n)
 
 
-def layer_json(node: Node) -> dict:
+_LAYER_VALUE = "\n" + "  " * 3  # where a layer's values sit: in the report, its "layers", the layer
+
+
+def _layer_fields(node: Node, shape_texts: dict[tuple, str]) -> dict[str, str]:
+    """A layer's entry in the report (docs/report-json.md): its keys, each with its value's JSON
+    text. shape_texts: an output shape's text by its dims (most layers repeat another's)."""
     count = node.param_count
+    shape = node.type.shape if node.type else None
+    shape_text = shape_texts.get(shape)
+    if shape_text is None:
+        shape_text = shape_texts[shape] = encode(list(shape) if shape is not None else None, _LAYER_VALUE)
+    # (a value most layers share, an empty list, no error…, is written without a call)
     return {
-        "name": node.name,
-        "op": node.op,
-        "label": REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op,
-        "inputs": list(node.inputs),
-        "output_shape": node.type.as_json() if node.type else None,
-        "params": count,
-        "trainable_params": count if node.trainable else 0,
-        "param_shapes": {k: list(v) for k, v in node.params.items()},
-        "buffers": {k: list(v) for k, v in node.buffers.items()},
-        "shares": node.share,
-        "trainable": node.trainable,
-        "macs": node.macs,
-        "receptive_field": _rf_json(node.receptive_field),
-        "jump": list(node.jump) if node.jump else None,
-        "arithmetic": list(node.arithmetic),
-        "notes": list(node.notes),
-        "scope": [s.name for s in node.scope],
-        "source": node.span.as_json() if node.span else None,
-        "error": node.error.message if node.error else None,
-    }
-
-
-def report_json(graph: Graph) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "name": graph.name,
-        "doc": graph.doc,
-        "file": graph.file,
-        "spec_hash": graph.source_hash,
-        "params_used": graph.params,
-        "inputs": {n: graph.nodes[n].type.as_json() for n in graph.inputs},
-        "outputs": {k: graph.nodes[v].type.as_json() if graph.nodes[v].type else None
-                    for k, v in graph.outputs.items()},
-        "layers": [layer_json(n) for n in graph.nodes.values() if not n.is_input],
-        "totals": graph.totals.as_json(),
-        "definitions": DEFINITIONS,
-        "diagnostics": [d.as_json() for d in graph.warnings + graph.errors],
+        "name": _string(node.name),
+        "op": _string(node.op),
+        "label": _string(REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op),
+        "inputs": encode(node.inputs, _LAYER_VALUE),
+        "output_shape": shape_text,
+        "params": str(count),
+        "trainable_params": str(count) if node.trainable else "0",
+        "param_shapes": encode(node.params, _LAYER_VALUE) if node.params else "{}",
+        "buffers": encode(node.buffers, _LAYER_VALUE) if node.buffers else "{}",
+        "shares": "null" if node.share is None else _string(node.share),
+        "trainable": encode(node.trainable, _LAYER_VALUE),
+        "macs": str(node.macs) if type(node.macs) is int else encode(node.macs, _LAYER_VALUE),
+        "receptive_field": "null" if node.receptive_field is None
+                           else encode(_rf_json(node.receptive_field), _LAYER_VALUE),
+        "jump": encode(list(node.jump), _LAYER_VALUE) if node.jump else "null",
+        "arithmetic": encode(node.arithmetic, _LAYER_VALUE) if node.arithmetic else "[]",
+        "notes": encode(node.notes, _LAYER_VALUE) if node.notes else "[]",
+        "scope": encode([s.name for s in node.scope], _LAYER_VALUE) if node.scope else "[]",
+        "source": encode(node.span.as_json(), _LAYER_VALUE) if node.span else "null",
+        "error": "null" if node.error is None else _string(node.error.message),
     }
 
 
 def render_json(graph: Graph) -> str:
-    """report_json as `build --format json` prints it (json.dumps(…, indent=2)'s text)."""
-    return indented_json.dumps(report_json(graph))
+    """The report as `build --format json` prints it: json.dumps(…, indent=2)'s text of the
+    contract (docs/report-json.md), each layer written from its node without a dict of values."""
+    at = "\n  "  # where the report's values sit
+    shape_texts: dict[tuple, str] = {}
+    return object_text({
+        "schema_version": encode(SCHEMA_VERSION, at),
+        "name": encode(graph.name, at),
+        "doc": encode(graph.doc, at),
+        "file": encode(graph.file, at),
+        "spec_hash": encode(graph.source_hash, at),
+        "params_used": encode(graph.params, at),
+        "inputs": encode({n: graph.nodes[n].type.as_json() for n in graph.inputs}, at),
+        "outputs": encode({k: graph.nodes[v].type.as_json() if graph.nodes[v].type else None
+                           for k, v in graph.outputs.items()}, at),
+        "layers": objects_text([_layer_fields(n, shape_texts) for n in graph.nodes.values() if not n.is_input], at),
+        "totals": encode(graph.totals.as_json(), at),
+        "definitions": encode(DEFINITIONS, at),
+        "diagnostics": encode([d.as_json() for d in graph.warnings + graph.errors], at),
+    }, "\n")
+
+
+def report_json(graph: Graph) -> dict:
+    """The report as data: render_json's text read back (the contract is written once)."""
+    return json.loads(render_json(graph))
 
 
 def _line(graph: Graph, span) -> str:
