@@ -5,7 +5,7 @@ off, or one that could not be expanded, for its input). Names become dotted path
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from copy import copy
 from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
@@ -26,8 +26,7 @@ _PLAIN = frozenset((bool, int, float))
 MAX_BLOCK_DEPTH = 64  # blocks inside blocks: each level costs the walker a few stack frames
 
 
-@dataclass(frozen=True)
-class LayerScope:
+class LayerScope(NamedTuple):
     """Where a list of layers is being expanded."""
 
     prefix: str  # qualified-name prefix: "" or "layer1.0."
@@ -255,7 +254,7 @@ class Walker:
             del self.graph.nodes[node.name]
             self.links.outputs[node.name] = [f"{node.name}.{k}" for k in range(count)]
             for k in range(count):
-                self.add(replace(node, name=f"{node.name}.{k}", attrs=replaced(node.attrs, index=k)))
+                self.add(_part(node, k))
 
     def block(self, site: Site, trainable: bool, share: str | None) -> None:
         call, body, scope = site.model, site.body, site.scope
@@ -389,6 +388,13 @@ def _validated(walker: Walker, body: YMap, name: str, again: bool) -> tuple[Reco
     if model is not None and not problems and again:
         walker.valid[id(body)] = body, name, model  # the walker reads the model, never changes it
     return model, problems
+
+
+def _part(node: Node, k: int) -> Node:
+    """Output k of a node of several outputs: the node, named `parts.k`, its attributes with that index."""
+    part = copy(node)
+    part.name, part.attrs = f"{node.name}.{k}", replaced(node.attrs, index=k)
+    return part
 
 
 def _init_map(init: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..ir import Graph, Node
 from ..symbolic import MAX_PERIOD, SymDim, as_sym, multiple_making_equal
@@ -20,8 +20,7 @@ from ..symbolic import MAX_PERIOD, SymDim, as_sym, multiple_making_equal
 SEARCHED = 10_000  # layers looked at upstream of a join, so a huge graph with many failures stays quick
 
 
-@dataclass(frozen=True)
-class Floor:
+class Floor(NamedTuple):
     """On `axis`, the joined sizes `dims` agree when their symbol is a multiple of `k`;
     `layer` (if one is found) floors `before` to `after` on the way to the deepest of them."""
 

@@ -8,8 +8,7 @@ one diagnostic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic
 from ..ir import GLOBAL, Graph, Node, TensorType
@@ -20,8 +19,7 @@ BYTES_PER_VALUE = 4  # a parameter's or buffer's, float32
 MAX_SYMBOLIC_TEXT = 200  # a symbolic size's text; each of its numbers is at most 2^40
 
 
-@dataclass
-class Totals:
+class Totals(NamedTuple):
     params: int = 0
     trainable_params: int = 0
     buffers: int = 0
@@ -257,16 +255,21 @@ def _warn_unused(graph: Graph) -> None:
 
 
 def totals(graph: Graph) -> Totals:
-    t = Totals()
+    params = trainable = buffers = 0
+    macs: int | None = 0
+    activation_bytes: int | None = 0
     for node in graph.nodes.values():
         if node.is_input:
             continue
         count = node.param_count
-        t.params += count
-        t.trainable_params += count if node.trainable else 0
+        params += count
+        if node.trainable:
+            trainable += count
         if node.buffers:
-            t.buffers += sum(map(math.prod, node.buffers.values()))
-        t.macs = None if t.macs is None or node.macs is None else t.macs + node.macs
-        per_sample = node.type.bytes_per_sample() if node.type else None
-        t.activation_bytes = None if t.activation_bytes is None or per_sample is None else t.activation_bytes + per_sample
-    return t
+            buffers += sum(map(math.prod, node.buffers.values()))
+        if macs is not None:
+            macs = None if node.macs is None else macs + node.macs
+        if activation_bytes is not None:
+            per_sample = node.type.bytes_per_sample() if node.type else None
+            activation_bytes = None if per_sample is None else activation_bytes + per_sample
+    return Totals(params, trainable, buffers, macs, activation_bytes)
