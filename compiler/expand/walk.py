@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic, SpecError, Span, did_you_mean
 from ..ir import Graph, Node, Scope
-from ..ops import REGISTRY
+from ..ops import REGISTRY, Op
 from ..records import Invalid, Record, fields, replace as replaced, validate
 from ..source import YList, YMap, span_of
 from ..spec import (BlockCall, Document, InitScheme, contains_expression, diagnostics_from, op_spelled,
@@ -23,7 +23,9 @@ from .resolve import Links
 from .shapes import InputTypes, ShapeUnknown, TensorView
 
 _PLAIN = frozenset((bool, int, float))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 MAX_BLOCK_DEPTH = 64  # blocks inside blocks: each level costs the walker a few stack frames
+MEMO_SIZE = 4096  # verdicts kept: a network has a few hundred distinct layers; a spec of all-distinct ones, no more
 
 
 class LayerScope(NamedTuple):
@@ -66,7 +68,8 @@ class Walker:
         # made from, held so the id stays its: a block's copies share one, which validate_layer validates once
         self.bodies: dict[tuple[int, str], tuple[YMap, YMap]] = {}  # (entry, layer name) -> body
         self.choices: dict[tuple[int, str], tuple[YMap, YMap]] = {}  # (body, the op or block chosen) -> body
-        self.valid: dict[int, tuple[YMap, str, Record]] = {}  # body -> (it, the layer's name, its model)
+        self.valid: dict[tuple | int, tuple[YMap, Record]] = {}  # body's content or id -> (it, its model)
+        self.attributes: dict[tuple, Record] = {}  # (an op's Attrs, values' content) -> the validated record
 
     def evaluate(self, value: Any, env: dict, container: Any, key: Any) -> tuple[Any, bool]:
         if value is None or type(value) in _PLAIN:  # most `when:`, `trainable:`, `repeat:`: nothing to evaluate
@@ -243,18 +246,15 @@ class Walker:
             node.error = self.problems[-1]
             return
         try:
-            node.attrs = validate(op.Attrs, values)
+            node.attrs = _attributes(self, op, values)
         except Invalid as e:
             found = diagnostics_from(e, body, layer=site.name)
             self.problems += found
             node.error = found[0]
             return
         count = op.outputs(node.attrs)
-        if count > 1:  # one node per output, `parts.0`, `parts.1`, … (ops/index.py)
-            del self.graph.nodes[node.name]
-            self.links.outputs[node.name] = [f"{node.name}.{k}" for k in range(count)]
-            for k in range(count):
-                self.add(_part(node, k))
+        if count > 1:
+            _split(self, node, count)
 
     def block(self, site: Site, trainable: bool, share: str | None) -> None:
         call, body, scope = site.model, site.body, site.scope
@@ -378,23 +378,54 @@ def _chosen(walker: Walker, body: YMap | None, env: dict) -> YMap | None:
 
 
 def _validated(walker: Walker, body: YMap, name: str, again: bool) -> tuple[Record | None, list[Diagnostic]]:
-    """validate_layer's verdict, kept for a body that passes and will be walked `again`: a block's
-    layers are walked at every call of the block (ResNet-152's 50 bottlenecks), and their mappings
-    are the same each time (the spec's own layers are walked once: keeping theirs costs memory)."""
-    known = walker.valid.get(id(body))
-    if known is not None and known[1] == name:
-        return known[2], []
+    """validate_layer's verdict, kept for a body that passes: by its content where its values are
+    plain (a chain's 5,000 `{op: linear, out_features: 64}` are validated once), else by its id
+    where it will be walked `again` (a block's layers, at every call of the block; the spec's
+    own layers are walked once, and keeping theirs would cost memory)."""
+    key = _content(body)
+    if key is None and again:
+        key = id(body)
+    known = walker.valid.get(key)
+    if known is not None:
+        return known[1], []
     model, problems = validate_layer(body, name)
-    if model is not None and not problems and again:
-        walker.valid[id(body)] = body, name, model  # the walker reads the model, never changes it
+    if model is not None and not problems and key is not None and len(walker.valid) < MEMO_SIZE:
+        walker.valid[key] = body, model  # (the body kept, so its id stays its own); the walker never changes a model
     return model, problems
 
 
-def _part(node: Node, k: int) -> Node:
-    """Output k of a node of several outputs: the node, named `parts.k`, its attributes with that index."""
-    part = copy(node)
-    part.name, part.attrs = f"{node.name}.{k}", replaced(node.attrs, index=k)
-    return part
+def _attributes(walker: Walker, op: Op, values: dict[str, Any]) -> Record:
+    """validate(op.Attrs, values), kept by the values where they are plain (a frozen record:
+    nodes may share it); raises Invalid."""
+    key = _content(values)
+    attrs = walker.attributes.get((op.Attrs, key)) if key is not None else None
+    if attrs is None:
+        attrs = validate(op.Attrs, values)
+        if key is not None and len(walker.attributes) < MEMO_SIZE:
+            walker.attributes[op.Attrs, key] = attrs
+    return attrs
+
+
+def _content(mapping: dict) -> tuple | None:
+    """A key that two mappings share only if their keys and values are equal and of the same
+    types (in Python 1 == 1.0 == True); None unless every value is a string, a number, a
+    boolean or null, or if a float is zero (0.0 == -0.0, and a sign would be lost)."""
+    values = tuple(mapping.values())
+    types = tuple(map(type, values))
+    if not _SCALARS.issuperset(types) or float in types and 0.0 in values:
+        return None
+    return tuple(mapping), values, types, tuple(map(type, mapping))
+
+
+def _split(walker: Walker, node: Node, count: int) -> None:
+    """A node of several outputs as one node per output, `parts.0`, `parts.1`, … (ops/index.py),
+    each the node with its attributes' `index` set."""
+    del walker.graph.nodes[node.name]
+    walker.links.outputs[node.name] = [f"{node.name}.{k}" for k in range(count)]
+    for k in range(count):
+        part = copy(node)
+        part.name, part.attrs = f"{node.name}.{k}", replaced(node.attrs, index=k)
+        walker.add(part)
 
 
 def _init_map(init: Any) -> dict[str, Any]:

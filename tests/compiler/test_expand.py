@@ -262,6 +262,36 @@ def test_a_blocks_copies_share_each_layers_body_and_choice(write_spec, monkeypat
     assert graph.nodes["b.1.act"].op == "relu" and not graph.errors
 
 
+def test_layers_of_equal_plain_bodies_are_validated_once(write_spec, monkeypatch):
+    """A chain's `{op: linear, out_features: 8}` written 3 times: its body and its attributes are
+    validated once; a body equal in Python but not in type (8.0, true) is validated on its own
+    (and refused), and a zero float keeps its sign."""
+    import math
+    from nncompile.compiler.expand import walk
+
+    layers, attributes = [], []
+    real_layer, real_attrs = walk.validate_layer, walk.validate
+    monkeypatch.setattr(walk, "validate_layer", lambda body, name: layers.append(name) or real_layer(body, name))
+    monkeypatch.setattr(walk, "validate", lambda cls, values: attributes.append(cls) or real_attrs(cls, values))
+    path = write_spec("""
+        inputs: {x: [N, 8]}
+        layers:
+          - a: {op: linear, out_features: 8}
+          - b: {op: linear, out_features: 8}
+          - c: {op: linear, out_features: 8}
+          - d: {op: linear, out_features: 8.0}
+          - e: {op: linear, out_features: true}
+          - f: {op: dropout, p: 0.0}
+          - g: {op: dropout, p: -0.0}
+        """)
+    graph = analyse(path)
+    assert layers == ["a", "d", "e", "f", "g"]
+    assert [cls.__name__ for cls in attributes] == ["LinearAttrs"] * 3 + ["DropoutAttrs"] * 2  # a, d, e; f, g
+    assert graph.nodes["a"].attrs is graph.nodes["c"].attrs
+    assert [d.span.line for d in graph.errors] == [6, 7]  # d and e
+    assert math.copysign(1, graph.nodes["f"].attrs.p) == 1 and math.copysign(1, graph.nodes["g"].attrs.p) == -1
+
+
 def test_a_duplicate_name_is_reported_once_at_each_place(write_spec):
     """Aliases of one layer are one mistake (one span); a name written twice more is two."""
     path = write_spec("""
