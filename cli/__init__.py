@@ -23,27 +23,30 @@ from .commands import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser: every command with its flags, or (`command`) every command
-    listed and only that one's flags, which is all its arguments need (every command's flags
-    cost more to declare than a small spec to build)."""
+    """The command line's parser: every command with its flags, or (`command`) only that
+    command, which is all its arguments need (declaring the other thirteen costs ~1 ms, as
+    much as building a small spec). A `command` that names none gets the full parser, whose
+    error lists the commands."""
     p = argparse.ArgumentParser(prog="nncompile", description="Compile neural networks written as YAML specs.")
     p.add_argument("--version", action=_Version)
     sub = _Commands(p.add_subparsers(dest="command", required=True, metavar="COMMAND"), command)
     for add in (_analysis_commands, _learning_commands, _lowering_commands, _other_commands):  # --help's order
         add(sub)
-    return p
+    return p if command is None or sub.declared else parser()
 
 
 class _Commands:
-    """The subcommands, each listed with its help; those other than `only` (unless None) get
-    no flags: what declares them is handed a stand-in that ignores it."""
+    """The subcommands, or only `only` (unless None): what declares the others is handed a
+    stand-in that ignores it."""
 
     def __init__(self, action, only: str | None):
-        self.action, self.only = action, only
+        self.action, self.only, self.declared = action, only, False
 
     def add_parser(self, name: str, **options):
-        command = self.action.add_parser(name, **options)
-        return command if self.only in (None, name) else _Undeclared()
+        if self.only not in (None, name):
+            return _Undeclared()
+        self.declared = True
+        return self.action.add_parser(name, **options)
 
 
 class _Undeclared:

@@ -216,7 +216,8 @@ def test_draw_without_dot_never_replaces_a_dot_file_beside_the_picture(run_nncom
 
 
 @pytest.mark.parametrize("argv", [["bulid", "x.yaml"], [], ["build"], ["--help"], ["check", "--help"],
-                                  ["build", "x.yaml", "--depth", "k"], ["train", "--help"], ["export", "x.yaml"]])
+                                  ["build", "x.yaml", "--depth", "k"], ["build", "x.yaml", "--bogus"],
+                                  ["train", "--help"], ["export", "x.yaml"]])
 def test_the_command_run_parses_as_with_every_commands_flags(argv, capsys):
     """main() declares only the flags of the command it runs: what argparse says and the exit
     status are the full parser's, for a command's help, a bad or missing command or flag."""
@@ -231,10 +232,14 @@ def test_the_command_run_parses_as_with_every_commands_flags(argv, capsys):
 
 
 def test_each_commands_help_is_the_full_parsers():
+    """A command's parser alone: its help, and the usage its top level's errors print, are the
+    full parser's (the full help is printed for `--help`, which parses with every command)."""
     from nncompile.cli import parser
 
     full = parser()
     for name, command in full._subparsers._group_actions[0].choices.items():
         alone = parser(name)
+        assert list(alone._subparsers._group_actions[0].choices) == [name]
         assert alone._subparsers._group_actions[0].choices[name].format_help() == command.format_help()
-        assert alone.format_help() == full.format_help()
+        assert alone.format_usage() == full.format_usage()
+    assert parser("bulid").format_help() == full.format_help()
