@@ -123,6 +123,9 @@ class Budget:
     def layer(self, name: str, entry: YMap, scope: _Scope) -> Size:
         body, site = entry[name], entry.key_spans[name]
         if not isinstance(body, YMap):  # `- relu1: relu`, `- b: basic`, `- bn: $norm`
+            op = REGISTRY.get(body) if isinstance(body, str) else None
+            if op is not None and type(op).outputs is Op.outputs:  # an op of one output, as most: one node
+                return ONE
             return self.instance(name, site, {"op": body}, scope, scope.env)
         repeat = self.value(body.get("repeat"), scope.env, scope.unknown)
         if repeat is None or repeat is _UNKNOWN:
