@@ -61,25 +61,22 @@ def human(n: int | None) -> str:
 _LAYER_VALUE = "\n" + "  " * 3  # where a layer's values sit: in the report, its "layers", the layer
 
 
-def _layer_fields(node: Node, shape_texts: dict[tuple, str]) -> dict[str, str]:
+def _layer_fields(node: Node, repeated: dict[str, dict]) -> dict[str, str]:
     """A layer's entry in the report (docs/report-json.md): its keys, each with its value's JSON
-    text. shape_texts: an output shape's text by its dims (most layers repeat another's)."""
+    text. repeated: by field, the text of a value many layers repeat (a shape), by that value."""
     count = node.param_count
     shape = node.type.shape if node.type else None
-    shape_text = shape_texts.get(shape)
-    if shape_text is None:
-        shape_text = shape_texts[shape] = encode(list(shape) if shape is not None else None, _LAYER_VALUE)
     # (a value most layers share, an empty list, no error…, is written without a call)
     return {
         "name": _string(node.name),
         "op": _string(node.op),
         "label": _string(REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op),
         "inputs": encode(node.inputs, _LAYER_VALUE),
-        "output_shape": shape_text,
+        "output_shape": _repeated(repeated["output_shape"], shape, shape),
         "params": str(count),
         "trainable_params": str(count) if node.trainable else "0",
-        "param_shapes": encode(node.params, _LAYER_VALUE) if node.params else "{}",
-        "buffers": encode(node.buffers, _LAYER_VALUE) if node.buffers else "{}",
+        "param_shapes": _repeated(repeated["param_shapes"], tuple(node.params.items()), node.params),
+        "buffers": _repeated(repeated["buffers"], tuple(node.buffers.items()), node.buffers),
         "shares": "null" if node.share is None else _string(node.share),
         "trainable": encode(node.trainable, _LAYER_VALUE),
         "macs": str(node.macs) if type(node.macs) is int else encode(node.macs, _LAYER_VALUE),
@@ -94,11 +91,20 @@ def _layer_fields(node: Node, shape_texts: dict[tuple, str]) -> dict[str, str]:
     }
 
 
+def _repeated(texts: dict, key, value) -> str:
+    """The value's text at a layer's field, encoded once for each of the field's `key`s (its
+    hashable form: the dims are ints and names, which compare only to equal text)."""
+    text = texts.get(key)
+    if text is None:
+        text = texts[key] = encode(value, _LAYER_VALUE)
+    return text
+
+
 def render_json(graph: Graph) -> str:
     """The report as `build --format json` prints it: json.dumps(…, indent=2)'s text of the
     contract (docs/report-json.md), each layer written from its node without a dict of values."""
     at = "\n  "  # where the report's values sit
-    shape_texts: dict[tuple, str] = {}
+    repeated: dict[str, dict] = {"output_shape": {}, "param_shapes": {}, "buffers": {}}
     return object_text({
         "schema_version": encode(SCHEMA_VERSION, at),
         "name": encode(graph.name, at),
@@ -109,7 +115,7 @@ def render_json(graph: Graph) -> str:
         "inputs": encode({n: graph.nodes[n].type.as_json() for n in graph.inputs}, at),
         "outputs": encode({k: graph.nodes[v].type.as_json() if graph.nodes[v].type else None
                            for k, v in graph.outputs.items()}, at),
-        "layers": objects_text([_layer_fields(n, shape_texts) for n in graph.nodes.values() if not n.is_input], at),
+        "layers": objects_text([_layer_fields(n, repeated) for n in graph.nodes.values() if not n.is_input], at),
         "totals": encode(graph.totals.as_json(), at),
         "definitions": encode(DEFINITIONS, at),
         "diagnostics": encode([d.as_json() for d in graph.warnings + graph.errors], at),
