@@ -3,7 +3,6 @@ wrappable ones wrapped; ANSI colour on request (the caller decides: a TTY, NO_CO
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Any, NamedTuple
 
 GAP = "  "
@@ -61,15 +60,16 @@ def layout(columns: list[Column], rows: list[Row], width: int | None, color: boo
         if cut > 0:
             widths[column.key] -= cut
             excess -= cut
-    pads = [(widths[c.key], str.rjust if c.right else str.ljust) for c in columns]
     if all(_one_line(texts[c.key], widths[c.key]) for c in columns):  # a table in a pipe, and most others
-        padded = [list(map(pad, texts[c.key], repeat(w))) for c, (w, pad) in zip(columns, pads)]
-        lines = [[GAP.join(cells).rstrip()] for cells in zip(*padded)]
+        # each line padded as str.ljust and rjust pad, in one call: "%-8s  %5s" % cells
+        line_format = GAP.join(f"%{'' if c.right else '-'}{widths[c.key]}s" for c in columns)
+        lines = [[(line_format % cells).rstrip()] for cells in zip(*(texts[c.key] for c in columns))]
     else:
+        pads = [(widths[c.key], str.rjust if c.right else str.ljust) for c in columns]
         lines = [_lines([texts[c.key][i] for c in columns], pads) for i in range(len(rows) + 1)]
     out = [paint(lines[0][0], BOLD, color), paint(GAP.join("─" * widths[c.key] for c in columns), DIM, color)]
     for row, row_lines in zip(rows, lines[1:]):
-        out += [paint(line, BOLD, color and row.strong) for line in row_lines]
+        out += [paint(line, BOLD, True) for line in row_lines] if color and row.strong else row_lines
     return out
 
 
