@@ -17,6 +17,7 @@ import copy
 import functools
 import operator
 import re
+import sys
 import types
 import typing
 from typing import Annotated, Any, Callable, Literal, Union
@@ -94,24 +95,27 @@ def _config(cls: type) -> dict:
     return merged
 
 
-def _new(cls: type, values: dict, extra: dict | None) -> Record:
+_set_extra = Record._extra.__set__  # the slot itself, past __setattr__ (which a frozen record refuses)
+
+
+def _new(cls: type, values: dict, extra: dict | None) -> Record:  # (values becomes its own: a fresh dict)
     record = object.__new__(cls)
-    object.__setattr__(record, "_extra", extra)
-    record.__dict__.update(values)
+    _set_extra(record, extra)
+    object.__setattr__(record, "__dict__", values)
     return record
 
 
 def fields(cls: type) -> dict[str, FieldInfo]:
-    """The record's fields, the inherited first, as pydantic's model_fields lists them."""
+    """The record's fields, the inherited first, as pydantic's model_fields lists them: its base's
+    (records inherit singly), not evaluated again for each op's layer record as get_type_hints would."""
     found = cls.__dict__.get("_record_fields")
     if found is None:
-        hints = typing.get_type_hints(cls, include_extras=True)
-        found = {}
-        for klass in reversed(cls.__mro__):
-            for name in klass.__dict__.get("__annotations__", {}):
-                if name.startswith("_") or typing.get_origin(hints[name]) is typing.ClassVar:
-                    continue
-                found[name] = _field(hints[name], klass.__dict__.get(name, REQUIRED))
+        found = {} if cls is Record else dict(fields(cls.__base__))
+        module, names = vars(sys.modules[cls.__module__]), dict(vars(cls))  # read as get_type_hints reads them
+        for name, hint in cls.__dict__.get("__annotations__", {}).items():
+            hint = eval(hint, names, module) if isinstance(hint, str) else hint  # noqa: S307 (the class's own source)
+            if not name.startswith("_") and typing.get_origin(hint) is not typing.ClassVar:
+                found[name] = _field(type(None) if hint is None else hint, cls.__dict__.get(name, REQUIRED))
         cls._record_fields = found
     return found
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import re
 import types
 import typing
 from typing import Annotated, Any, Literal, Union
@@ -311,3 +312,40 @@ def test_an_item_given_twice_is_validated_once(monkeypatch):
     finally:
         monkeypatch.undo()
         _without_fast_validators()
+
+
+class _Shape(records.Record):
+    size: int | None = None
+    nothing: None = None
+    _hidden: int = 0
+    kind: typing.ClassVar[str] = "shape"
+
+
+class _Box(_Shape):
+    size: int = 1  # the narrower declaration wins, in the base's place
+    unit: Literal["px", "mm"] = "px"
+
+
+def _plain(hint: Any) -> str:
+    """The hint's text without object addresses (a validator marker is made for each evaluation)."""
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(hint))
+
+
+@pytest.mark.parametrize("cls", RECORDS + [_Box], ids=lambda cls: cls.__name__)
+def test_fields_read_annotations_as_typing_does(cls):
+    """Each class's own annotations are evaluated once (not again for each subclass), to what
+    typing.get_type_hints makes of the whole class."""
+    hints = {name: typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+             for name, hint in typing.get_type_hints(cls, include_extras=True).items()
+             if not name.startswith("_") and typing.get_origin(hint) is not typing.ClassVar}
+    assert {name: _plain(info.annotation) for name, info in records.fields(cls).items()} == \
+        {name: _plain(hint) for name, hint in hints.items()}
+    assert list(records.fields(cls)) == list(hints)
+
+
+def test_layer_records_share_the_common_keys():
+    """A layer record of each op uses the common keys' declarations, not its own copies."""
+    common, relu, linear = (records.fields(cls) for cls in (spec.LayerCommon, spec.layer_model("relu"),
+                                                            spec.layer_model("linear")))
+    assert all(relu[name] is linear[name] is info for name, info in common.items())
+    assert records.fields(_Box)["size"].default == 1 and records.fields(_Box)["nothing"].annotation is type(None)
