@@ -95,13 +95,10 @@ def _config(cls: type) -> dict:
     return merged
 
 
-_set_extra = Record._extra.__set__  # the slot itself, past __setattr__ (which a frozen record refuses)
-
-
-def _new(cls: type, values: dict, extra: dict | None) -> Record:  # (values becomes its own: a fresh dict)
+def _new(cls: type, values: dict, extra: dict | None) -> Record:
     record = object.__new__(cls)
-    _set_extra(record, extra)
-    object.__setattr__(record, "__dict__", values)
+    object.__setattr__(record, "_extra", extra)
+    record.__dict__.update(values)
     return record
 
 
