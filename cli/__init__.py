@@ -15,8 +15,6 @@ from ..compiler.backends.report import COLUMNS as REPORT_COLUMNS
 from ..compiler import collector_paused
 from ..compiler.diagnostics import SpecError
 from ..compiler.expand import UsageError
-from ..runtime.launch import add_arguments as add_train_arguments
-from ..runtime.losses import NAMES as LOSS_NAMES
 from . import commands
 from .arguments import column_names, depth, finite, output_dir, output_file, positive_int, seed, tolerance
 from .commands import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
@@ -50,10 +48,14 @@ class _Commands:
 
 
 class _Undeclared:
-    """A command's parser that is not built: add_argument, set_defaults, … do nothing."""
+    """A command's parser that is not built: add_argument, set_defaults, … do nothing, and
+    it is false, so what only its flags need is not even imported."""
 
     def __getattr__(self, name: str):
         return lambda *args, **options: self
+
+    def __bool__(self) -> bool:
+        return False
 
 
 class _Version(argparse._VersionAction):
@@ -121,9 +123,14 @@ def _analysis_commands(sub) -> None:
 def _learning_commands(sub) -> None:
     t = _spec_command(sub, "train", "train a spec as a config says (docs/training.md); NAME=VALUE with a dot, "
                       "like train.lr=0.01, sets the config", commands.cmd_train)
-    add_train_arguments(t)
     x = _spec_command(sub, "explain", "backprop, shown: every layer's value and gradient for one input, or the "
                       "gradient flow over a batch (docs/explain.md)", commands.cmd_explain)
+    if not (t or x):  # neither runs: their flags' runtime modules stay unimported (~0.8 ms)
+        return
+    from ..runtime.launch import add_arguments as add_train_arguments
+    from ..runtime.losses import NAMES as LOSS_NAMES
+
+    add_train_arguments(t)
     x.add_argument("--input", metavar="X1,X2,…", help="one sample's values (default: random, seeded)")
     x.add_argument("--target", metavar="Y", help="the target: values, or one class index (default: random)")
     x.add_argument("--loss", choices=LOSS_NAMES, default="mse")

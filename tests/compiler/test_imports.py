@@ -13,6 +13,7 @@ from suite import CLI_MODULE, ROOT
 HEAVY = ("torch", "onnx", "numpy", "onnxruntime", "ml_dtypes", "pydantic", "pydantic_core")
 # ms each at every start, for what the build needs from them (a sha256, 4 random bytes)
 SLOW = ("hashlib", "_hashlib", "secrets", "hmac")
+# and none of nncompile.runtime (training's flags are declared only for `train` and `explain`)
 
 
 def test_build_and_check_of_the_zoo_import_no_torch_onnx_numpy_pydantic_or_hashlib():
@@ -22,7 +23,7 @@ def test_build_and_check_of_the_zoo_import_no_torch_onnx_numpy_pydantic_or_hashl
             f"    assert main(['check', '--quiet', *{specs!r}]) == 0\n"
             f"    assert main(['build', '--format', 'json', {specs[0]!r}]) == 0\n"
             f"    assert main(['build', {specs[-1]!r}]) == 0\n"
-            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY + SLOW!r}))")
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY + SLOW!r} or m.startswith('nncompile.runtime')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
