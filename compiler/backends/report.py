@@ -72,7 +72,7 @@ def _layer_fields(node: Node, repeated: dict[str, dict]) -> dict[str, str]:
         "op": _string(node.op),
         "label": _string(REGISTRY[node.op].label(node.attrs) if node.attrs is not None else node.op),
         "inputs": encode(node.inputs, _LAYER_VALUE),
-        "output_shape": _repeated(repeated["output_shape"], shape, shape),
+        "output_shape": _repeated(repeated["output_shape"], shape, node.type.as_json() if node.type else None),
         "params": str(count),
         "trainable_params": str(count) if node.trainable else "0",
         "param_shapes": _repeated(repeated["param_shapes"], tuple(node.params.items()), node.params),
