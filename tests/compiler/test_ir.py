@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nncompile.compiler.ir import Graph, Node
+from nncompile.compiler.ir import INPUT, Graph, Node, Scope, TensorType
 
 
 @st.composite
@@ -47,3 +47,19 @@ def test_the_order_is_networkx_s_and_a_cycle_is_named(graph):
 @given(graphs(forward_only=True))
 def test_a_spec_in_data_flow_order_keeps_its_order(graph):
     assert [n.name for n in graph.topological()] == list(graph.nodes) == networkx_order(graph)
+
+
+def test_ir_records_compare_and_print_by_their_fields_as_dataclasses_did():
+    """Plain slotted classes (no dataclasses import at start): equal by every field and only
+    to their own kind, the frozen ones hashable, the repr naming each field."""
+    t = TensorType((1, 3, "H"))
+    assert t == TensorType((1, 3, "H"), "float32") and hash(t) == hash(TensorType((1, 3, "H")))
+    assert t != TensorType((1, 3, "H"), "int64") and t != ((1, 3, "H"), "float32", None)
+    assert repr(t) == "TensorType(shape=(1, 3, 'H'), dtype='float32', plane=None)" and str(t) == "1×3×H"
+    assert len({Scope("layer1.0", "basic", 0, 2), Scope("layer1.0", "basic", 0, 2)}) == 1
+    a, b = Node("fc", "linear", ["x"]), Node("fc", "linear", ["x"])
+    assert a == b and Node("x", INPUT).inputs is not Node("y", INPUT).inputs  # no list shared by default
+    b.macs = 5
+    assert a != b and "macs=5" in repr(b)
+    with pytest.raises(TypeError):
+        hash(a)
