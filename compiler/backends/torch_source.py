@@ -12,7 +12,6 @@ the file depends on torch alone.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 import inspect
 import keyword
@@ -248,7 +247,7 @@ def generate(graph: Graph) -> str:
         call, args = calls[node.name], [variables[i] for i in node.inputs]
         if isinstance(call, TorchModule):
             if node.name in overwriting:
-                call = dataclasses.replace(call, kwargs={**call.kwargs, "inplace": True})
+                call = call._replace(kwargs={**call.kwargs, "inplace": True})
             module.add_submodule(node, call)
             submodule = attribute("self", node.name)
             expr = call.call.format(*args, m=submodule) if call.call else f"{submodule}({', '.join(args)})"

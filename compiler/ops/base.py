@@ -10,7 +10,7 @@ op's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Annotated, Any, Callable, ClassVar, NamedTuple
 
 from ..records import BeforeValidator, ConfigDict, Field, Record
@@ -86,8 +86,7 @@ class NoAttrs(Attrs):
 
 # --- torch lowering, as data ------------------------------------------------------
 
-@dataclass(frozen=True)
-class TorchModule:
+class TorchModule(NamedTuple):
     """Lowered to a submodule, `nn.Conv2d(3, 64, kernel_size=(3, 3))`: its class and its
     arguments as plain Python values. A class without `nn.` is a helper of
     backends/torch_helpers.py (emitted into standalone source with the model);
@@ -97,7 +96,7 @@ class TorchModule:
 
     cls: str
     args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict = MappingProxyType({})  # (read only: one empty mapping for every module given none)
     named: bool = False
     call: str | None = None
 

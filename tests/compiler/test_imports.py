@@ -11,8 +11,8 @@ import sys
 from suite import CLI_MODULE, ROOT
 
 HEAVY = ("torch", "onnx", "numpy", "onnxruntime", "ml_dtypes", "pydantic", "pydantic_core")
-# ms each at every start, for what the build needs from them (a sha256, 4 random bytes)
-SLOW = ("hashlib", "_hashlib", "secrets", "hmac")
+# ms each at every start, for what the build needs from them (a sha256, 4 random bytes, records)
+SLOW = ("hashlib", "_hashlib", "secrets", "hmac", "dataclasses", "inspect")
 # and none of nncompile.runtime (training's flags are declared only for `train` and `explain`)
 
 
